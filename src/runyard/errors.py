@@ -1,0 +1,84 @@
+"""Every error runyard raises on purpose derives from :class:`RunyardError`.
+
+Tree::
+
+    RunyardError                 root; the CLI prints ``str(err)`` and exits with ``err.exit_code``
+    ├── UsageError               bad command-line input (exit 2)
+    ├── SpecError                a spec with one or more problems (exit 2), each with file:line or key path
+    ├── StoreError               the store cannot be opened, migrated or reached (exit 2 when opening)
+    │   └── StoreUnavailable     a transient connection failure; callers may retry
+    ├── RunNotFound              no run / experiment / execution matches what the user named (exit 2)
+    ├── LaunchError              a step could not be started (missing workdir, bad interpreter ...)
+    └── MissingDependency        an optional package is needed: the message says what to install
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class RunyardError(Exception):
+    """Root of every error runyard raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(RunyardError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a spec: where it is and what is wrong (what is valid included)."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class SpecError(RunyardError):
+    """A spec with problems; all problems found are collected and reported together."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Iterable[Problem] | str, *, source: str = "") -> None:
+        if isinstance(problems, str):
+            problems = [Problem(source, problems)]
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.source = source
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        if len(self.problems) == 1:
+            return f"spec error: {self.problems[0]}"
+        lines = [f"spec error: {len(self.problems)} problems"]
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class StoreError(RunyardError):
+    exit_code = 2
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached right now (connection refused, server restarting ...)."""
+
+
+class RunNotFound(RunyardError):
+    exit_code = 2
+
+
+class LaunchError(RunyardError):
+    pass
+
+
+class MissingDependency(RunyardError):
+    exit_code = 2
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the optional package {package!r}: pip install 'runyard[{extra}]'"
+        )
