@@ -1,0 +1,69 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from runyard.model import Plan
+from runyard.spec import DEFAULT_SPEC, Spec, expand, load_spec, parse_overrides
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def spec_arguments(func: F) -> F:
+    """``[SPEC] [k=v …] --sweep --sample --home``: what selects the runs of a spec."""
+    options = [
+        click.argument("args", nargs=-1, metavar="[SPEC] [KEY=VALUE ...]"),
+        click.option("--sweep", metavar="NAME", help="Only this sweep block (comma-separated names for several)."),
+        click.option("--sample", type=click.IntRange(min=1), metavar="N",
+                     help="A seeded random subset of N runs."),
+        click.option("--seed", "sample_seed", type=int, default=0, show_default=True, help="Seed for --sample."),
+        click.option("--home", type=click.Path(file_okay=False), envvar="RUNYARD_HOME",
+                     help="Folder of runyard's data (default: nearest .runyard, else beside the spec)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
+    """The first argument without '=' is the spec; the rest are KEY=VALUE overrides."""
+    spec = DEFAULT_SPEC
+    overrides: list[str] = []
+    for index, arg in enumerate(args):
+        if index == 0 and "=" not in arg:
+            spec = arg
+        else:
+            overrides.append(arg)
+    return spec, overrides
+
+
+def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sample_seed: int,
+              home: str | None) -> tuple[Spec, Plan, Path]:
+    from runyard.errors import UsageError
+    from runyard.home import resolve_home
+
+    spec_path, override_texts = split_args(args)
+    for text in override_texts:
+        if "=" not in text:
+            raise UsageError(f"{text!r}: expected KEY=VALUE after the spec (only one spec per command)")
+    spec = load_spec(spec_path)
+    overrides = parse_overrides(spec, override_texts)
+    home_path = resolve_home(home, spec_folder=spec.folder, cwd=os.getcwd())
+    plan = expand(spec, home=str(home_path), overrides=overrides, sweep=sweep, sample=sample, seed=sample_seed)
+    return spec, plan, home_path
+
+
+def differing_params(plan: Plan) -> list[str]:
+    """Params whose values are not the same in every run of the plan."""
+    from runyard.spec.keys import canonical_json
+
+    names: dict[str, None] = {}
+    for run in plan.runs:
+        names.update(dict.fromkeys(run.params))
+    return [n for n in names if len({canonical_json(r.params.get(n)) for r in plan.runs}) > 1]

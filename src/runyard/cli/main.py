@@ -1,0 +1,70 @@
+"""The ``runyard`` command: thin click commands that parse, call one library function and render."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from runyard import __version__
+from runyard.errors import RunyardError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Print a RunyardError as one message on stderr and exit with its code: no traceback for user mistakes."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RunyardError as err:
+            click.echo(f"runyard: {err}", err=True)
+            sys.exit(err.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# name → (module, attribute, one-line help shown by `runyard --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "plan": ("runyard.cli.plan_cmd", "plan", "Show the runs and step executions of a spec. Writes nothing."),
+}
+
+
+class LazyGroup(click.Group):
+    """Commands live in their own modules, imported only when used, so ``runyard --help`` stays fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, entry[2]) for name, entry in COMMANDS.items()])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        import importlib
+
+        module = importlib.import_module(target[0])
+        command: click.Command = getattr(module, target[1])
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="runyard")
+def cli() -> None:
+    """Run parameter sweeps of ML experiments on every GPU, record every run, compare the results."""
+
+
+def main() -> None:
+    cli(prog_name="runyard")
+
+
+if __name__ == "__main__":
+    main()

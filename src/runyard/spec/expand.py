@@ -1,0 +1,269 @@
+"""Spec → Plan: runs with full params, readable names, step keys and rendered commands. Pure: no I/O."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from runyard.errors import Problem, SpecError
+from runyard.model import Params, ParamValue, Plan, Run, StepExec
+from runyard.spec import template
+from runyard.spec.keys import canonical_json, run_id, step_key
+from runyard.spec.parse import did_you_mean, is_scalar
+from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
+from runyard.spec.types import Grid, Spec, StepSpec
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._=,+@-]")
+MAX_NAME = 100
+
+
+@dataclass(frozen=True)
+class Override:
+    """``k=v`` pins a value in every run; ``k=a,b,c`` (or ``k=[a, b]``) makes k an axis of every grid."""
+
+    key: str
+    values: tuple[ParamValue, ...]
+    text: str
+
+
+def _scalar(text: str) -> ParamValue:
+    try:
+        value = yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        return text
+    return value if is_scalar(value) and not isinstance(value, str) else text
+
+
+def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
+    problems: list[Problem] = []
+    out: list[Override] = []
+    names = spec.param_names
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        where = f"command line: {item}"
+        if not sep or not key:
+            problems.append(Problem(where, "an override is KEY=VALUE or KEY=V1,V2,... (an axis)"))
+            continue
+        if key not in names:
+            problems.append(Problem(where, f"{key!r} is not a param{did_you_mean(key, names)} "
+                                           f"(params: {', '.join(names)})"))
+            continue
+        if raw.strip().startswith("["):
+            try:
+                parsed = yaml.safe_load(raw)
+            except yaml.YAMLError as err:
+                problems.append(Problem(where, f"not a valid list: {err}"))
+                continue
+            values = tuple(parsed) if isinstance(parsed, list) else (parsed,)
+        else:
+            values = tuple(_scalar(part) for part in raw.split(","))
+        if not values or not all(is_scalar(v) for v in values):
+            problems.append(Problem(where, "values must be text, numbers, true/false or null"))
+            continue
+        if key in spec.groups:
+            bad = [v for v in values if str(v) not in spec.groups[key]]
+            if bad:
+                problems.append(Problem(where, f"{bad[0]!r} is not a choice of group {key!r} "
+                                               f"(choices: {', '.join(spec.groups[key])})"))
+                continue
+        out.append(Override(key, values, item))
+    if problems:
+        raise SpecError(problems)
+    return tuple(out)
+
+
+def resolve_params(spec: Spec, explicit: Params) -> dict[str, ParamValue]:
+    """Defaults, then the chosen group's values, then the explicitly assigned values."""
+    params: dict[str, ParamValue] = dict(spec.params)
+    for group, choices in spec.groups.items():
+        choice = explicit.get(group, params.get(group))
+        if group in explicit or group in params:
+            params[group] = choice
+        if choice is not None and str(choice) in choices:
+            for key, value in choices[str(choice)].items():
+                if key not in explicit:
+                    params[key] = value
+    params.update(explicit)
+    order = {name: i for i, name in enumerate(spec.param_names)}
+    return dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+def _assignments(spec: Spec, sweep: str | None, overrides: Sequence[Override]) -> list[tuple[dict[str, ParamValue],
+                                                                                              Grid]]:
+    if sweep is not None:
+        wanted = [s.strip() for s in sweep.split(",") if s.strip()]
+        for name in wanted:
+            if name not in spec.sweeps:
+                valid = ", ".join(spec.sweeps) or "none: this spec has no sweeps"
+                raise SpecError([Problem(f"--sweep {name}", f"no such sweep{did_you_mean(name, spec.sweeps)} "
+                                                            f"(sweeps: {valid})")])
+        grids = [g for name in wanted for g in spec.sweeps[name]]
+    else:
+        grids = [g for gs in spec.sweeps.values() for g in gs] or [Grid(axes=())]
+    pinned = {o.key for o in overrides}
+    out: list[tuple[dict[str, ParamValue], Grid]] = []
+    for grid in grids:
+        axes = [(k, vs) for k, vs in grid.axes if k not in pinned] + [(o.key, o.values) for o in overrides]
+        keys = [k for k, _ in axes]
+        for combo in itertools.product(*(vs for _, vs in axes)):
+            out.append((dict(zip(keys, combo, strict=True)), grid))
+    return out
+
+
+def run_name(spec: Spec, params: Params, baseline: Params, rid: str) -> str:
+    group_values: dict[str, ParamValue] = {}
+    for group, choices in spec.groups.items():
+        choice = params.get(group)
+        if choice is not None and str(choice) in choices:
+            group_values.update(choices[str(choice)])
+    parts = []
+    for key, value in params.items():
+        if key in baseline and canonical_json(baseline[key]) == canonical_json(value):
+            continue
+        if key in group_values and canonical_json(group_values[key]) == canonical_json(value):
+            continue
+        parts.append(f"{key}={value_text(value)}")
+    raw = ",".join(parts) or "default"
+    name = _SAFE_NAME.sub("_", raw)
+    if name.startswith("."):
+        name = "_" + name[1:]
+    if name != raw or len(name) > MAX_NAME:
+        name = f"{name[:MAX_NAME]}-{rid[:8]}"
+    return name
+
+
+def _step_order(spec: Spec) -> list[StepSpec]:
+    by_name = {s.name: s for s in spec.steps}
+    order: dict[str, StepSpec] = {}
+
+    def visit(step: StepSpec) -> None:
+        if step.name in order:
+            return
+        for need in step.needs or ():
+            visit(by_name[need])
+        order[step.name] = step
+
+    for step in spec.steps:
+        visit(step)
+    return list(order.values())
+
+
+def _closure(spec: Spec, only: Sequence[str] | None) -> set[str]:
+    if only is None:
+        return {s.name for s in spec.steps}
+    by_name = {s.name: s for s in spec.steps}
+    seen: set[str] = set()
+    todo = list(only)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(by_name[name].needs or ())
+    return seen
+
+
+def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: str | None = None,
+           sample: int | None = None, seed: int = 0) -> Plan:
+    """Every run of the selected sweeps with its step executions (shared ones once), or SpecError."""
+    if sample is not None and sample < 1:
+        raise SpecError([Problem("--sample", f"must be at least 1, not {sample}")])
+    unique: dict[str, tuple[dict[str, ParamValue], set[str]]] = {}
+    for explicit, grid in _assignments(spec, sweep, overrides):
+        params = resolve_params(spec, explicit)
+        ident = canonical_json(params)
+        steps = _closure(spec, grid.steps)
+        if ident in unique:
+            unique[ident][1].update(steps)
+        else:
+            unique[ident] = (params, steps)
+    chosen = list(unique.values())
+    if sample is not None and sample < len(chosen):
+        picked = sorted(random.Random(seed).sample(range(len(chosen)), sample))
+        chosen = [chosen[i] for i in picked]
+    return _build(spec, home, chosen)
+
+
+def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[str]]]) -> Plan:
+    base = os.path.join(home, spec.experiment)
+    baseline = resolve_params(spec, {})
+    step_names = [s.name for s in spec.steps]
+    order = _step_order(spec)
+    selectors = tuple(spec.groups)
+    problems: dict[str, Problem] = {}
+    executions: dict[str, StepExec] = {}
+    runs: list[Run] = []
+    names_seen: dict[str, int] = {}
+    parsed: dict[tuple[str, tuple[str, ...]], tuple[template.Token, ...]] = {}
+    drafts = []
+    for params, steps in chosen:
+        rid = run_id(spec.experiment, params)
+        name = run_name(spec, params, baseline, rid)
+        names_seen[name] = names_seen.get(name, 0) + 1
+        drafts.append((params, steps, rid, name))
+    for params, steps, rid, name in drafts:
+        if names_seen[name] > 1:
+            name = f"{name}-{rid[:8]}"
+        run_folder = os.path.join(base, "runs", name)
+        keys: dict[str, str] = {}
+        outs: dict[str, str] = {}
+        for step in order:
+            if step.name not in steps:
+                continue
+            cache_key = (step.name, tuple(params))
+            if cache_key not in parsed:
+                parsed[cache_key] = template.parse(step.run, list(params), [n for n in step_names if n != step.name])
+            tokens = parsed[cache_key]
+            missing = [t.text for t in tokens
+                       if isinstance(t, template.Ref) and t.kind in ("param", "flag") and t.name not in params]
+            if missing:
+                where = f"{spec.path}: steps.{step.name}"
+                problems.setdefault(where + missing[0], Problem(
+                    where, f"placeholder {missing[0]} has no value in run {name!r}: give it a default under "
+                           f"params (or set it in every group choice)"))
+                continue
+            used = referenced_params(tokens, list(params))
+            key_params = dict(params) if used is None else {k: params[k] for k in used}
+            needs = [keys[n] for n in step.needs or () if n in keys]
+            key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
+                           params=key_params, needs=needs, code=step.code)
+            folder = os.path.join(base, "steps", step.name, key[:12])
+            keys[step.name] = key
+            outs[step.name] = os.path.join(folder, "out")
+            if key not in executions:
+                ctx = Context(out=outs[step.name], run=run_folder, name=name, step_outs=outs,
+                              rest=rest_params(tokens, list(params), selectors))
+                executions[key] = StepExec(
+                    key=key, experiment=spec.experiment, step=step.name, command=render(tokens, params, ctx),
+                    needs=tuple(needs), folder=folder,
+                    workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")),
+                    params=key_params, gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus),
+                    timeout=step.timeout, retries=step.retries)
+        runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=params,
+                        steps=tuple(keys.items()), folder=run_folder))
+    if problems:
+        raise SpecError(list(problems.values()))
+    return Plan(experiment=spec.experiment, home=home, spec_path=spec.path, runs=tuple(runs),
+                executions=tuple(executions.values()), defaults=baseline, spec=spec.raw,
+                warnings=_unused_axes(spec, runs))
+
+
+def _unused_axes(spec: Spec, runs: list[Run]) -> tuple[str, ...]:
+    varying = [k for k in spec.param_names
+               if len({canonical_json(r.params.get(k)) for r in runs}) > 1]
+    used: set[str] = set()
+    for step in spec.steps:
+        tokens = template.parse(step.run, spec.param_names, [s.name for s in spec.steps if s.name != step.name])
+        refs = referenced_params(tokens, spec.param_names)
+        if refs is None:
+            return ()
+        used.update(refs)
+    selectors = {g: {k for c in spec.groups[g].values() for k in c} for g in spec.groups}
+    return tuple(f"param {k!r} varies across runs but no step uses it: those runs share their step executions"
+                 for k in varying if k not in used and not (selectors.get(k, set()) & used))

@@ -1,0 +1,103 @@
+"""Load a spec from a file (native YAML, mlrunner ``params.yaml``, or a Python file) or from plain data."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import runpy
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from runyard.errors import Problem, SpecError
+from runyard.spec import mlrunner
+from runyard.spec.parse import parse_spec
+from runyard.spec.types import Spec
+from runyard.spec.yamlfile import load_documents
+
+DEFAULT_SPEC = "runyard.yaml"
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Read and validate a spec file; raise SpecError (file:line / key path, what is valid) on any problem."""
+    file = Path(path)
+    source = str(path)
+    if file.is_dir():
+        file = file / DEFAULT_SPEC
+        source = str(file)
+    if not file.is_file():
+        hint = " (runyard looks for ./runyard.yaml when no spec is given)" if file.name == DEFAULT_SPEC else ""
+        raise SpecError([Problem(source, f"no such spec file{hint}")])
+    folder = str(file.resolve().parent)
+    if file.suffix == ".py":
+        return _from_python(file, source, folder)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError([Problem(source, f"cannot read the spec: {err}")]) from None
+    docs = load_documents(text, source)
+    if not docs or docs[0].data is None:
+        raise SpecError([Problem(source, "the spec is empty: it needs at least `experiment:` and `steps:`")])
+    if mlrunner.looks_like_mlrunner(docs):
+        data, lines = mlrunner.convert(docs, source)
+        spec = parse_spec(data, source=source, folder=folder, lines=lines,
+                          default_experiment=mlrunner.experiment_name(Path(folder).name))
+    else:
+        if len(docs) > 1:
+            raise SpecError([Problem(f"{source}:{docs[1].lines.get((), '?')}",
+                                     "a native spec is one YAML document (several documents is the mlrunner "
+                                     "format, whose first document has `template:`)")])
+        spec = parse_spec(docs[0].data, source=source, folder=folder, lines=docs[0].lines)
+    return hash_code(spec)
+
+
+def spec_from_dict(data: Mapping[str, Any], *, folder: str | os.PathLike[str] | None = None,
+                   source: str = "<python>") -> Spec:
+    """Build a Spec from plain data in the native format (the same validation as a YAML file)."""
+    spec = parse_spec(dict(data), source=source, folder=str(Path(folder or os.getcwd()).resolve()))
+    return hash_code(spec)
+
+
+def _from_python(file: Path, source: str, folder: str) -> Spec:
+    try:
+        namespace = runpy.run_path(str(file))
+    except Exception as err:  # user code: report it as a spec problem, with its type
+        raise SpecError([Problem(source, f"running the spec file failed: {type(err).__name__}: {err}")]) from None
+    value = namespace.get("spec")
+    if isinstance(value, Spec):
+        return hash_code(replace(value, path=source, folder=folder))
+    if isinstance(value, Mapping):
+        return spec_from_dict(value, folder=folder, source=source)
+    raise SpecError([Problem(source, "a Python spec file must define `spec` (a dict in the native format, or a "
+                                     "runyard.spec.Spec)")])
+
+
+def hash_code(spec: Spec) -> Spec:
+    """Fill in each step's ``code``: the sha256 of every file its ``deps:`` patterns match."""
+    problems: list[Problem] = []
+    steps = []
+    for step in spec.steps:
+        base = Path(spec.folder, step.workdir or ".")
+        code: dict[str, str] = {}
+        for pattern in step.deps:
+            matches = sorted(glob.glob(str(base / pattern), recursive=True))
+            files = [m for m in matches if os.path.isfile(m)]
+            if not files:
+                problems.append(Problem(f"{spec.path}: steps.{step.name}.deps",
+                                        f"{pattern!r} matches no file under {base}"))
+            for name in files:
+                code[os.path.relpath(name, base)] = _file_hash(name)
+        steps.append(replace(step, code=code))
+    if problems:
+        raise SpecError(problems)
+    return replace(spec, steps=tuple(steps))
+
+
+def _file_hash(name: str) -> str:
+    digest = hashlib.sha256()
+    with open(name, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,87 @@
+"""The validated spec: what a YAML file, an mlrunner file or Python code turns into."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from runyard.model import ParamValue
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of every run: a shell-command template with its resources and policies.
+
+    ``needs`` is None when the step did not declare it: it then needs the steps it references with
+    ``{step.out}``, else the step before it.
+    """
+
+    name: str
+    run: str
+    gpus: int | None = None
+    timeout: float | None = None
+    retries: int = 0
+    deps: tuple[str, ...] = ()
+    workdir: str | None = None
+    needs: tuple[str, ...] | None = None
+    code: Mapping[str, str] = field(default_factory=dict)  # deps file → sha256, filled in by the loader
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    step: str
+    regex: str | None = None
+    mode: str = "max"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One sweep block: a cartesian grid. ``steps`` limits the run to those steps (and what they need)."""
+
+    axes: tuple[tuple[str, tuple[ParamValue, ...]], ...]
+    steps: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """``gpus``: explicit indices, ``"auto"`` (detect at run time) or ``()`` for none."""
+
+    gpus: tuple[int, ...] | str = ()
+    per_gpu: int = 1
+
+    @property
+    def has_gpus(self) -> bool:
+        return self.gpus == "auto" or bool(self.gpus)
+
+
+@dataclass(frozen=True)
+class Spec:
+    experiment: str
+    path: str
+    folder: str
+    params: Mapping[str, ParamValue]
+    steps: tuple[StepSpec, ...]
+    groups: Mapping[str, Mapping[str, Mapping[str, ParamValue]]] = field(default_factory=dict)
+    sweeps: Mapping[str, tuple[Grid, ...]] = field(default_factory=dict)
+    metrics: tuple[MetricSpec, ...] = ()
+    resources: ResourceSpec = field(default_factory=ResourceSpec)
+    description: str = ""
+    raw: Mapping[str, object] = field(default_factory=dict)
+
+    def step(self, name: str) -> StepSpec:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Every name a run can have a value for: defaults, group selectors and group members."""
+        names = dict.fromkeys(self.params)
+        for group, choices in self.groups.items():
+            names.setdefault(group)
+            for values in choices.values():
+                for key in values:
+                    names.setdefault(key)
+        return tuple(names)
