@@ -1,0 +1,376 @@
+"""The store interface: records and the abstract :class:`Store`, whose docstring is the contract.
+
+This module imports nothing heavy (no SQLAlchemy), so other layers may import it for type hints.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from types import TracebackType
+from typing import Any
+
+from runyard.errors import RunNotFound
+from runyard.model import Metric, Plan, Status, StepExec, WorkerInfo
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class ExecRecord(StepExec):
+    """A step execution as the store holds it: the :class:`StepExec` plus its scheduling state.
+
+    ``attempts`` counts launches (claims) since the execution was last (re)submitted; ``seq`` is the
+    submission order; ``started``/``ended``/``lease_expires`` are epoch seconds; ``duration`` is
+    ``ended - started`` of the last finished attempt. ``worker_id``, ``host``, ``pid`` and ``pgid``
+    describe the latest attempt (they are kept after it ends, for diagnosis).
+    """
+
+    status: Status = Status.WAITING
+    attempts: int = 0
+    priority: int = 0
+    seq: int = 0
+    worker_id: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    pgid: int | None = None
+    exit_code: int | None = None
+    submitted: float = 0.0
+    started: float | None = None
+    ended: float | None = None
+    duration: float | None = None
+    lease_expires: float | None = None
+    est_duration: float | None = None
+    error: str | None = None
+    provenance: Mapping[str, Any] | None = None
+    command_env: Mapping[str, str] | None = None
+
+    def to_step_exec(self) -> StepExec:
+        """The plain :class:`StepExec` (what the spec rendered), without scheduling state."""
+        return StepExec(**{f.name: getattr(self, f.name) for f in fields(StepExec)})
+
+
+#: Precedence used to derive a run's status from its executions (first present wins; ``done``
+#: only when every execution is done).
+RUN_STATUS_ORDER = (
+    Status.RUNNING,
+    Status.FAILED,
+    Status.INTERRUPTED,
+    Status.CANCELLED,
+    Status.READY,
+    Status.WAITING,
+    Status.DONE,
+)
+
+
+def derive_run_status(statuses: Iterable[Status]) -> Status:
+    present = set(statuses)
+    for status in RUN_STATUS_ORDER:
+        if status in present:
+            return status
+    return Status.WAITING  # a run whose executions are not in the store (should not happen)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored. ``steps`` maps step name → execution key (in step order); ``statuses`` holds
+    the current status of each of those executions, in the same order."""
+
+    id: str
+    experiment: str
+    name: str
+    params: Mapping[str, Any]
+    folder: str
+    steps: tuple[tuple[str, str], ...]
+    created: float
+    statuses: tuple[Status, ...] = ()
+
+    @property
+    def short(self) -> str:
+        return self.id[:12]
+
+    @property
+    def status(self) -> Status:
+        return derive_run_status(self.statuses)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What :meth:`Store.submit` did, by execution key (each key in exactly one tuple)."""
+
+    experiment: str
+    added: tuple[str, ...] = ()
+    cached: tuple[str, ...] = ()
+    requeued: tuple[str, ...] = ()
+    forced: tuple[str, ...] = ()
+    already_queued: tuple[str, ...] = ()
+    runs_added: int = 0
+    runs_total: int = 0
+
+    @property
+    def queued(self) -> int:
+        """Executions that will run (newly added, requeued or forced)."""
+        return len(self.added) + len(self.requeued) + len(self.forced)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "added": len(self.added),
+            "cached": len(self.cached),
+            "requeued": len(self.requeued),
+            "forced": len(self.forced),
+            "already_queued": len(self.already_queued),
+            "runs_added": self.runs_added,
+        }
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A registered worker. ``running`` holds the keys it currently runs."""
+
+    id: str
+    host: str
+    pid: int
+    slots: str
+    started: float
+    last_seen: float
+    lease_expires: float
+    running: tuple[str, ...] = ()
+
+    def alive(self, now: float) -> bool:
+        return self.lease_expires >= now
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    name: str
+    spec: Mapping[str, Any]
+    spec_path: str
+    home: str
+    paused: bool
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """Summary of one metric of one execution."""
+
+    last: float | None
+    last_step: int | None
+    min: float | None
+    max: float | None
+    count: int
+    updated: float
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """An execution taken back from a worker: its key, the status it got (ready or failed) and the
+    process it had (``pgid``/``pid``/``host``, or None if it was never launched)."""
+
+    key: str
+    status: Status
+    worker_id: str | None
+    host: str | None
+    pid: int | None
+    pgid: int | None
+
+
+class Store(abc.ABC):
+    """The database of record. Every method is one transaction; every status change is a
+    compare-and-set, so any number of workers (threads, processes, machines) may share a store.
+
+    Life cycle of an execution (``model.Status``)::
+
+        submit ─▶ waiting ─(all needs done)─▶ ready ─claim─▶ running ─finish─▶ done | failed | ...
+                                                ▲                │
+                                                └── retry / lease expired (attempts ≤ retries)
+
+    Contract:
+
+    - ``submit(plan, force=, priority=)`` stores the experiment, its runs (upsert by id), the
+      executions, the run↔execution links and the need edges, idempotently by key, in ONE
+      transaction. New executions are ``ready`` when every key they need is ``done``, else
+      ``waiting``. ``done`` stays done (cached) unless forced or its folder is gone (then requeued).
+      ``failed``/``interrupted``/``cancelled`` are requeued with ``attempts`` reset to 0.
+      ``running``/``ready``/``waiting`` are left alone (forced running ones keep running). Then every
+      ready/waiting execution of the plan gets ready-vs-waiting recomputed from its needs. Keys in
+      ``force`` must belong to the plan (ValueError otherwise); the caller passes the full
+      downstream closure. ``est_duration`` = mean duration of past ``done`` executions of the same
+      experiment and step.
+    - ``claim(worker_id, accept, limit=, experiment=, lease_seconds=)`` atomically picks ``ready``
+      executions of unpaused experiments ordered by priority DESC, est_duration DESC (unknown
+      last), seq ASC; ``accept(record)`` is called in that order for a bounded number of
+      candidates and returns True to take one (the caller reserves a slot) or False to skip it
+      (it stays ready). Taken ones become ``running``: owned by ``worker_id``, ``attempts + 1``
+      (attempts counts launches), ``started = now``, ``lease_expires = now + lease_seconds``; pid,
+      pgid, exit code, end and error of a previous attempt are cleared. No two claims ever return
+      the same key while it is running.
+    - ``started(key, worker_id, pid=, pgid=, host=, command_env=)`` records the launched process
+      (and renews the lease) only if the execution is still running and owned by ``worker_id``.
+    - ``finish(key, worker_id, status=, exit_code=, error=, provenance=)`` is a compare-and-set:
+      it does nothing and returns None unless the execution is ``running`` and owned by
+      ``worker_id``. ``failed`` with ``attempts ≤ retries`` goes back to ``ready`` (a retry).
+      ``done`` makes, in the same transaction, every dependent whose needs are all done ``ready``.
+      Records end time, duration, exit code, error, provenance; returns the updated record.
+    - ``set_status(key, to, expected=)`` compare-and-set; ``to=done`` also readies dependents.
+    - ``heartbeat(worker_id, lease_seconds=)`` renews the worker row and the lease of every
+      execution it runs; returns the keys it still owns (a key missing from the answer was taken
+      over: the worker must stop that process and not report it).
+    - ``reap(now)`` takes back every ``running`` execution whose lease expired: ``ready`` when
+      ``attempts ≤ retries``, else ``failed``; returns their keys. ``reap_worker(worker_id)`` does
+      the same at once for everything a worker known to be dead held, removes the worker row and
+      returns :class:`Reaped` records (with pgids of orphaned process groups to kill).
+      ``interrupt(worker_id)`` marks that worker's running executions ``interrupted``.
+    - ``log_metrics(key, points)`` appends points in one batch and updates the per-(key, name)
+      summary (last, min, max, count) in the same transaction.
+    - Queries never change anything: ``execution`` and ``run`` resolve prefixes/names and raise
+      :class:`RunNotFound` (naming the candidates when ambiguous, suggestions when unknown).
+    - Time comes from the injectable ``clock`` (epoch seconds), never from the database server.
+    - Connection trouble raises :class:`StoreUnavailable`; other database trouble
+      :class:`StoreError`.
+    """
+
+    url: str
+    clock: Clock
+
+    # --- submission -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def submit(self, plan: Plan, *, force: Collection[str] = (), priority: int = 0) -> SubmitResult: ...
+
+    # --- scheduling -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def claim(
+        self,
+        worker_id: str,
+        accept: Callable[[ExecRecord], bool],
+        *,
+        limit: int,
+        experiment: str | None = None,
+        lease_seconds: float = 30.0,
+    ) -> list[ExecRecord]: ...
+
+    @abc.abstractmethod
+    def started(
+        self,
+        key: str,
+        worker_id: str,
+        *,
+        pid: int,
+        pgid: int | None,
+        host: str,
+        command_env: Mapping[str, str] | None = None,
+        lease_seconds: float = 30.0,
+    ) -> bool: ...
+
+    @abc.abstractmethod
+    def finish(
+        self,
+        key: str,
+        worker_id: str,
+        *,
+        status: Status,
+        exit_code: int | None,
+        error: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> ExecRecord | None: ...
+
+    @abc.abstractmethod
+    def set_status(self, key: str, to: Status, *, expected: Status) -> bool: ...
+
+    @abc.abstractmethod
+    def reap(self, now: float | None = None) -> list[str]: ...
+
+    @abc.abstractmethod
+    def reap_worker(self, worker_id: str) -> list[Reaped]: ...
+
+    @abc.abstractmethod
+    def interrupt(self, worker_id: str) -> list[str]: ...
+
+    # --- workers ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def register_worker(self, info: WorkerInfo, *, lease_seconds: float = 30.0) -> None: ...
+
+    @abc.abstractmethod
+    def heartbeat(self, worker_id: str, *, lease_seconds: float = 30.0) -> list[str]: ...
+
+    @abc.abstractmethod
+    def unregister_worker(self, worker_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def workers(self) -> list[WorkerRecord]: ...
+
+    # --- metrics ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def log_metrics(self, key: str, points: Sequence[Metric]) -> None: ...
+
+    @abc.abstractmethod
+    def metric_points(self, key: str, name: str | None = None) -> list[Metric]: ...
+
+    @abc.abstractmethod
+    def metric_summaries(self, keys: Collection[str]) -> dict[str, dict[str, MetricSummary]]: ...
+
+    # --- queries ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def execution(self, key_or_prefix: str) -> ExecRecord: ...
+
+    @abc.abstractmethod
+    def executions(
+        self,
+        experiment: str | None = None,
+        *,
+        statuses: Collection[Status] | None = None,
+        keys: Collection[str] | None = None,
+    ) -> list[ExecRecord]: ...
+
+    @abc.abstractmethod
+    def runs(self, experiment: str | None = None) -> list[RunRecord]: ...
+
+    @abc.abstractmethod
+    def run(self, id_prefix_or_name: str, experiment: str | None = None) -> RunRecord: ...
+
+    @abc.abstractmethod
+    def experiments(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def experiment(self, name: str) -> ExperimentRecord: ...
+
+    @abc.abstractmethod
+    def counts(self, experiment: str | None = None) -> dict[Status, int]: ...
+
+    @abc.abstractmethod
+    def pause(self, experiment: str, paused: bool = True) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # --- derived helpers ----------------------------------------------------------------------
+    def idle(self, experiment: str | None = None) -> bool:
+        """True when nothing is ready or running: waiting executions (if any) can only be blocked
+        by a failed/interrupted/cancelled upstream, so a draining worker may stop."""
+        counts = self.counts(experiment)
+        return counts[Status.READY] == 0 and counts[Status.RUNNING] == 0
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def pick_one(what: str, wanted: str, matches: Sequence[str], known: Iterable[str], *, scope: str = "") -> str:
+    """Return the single match or raise :class:`RunNotFound` with candidates or suggestions."""
+    where = f" in experiment {scope!r}" if scope else ""
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        shown = ", ".join(m[:12] if len(m) == 64 else m for m in sorted(matches)[:8])
+        more = f" and {len(matches) - 8} more" if len(matches) > 8 else ""
+        raise RunNotFound(f"{what} {wanted!r} is ambiguous{where}: it matches {shown}{more}; give more characters")
+    close = difflib.get_close_matches(wanted, list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise RunNotFound(f"no {what} matches {wanted!r}{where}{hint}")

@@ -1,0 +1,239 @@
+"""Opening a SQL store: URL parsing, engine set-up (SQLite pragmas, BEGIN IMMEDIATE), schema
+creation/migration, error translation, and the shared core of :class:`~runyard.store.sql.SqlStore`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.engine import URL, make_url
+
+from runyard.errors import MissingDependency, StoreError, StoreUnavailable
+from runyard.model import Status
+from runyard.store import schema
+from runyard.store.base import Clock, ExecRecord, Store
+
+VALID_URLS = "sqlite:///path/to/runyard.db or postgresql://user:password@host:port/dbname"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_PG_INIT_LOCK = 0x72756E79  # advisory lock id serialising schema creation ("runy")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***`` (works on unparseable URLs too)."""
+    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+
+
+def parse_url(url: str) -> URL:
+    """Validate a store URL and return the SQLAlchemy URL to open (SQLite folders are created)."""
+    raw = url.strip()
+    shown = mask_url(raw)
+    scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+    if scheme == "sqlite":
+        if not raw.startswith("sqlite:///"):
+            raise StoreError(f"bad store URL {shown!r}: a SQLite URL is sqlite:///path/to/runyard.db")
+        path = raw[len("sqlite:///") :].split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise StoreError(
+                f"bad store URL {shown!r}: an in-memory SQLite store cannot be shared between "
+                "processes; give a file, e.g. sqlite:///path/to/runyard.db"
+            )
+        file = Path(path).expanduser()
+        if not file.is_absolute():
+            file = Path.cwd() / file
+        if file.is_dir():
+            raise StoreError(f"bad store URL {shown!r}: {file} is a folder, expected a database file")
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create the folder of the store {file}: {err.strerror}") from None
+        return URL.create("sqlite", database=str(file))
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise MissingDependency("psycopg", "postgres", "a PostgreSQL store") from None
+        try:
+            parsed = make_url("postgresql" + raw[len(scheme) :])
+        except (exc.ArgumentError, ValueError) as err:
+            raise StoreError(f"bad store URL {shown!r}: {err}; expected {VALID_URLS}") from None
+        if not parsed.database:
+            raise StoreError(f"bad store URL {shown!r}: it names no database; expected {VALID_URLS}")
+        return parsed.set(drivername="postgresql+psycopg")
+    raise StoreError(f"bad store URL {shown!r}: expected {VALID_URLS}")
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_sqlite_begin)
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cur.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("runyard_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, pool_size=8, max_overflow=16)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=4,
+        max_overflow=8,
+        connect_args={"connect_timeout": 10, "application_name": "runyard"},
+    )
+
+
+def describe(err: exc.DBAPIError) -> str:
+    """First line of the driver's message."""
+    message = str(err.orig) if err.orig is not None else str(err)
+    return message.strip().splitlines()[0] if message.strip() else type(err.orig).__name__
+
+
+def translate(err: exc.SQLAlchemyError, url: str) -> StoreError:
+    """The runyard error for a database error (OperationalError → StoreUnavailable)."""
+    if isinstance(err, exc.DBAPIError):
+        what = describe(err)
+        if isinstance(err, exc.OperationalError) or err.connection_invalidated:
+            return StoreUnavailable(f"the store {url} is unavailable: {what}")
+        return StoreError(f"store error ({url}): {what}")
+    return StoreError(f"store error ({url}): {err}")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class SqlCore(Store):
+    """What every part of the SQL store shares: the engine, the clock and transactions."""
+
+    def __init__(self, engine: Engine, url: str, clock: Clock = time.time) -> None:
+        self._engine = engine
+        self.url = url
+        self.clock = clock
+        self.is_pg = engine.dialect.name == "postgresql"
+        self._closed = False
+
+    @classmethod
+    def open(cls, url: str, *, clock: Clock = time.time) -> SqlCore:
+        sa_url = parse_url(url)
+        shown = mask_url(url.strip())
+        engine = make_engine(sa_url)
+        try:
+            init_schema(engine, shown)
+        except exc.DBAPIError as err:
+            engine.dispose()
+            raise _open_error(err, shown) from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, shown, clock)
+
+    @contextmanager
+    def tx(self, *, write: bool = True) -> Iterator[Connection]:
+        """One transaction. On SQLite a write transaction starts with BEGIN IMMEDIATE."""
+        if self._closed:
+            raise StoreError(f"the store {self.url} is closed")
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(runyard_write=True)
+                with conn.begin():
+                    yield conn
+        except exc.SQLAlchemyError as err:
+            raise translate(err, self.url) from err
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._engine.dispose()
+
+
+def _open_error(err: exc.DBAPIError, shown: str) -> StoreError:
+    what = describe(err)
+    if "file is not a database" in what:
+        return StoreError(f"cannot open the store {shown}: the file is not a SQLite database")
+    if isinstance(err, exc.OperationalError):
+        return StoreUnavailable(
+            f"cannot reach the store {shown}: {what}; check that the server runs and the URL (expected {VALID_URLS})"
+        )
+    return StoreError(f"cannot open the store {shown}: {what}")
+
+
+def init_schema(engine: Engine, shown: str) -> None:
+    """Create or migrate the schema. Safe when several processes open a fresh store at once:
+    creation happens under the database's write lock (SQLite BEGIN IMMEDIATE, a PostgreSQL
+    advisory lock), and the version is checked again once the lock is held."""
+    with engine.connect() as conn, conn.begin():
+        version = schema.read_version(conn)
+    if version == schema.SCHEMA_VERSION:
+        return
+    if version is not None:
+        schema.check_not_newer(version, where=f"the store {shown}")
+    with engine.connect() as conn:
+        conn.execution_options(runyard_write=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INIT_LOCK})
+            version = schema.read_version(conn)
+            if version is None:
+                schema.create(conn)
+            elif version != schema.SCHEMA_VERSION:
+                schema.migrate(conn, version, where=f"the store {shown}")
+
+
+# --- rows → records ----------------------------------------------------------------------------
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def exec_record(row: Mapping[Any, Any]) -> ExecRecord:
+    return ExecRecord(
+        key=row["key"],
+        experiment=row["experiment"],
+        step=row["step"],
+        command=row["command"],
+        needs=tuple(json.loads(row["needs"])),
+        folder=row["folder"],
+        workdir=row["workdir"],
+        params=json.loads(row["params"]),
+        gpus=row["gpus"],
+        timeout=row["timeout"],
+        retries=row["retries"],
+        status=Status(row["status"]),
+        attempts=row["attempts"],
+        priority=row["priority"],
+        seq=row["seq"],
+        worker_id=row["worker_id"],
+        host=row["host"],
+        pid=row["pid"],
+        pgid=row["pgid"],
+        exit_code=row["exit_code"],
+        submitted=row["submitted"],
+        started=row["started"],
+        ended=row["ended"],
+        duration=row["duration"],
+        lease_expires=row["lease_expires"],
+        est_duration=row["est_duration"],
+        error=row["error"],
+        provenance=_loads(row["provenance"]),
+        command_env=_loads(row["command_env"]),
+    )

@@ -1,0 +1,234 @@
+"""Tables of the SQL store (SQLAlchemy Core), the schema version and the ordered migrations.
+
+No foreign keys are declared: every write path keeps the references consistent itself, and
+foreign keys would cost on the hot scheduling path. JSON is stored as text (``json.dumps``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    inspect,
+    select,
+    update,
+)
+
+from runyard.errors import StoreError
+
+#: The version this code writes. Bump it and append a function to MIGRATIONS together.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("spec", Text, nullable=False),  # JSON of Plan.spec
+    Column("spec_path", Text, nullable=False),
+    Column("home", Text, nullable=False),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("experiment", String, nullable=False),
+    Column("step", String, nullable=False),
+    Column("command", Text, nullable=False),
+    Column("needs", Text, nullable=False),  # JSON list of keys (also in exec_needs)
+    Column("folder", Text, nullable=False),
+    Column("workdir", Text, nullable=False),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("gpus", Integer, nullable=False),
+    Column("timeout", Float),
+    Column("retries", Integer, nullable=False),
+    Column("status", String, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("worker_id", String),
+    Column("host", String),
+    Column("pid", Integer),
+    Column("pgid", Integer),
+    Column("exit_code", Integer),
+    Column("submitted", Float, nullable=False),
+    Column("started", Float),
+    Column("ended", Float),
+    Column("duration", Float),
+    Column("lease_expires", Float),
+    Column("est_duration", Float),
+    Column("error", Text),
+    Column("provenance", Text),  # JSON object
+    Column("command_env", Text),  # JSON object
+)
+
+_x = executions.c
+# Claim order: priority DESC, est_duration DESC NULLS LAST, seq ASC. SQLite sorts NULLs first in
+# ascending order (so last when DESC) and has no NULLS LAST in CREATE INDEX; PostgreSQL needs it.
+Index("ix_exec_claim", _x.status, _x.priority.desc(), _x.est_duration.desc(), _x.seq).ddl_if(dialect="sqlite")
+Index(
+    "ix_exec_claim",
+    _x.status,
+    _x.priority.desc(),
+    _x.est_duration.desc().nulls_last(),
+    _x.seq,
+).ddl_if(dialect="postgresql")
+Index("ix_exec_exp_claim", _x.experiment, _x.status, _x.priority.desc(), _x.est_duration.desc(), _x.seq).ddl_if(
+    dialect="sqlite"
+)
+Index(
+    "ix_exec_exp_claim",
+    _x.experiment,
+    _x.status,
+    _x.priority.desc(),
+    _x.est_duration.desc().nulls_last(),
+    _x.seq,
+).ddl_if(dialect="postgresql")
+Index("ix_exec_worker", _x.worker_id, _x.status)
+Index("ix_exec_lease", _x.status, _x.lease_expires)
+
+exec_needs = Table(
+    "exec_needs",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("need_key", String, primary_key=True),
+    Index("ix_exec_needs_need", "need_key"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("experiment", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("folder", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Index("ix_runs_experiment_name", "experiment", "name"),
+)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("run_id", String, primary_key=True),
+    Column("step", String, primary_key=True),
+    Column("pos", Integer, nullable=False),
+    Column("exec_key", String, nullable=False),
+    Index("ix_run_steps_exec", "exec_key"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("host", String, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("slots", Text, nullable=False),
+    Column("started", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("lease_expires", Float, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("exec_key", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("step", BigInteger),
+    Column("value", Float),  # NaN is stored as NULL by SQLite
+    Column("time", Float, nullable=False),
+    Index("ix_metrics_key_name", "exec_key", "name"),
+)
+
+metric_summary = Table(
+    "metric_summary",
+    metadata,
+    Column("exec_key", String, primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("last", Float),
+    Column("last_step", BigInteger),
+    Column("min", Float),
+    Column("max", Float),
+    Column("count", BigInteger, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+Migration = Callable[[Connection], None]
+
+#: MIGRATIONS[i] upgrades a store from version i + 1 to version i + 2, inside the open transaction.
+#: Version 1 is the first released schema, so there is nothing to migrate yet.
+MIGRATIONS: list[Migration] = []
+
+
+def read_version(conn: Connection) -> int | None:
+    """The schema version of the store behind ``conn``, or None for an empty database."""
+    if not inspect(conn).has_table("meta"):
+        return None
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one_or_none()
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreError(f"the store's schema_version {value!r} is not a number: not a runyard store?") from None
+
+
+def create(conn: Connection) -> None:
+    """Create every table and index of the current version and record the version."""
+    metadata.create_all(conn, checkfirst=True)
+    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
+def check_not_newer(version: int, *, target: int = SCHEMA_VERSION, where: str = "the store") -> None:
+    if version > target:
+        raise StoreError(
+            f"{where} has schema version {version}, newer than this runyard knows ({target}): "
+            "upgrade runyard (pip install -U runyard) to use it"
+        )
+
+
+def migrate(
+    conn: Connection,
+    current: int,
+    *,
+    target: int = SCHEMA_VERSION,
+    migrations: list[Migration] | None = None,
+    where: str = "the store",
+) -> int:
+    """Bring a store at version ``current`` to ``target`` by running the migrations in order.
+
+    Raises StoreError when the store is newer than this code (it must never be downgraded).
+    Returns the version reached.
+    """
+    steps = MIGRATIONS if migrations is None else migrations
+    check_not_newer(current, target=target, where=where)
+    if current < 1 or target - 1 > len(steps):
+        raise StoreError(f"{where} has schema version {current}, which this runyard cannot migrate")
+    for version in range(current, target):
+        steps[version - 1](conn)
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(version + 1)))
+    return target
