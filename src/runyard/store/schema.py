@@ -108,8 +108,8 @@ Index(
     _x.est_duration.desc().nulls_last(),
     _x.seq,
 ).ddl_if(dialect="postgresql")
-Index("ix_exec_worker", _x.worker_id, _x.status)
-Index("ix_exec_lease", _x.status, _x.lease_expires)
+# Heartbeat, reap and interrupt find running executions through ix_exec_claim (status first):
+# running rows are few, so no further index is worth its cost on every status change.
 
 exec_needs = Table(
     "exec_needs",

@@ -120,15 +120,16 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
         finish = update(_X).where(owned).returning(*_X.c)
         self._finish_as = finish.values(status=bindparam("b_status"), **finish_values)
         self._finish_failed = finish.values(status=_retry_or_fail(), **finish_values)
-        # dependents of :need whose needs are now all done: waiting → ready
-        dependents = select(_N.c.key).where(_N.c.need_key == bindparam("need"))
+        # dependents of :need whose needs are now all done: waiting → ready. The dependents are
+        # looked up first so that SQLite plans the update by primary key, not by status.
+        self._dependents = select(_N.c.key).where(_N.c.need_key == bindparam("need"))
         n2, u = _N.alias("n2"), _X.alias("u")
         not_done = (
             select(literal(1))
             .select_from(n2.outerjoin(u, u.c.key == n2.c.need_key))
             .where(n2.c.key == _X.c.key, or_(u.c.status.is_(None), u.c.status != Status.DONE.value))
         )
-        waiting = and_(_X.c.key.in_(dependents), _X.c.status == Status.WAITING.value)
+        waiting = and_(_X.c.key.in_(bindparam("keys", expanding=True)), _X.c.status == Status.WAITING.value)
         self._lock_dependents = select(_X.c.key).where(waiting).order_by(_X.c.key).with_for_update()
         self._promote = update(_X).where(waiting, ~exists(not_done)).values(status=Status.READY.value)
         self._renew_worker = (
@@ -155,19 +156,22 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
     ) -> list[ExecRecord]:
         if limit <= 0:
             return []
-        window = min(max(limit * 8, 32), CLAIM_WINDOW_MAX)
+        # SQLite walks the claim index lazily (a row costs only when looked at); PostgreSQL locks
+        # (SKIP LOCKED) every row of the window, so its window is narrower.
+        window = min(max(limit * (8 if self.is_pg else 16), 32 if self.is_pg else 64), CLAIM_WINDOW_MAX)
         taken: list[ExecRecord] = []
         with self.tx() as conn:
             if experiment is None:
                 result = conn.execute(self._pick_any, {"window": window})
             else:
                 result = conn.execute(self._pick_one, {"window": window, "exp": experiment})
-            for row in result.mappings().all():
-                record = exec_record(row)
-                if accept(record):
-                    taken.append(record)
-                    if len(taken) >= limit:
-                        break
+            with result:
+                for row in result.mappings():
+                    record = exec_record(row)
+                    if accept(record):
+                        taken.append(record)
+                        if len(taken) >= limit:
+                            break
             if not taken:
                 return []
             now = self.clock()
@@ -244,9 +248,12 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
         return exec_record(row)
 
     def _ready_dependents(self, conn: Connection, key: str) -> None:
+        keys = list(conn.execute(self._dependents, {"need": key}).scalars())
+        if not keys:
+            return
         if self.is_pg:
-            conn.execute(self._lock_dependents, {"need": key}).all()
-        conn.execute(self._promote, {"need": key})
+            conn.execute(self._lock_dependents, {"keys": keys}).all()
+        conn.execute(self._promote, {"keys": keys})
 
     def set_status(self, key: str, to: Status, *, expected: Status) -> bool:
         to, expected = Status(to), Status(expected)

@@ -113,6 +113,10 @@ def _row(ex: StepExec) -> dict[str, Any]:
 class SubmitMixin(SqlCore):
     def submit(self, plan: Plan, *, force: Collection[str] = (), priority: int = 0) -> SubmitResult:
         by_key = {ex.key: ex for ex in plan.executions}
+        for run in plan.runs:
+            names = [step for step, _ in run.steps]
+            if len(set(names)) != len(names):
+                raise ValueError(f"run {run.name!r} lists a step twice: {names}")
         keys = list(by_key)
         with self.tx() as conn:
             if self.is_pg:  # same exclusion as SQLite's BEGIN IMMEDIATE for claim/finish writers
