@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runyard.errors import LaunchError
@@ -78,14 +78,28 @@ def deathsig_method() -> str:
     return "setpriv" if _tool("setpriv") else "prctl"
 
 
-def _prctl_deathsig() -> None:  # runs in the child between fork and exec (slow fork path)
-    import ctypes
+_prctl: list[Any] = []
 
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the worker died before prctl took effect
-        os._exit(137)
+
+def _prctl_preexec() -> Callable[[], None] | None:
+    """A ``preexec_fn`` setting PDEATHSIG (libc is loaded here, in the parent, not in every child)."""
+    if not _prctl:
+        import ctypes
+
+        try:
+            _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError):
+            _prctl.append(None)
+    prctl, parent = _prctl[0], os.getpid()
+    if prctl is None:
+        return None
+
+    def preexec() -> None:  # in the child between fork and exec
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the worker died before prctl took effect
+            os._exit(137)
+
+    return preexec
 
 
 class Child:
@@ -208,7 +222,7 @@ def launch(
         if setpriv:
             argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
         else:
-            preexec = _prctl_deathsig
+            preexec = _prctl_preexec()
     try:
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError as err:
