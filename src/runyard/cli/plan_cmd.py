@@ -57,6 +57,8 @@ def print_plan(plan: Plan) -> None:
     from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # piped or captured: no wrapping, so every line stays greppable
+        console = Console(highlight=False, soft_wrap=True, width=100_000)
     uses = Counter(key for run in plan.runs for _, key in run.steps)
     shared = sum(1 for n in uses.values() if n > 1)
     varying = differing_params(plan)
@@ -73,7 +75,7 @@ def print_plan(plan: Plan) -> None:
         console.print(f"\n[bold]{escape(run.name)}[/] ({run.short})")
         for step, key in run.steps:
             ex = by_key[key]
-            needs = f" needs {','.join(k[:12] for k in ex.needs)}" if ex.needs else ""
+            needs = f" needs {', '.join(f'{by_key[k].step} {k[:12]}' for k in ex.needs)}" if ex.needs else ""
             if key in shown:
                 console.print(f"  {escape(step)} {key[:12]} [dim](shared, shown above)[/]")
                 continue
@@ -83,4 +85,9 @@ def print_plan(plan: Plan) -> None:
             console.print(f"    [cyan]{escape(ex.command)}[/]")
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
-    console.print(f"\n{len(plan.runs)} runs, {len(plan.executions)} step executions ({shared} shared by several runs)")
+    console.print(f"\n{_count(len(plan.runs), 'run')}, {_count(len(plan.executions), 'step execution')} "
+                  f"({shared} shared by several runs)")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -53,7 +53,10 @@ def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
             continue
         if key not in names:
             problems.append(Problem(where, f"{key!r} is not a param{did_you_mean(key, names)} "
-                                           f"(params: {', '.join(names)})"))
+                                           f"(params: {', '.join(names) or 'none'})"))
+            continue
+        if any(o.key == key for o in out):
+            problems.append(Problem(where, f"{key!r} is given twice: list every value once (KEY=V1,V2,...)"))
             continue
         if raw.strip().startswith("["):
             try:
@@ -117,24 +120,32 @@ def _assignments(spec: Spec, sweep: str | None, overrides: Sequence[Override]) -
     return out
 
 
+def _plain(value: ParamValue) -> bool:
+    """Whether ``key=TEXT`` names ``value`` unambiguously (the text reads back as the same typed value)."""
+    text = value_text(value)
+    back = _scalar(text)
+    return "," not in text and type(back) is type(value) and back == value
+
+
 def run_name(spec: Spec, params: Params, baseline: Params, rid: str) -> str:
-    group_values: dict[str, ParamValue] = {}
-    for group, choices in spec.groups.items():
-        choice = params.get(group)
-        if choice is not None and str(choice) in choices:
-            group_values.update(choices[str(choice)])
+    """``key=value`` for every param that differs from what the run's group choices and the defaults give
+    (``default`` when none). Depends on this run alone, never on the other runs of a plan; gets the run id's
+    first 8 characters appended when sanitised, ambiguous (``"1"`` vs ``1``, commas) or too long."""
+    selectors = {g: params[g] for g in spec.groups if g in params}
+    expected = resolve_params(spec, selectors)
     parts = []
+    plain = True
     for key, value in params.items():
-        if key in baseline and canonical_json(baseline[key]) == canonical_json(value):
+        reference = baseline if key in spec.groups else expected
+        if key in reference and canonical_json(reference[key]) == canonical_json(value):
             continue
-        if key in group_values and canonical_json(group_values[key]) == canonical_json(value):
-            continue
+        plain = plain and _plain(value)
         parts.append(f"{key}={value_text(value)}")
     raw = ",".join(parts) or "default"
     name = _SAFE_NAME.sub("_", raw)
     if name.startswith("."):
         name = "_" + name[1:]
-    if name != raw or len(name) > MAX_NAME:
+    if name != raw or not plain or len(name) > MAX_NAME:
         name = f"{name[:MAX_NAME]}-{rid[:8]}"
     return name
 
@@ -200,7 +211,8 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
     executions: dict[str, StepExec] = {}
     runs: list[Run] = []
     names_seen: dict[str, int] = {}
-    parsed: dict[tuple[str, tuple[str, ...]], tuple[template.Token, ...]] = {}
+    parsed = {step.name: template.parse(step.run, spec.param_names, [n for n in step_names if n != step.name])
+              for step in spec.steps}
     drafts = []
     for params, steps in chosen:
         rid = run_id(spec.experiment, params)
@@ -216,12 +228,10 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
         for step in order:
             if step.name not in steps:
                 continue
-            cache_key = (step.name, tuple(params))
-            if cache_key not in parsed:
-                parsed[cache_key] = template.parse(step.run, list(params), [n for n in step_names if n != step.name])
-            tokens = parsed[cache_key]
+            tokens = parsed[step.name]
+            # {p} needs a value; [p] of a param this run does not have (a group member) renders nothing
             missing = [t.text for t in tokens
-                       if isinstance(t, template.Ref) and t.kind in ("param", "flag") and t.name not in params]
+                       if isinstance(t, template.Ref) and t.kind == "param" and t.name not in params]
             if missing:
                 where = f"{spec.path}: steps.{step.name}"
                 problems.setdefault(where + missing[0], Problem(
@@ -229,7 +239,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                            f"params (or set it in every group choice)"))
                 continue
             used = referenced_params(tokens, list(params))
-            key_params = dict(params) if used is None else {k: params[k] for k in used}
+            key_params = dict(params) if used is None else {k: params[k] for k in used if k in params}
             needs = [keys[n] for n in step.needs or () if n in keys]
             key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
                            params=key_params, needs=needs, code=step.code)
@@ -255,15 +265,21 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
 
 
 def _unused_axes(spec: Spec, runs: list[Run]) -> tuple[str, ...]:
+    """Warn about params that vary across runs but that no step references by name (mlrunner's orphans).
+    ``{*}`` / ``{*hydra}`` use every param; ``{run}`` / ``{name}`` only tell the runs apart."""
     varying = [k for k in spec.param_names
                if len({canonical_json(r.params.get(k)) for r in runs}) > 1]
     used: set[str] = set()
+    apart = False
     for step in spec.steps:
         tokens = template.parse(step.run, spec.param_names, [s.name for s in spec.steps if s.name != step.name])
-        refs = referenced_params(tokens, spec.param_names)
-        if refs is None:
+        kinds = {t.kind for t in tokens if isinstance(t, template.Ref)}
+        if kinds & {"all", "hydra"}:
             return ()
-        used.update(refs)
+        apart = apart or bool(kinds & {"run", "name"})
+        used.update(t.name for t in tokens if isinstance(t, template.Ref) and t.kind in ("param", "flag"))
     selectors = {g: {k for c in spec.groups[g].values() for k in c} for g in spec.groups}
-    return tuple(f"param {k!r} varies across runs but no step uses it: those runs share their step executions"
+    effect = ("only the run folder or name changes" if apart
+              else "those runs share their step executions")
+    return tuple(f"param {k!r} varies across runs but no step uses it: {effect}"
                  for k in varying if k not in used and not (selectors.get(k, set()) & used))

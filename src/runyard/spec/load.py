@@ -15,7 +15,7 @@ from runyard.errors import Problem, SpecError
 from runyard.spec import mlrunner
 from runyard.spec.parse import parse_spec
 from runyard.spec.types import Spec
-from runyard.spec.yamlfile import load_documents
+from runyard.spec.yamlfile import in_line_order, load_documents
 
 DEFAULT_SPEC = "runyard.yaml"
 
@@ -40,16 +40,24 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     docs = load_documents(text, source)
     if not docs or docs[0].data is None:
         raise SpecError([Problem(source, "the spec is empty: it needs at least `experiment:` and `steps:`")])
-    if mlrunner.looks_like_mlrunner(docs):
-        data, lines = mlrunner.convert(docs, source)
-        spec = parse_spec(data, source=source, folder=folder, lines=lines,
-                          default_experiment=mlrunner.experiment_name(Path(folder).name))
-    else:
-        if len(docs) > 1:
-            raise SpecError([Problem(f"{source}:{docs[1].lines.get((), '?')}",
-                                     "a native spec is one YAML document (several documents is the mlrunner "
-                                     "format, whose first document has `template:`)")])
-        spec = parse_spec(docs[0].data, source=source, folder=folder, lines=docs[0].lines)
+    early = [p for doc in docs for p in doc.problems]  # duplicate keys, mlrunner settings
+    try:
+        if mlrunner.looks_like_mlrunner(docs):
+            converted = mlrunner.convert(docs, source)
+            early += converted.problems
+            spec = parse_spec(converted.data, source=source, folder=folder, lines=converted.lines,
+                              spelling=converted.spelling,
+                              default_experiment=mlrunner.experiment_name(Path(folder).name))
+        else:
+            if len(docs) > 1:
+                raise SpecError([Problem(f"{source}:{docs[1].lines.get((), '?')}",
+                                         "a native spec is one YAML document (several documents is the mlrunner "
+                                         "format, whose first document has `template:`)")])
+            spec = parse_spec(docs[0].data, source=source, folder=folder, lines=docs[0].lines)
+    except SpecError as err:  # every problem of the file in one message
+        raise SpecError(in_line_order([*early, *err.problems], source)) from None
+    if early:
+        raise SpecError(in_line_order(early, source))
     return hash_code(spec)
 
 
@@ -66,8 +74,8 @@ def _from_python(file: Path, source: str, folder: str) -> Spec:
     except Exception as err:  # user code: report it as a spec problem, with its type
         raise SpecError([Problem(source, f"running the spec file failed: {type(err).__name__}: {err}")]) from None
     value = namespace.get("spec")
-    if isinstance(value, Spec):
-        return hash_code(replace(value, path=source, folder=folder))
+    if isinstance(value, Spec):  # built by hand: validated like any other spec
+        value = value.to_data()
     if isinstance(value, Mapping):
         return spec_from_dict(value, folder=folder, source=source)
     raise SpecError([Problem(source, "a Python spec file must define `spec` (a dict in the native format, or a "

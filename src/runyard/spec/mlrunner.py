@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
-from runyard.errors import Problem, SpecError
+from runyard.errors import Problem
 from runyard.spec.yamlfile import Document, KeyPath
 
 FIRST_DOC_KEYS = ("template", "default", "resource", "alias")
@@ -27,12 +27,21 @@ def experiment_name(folder_name: str) -> str:
     return name or "experiment"
 
 
-def convert(docs: list[Document], source: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
-    """mlrunner documents → (native spec data, line map keyed by native key paths)."""
+class Converted(NamedTuple):
+    data: dict[str, Any]  # native spec data
+    lines: dict[KeyPath, int]  # line of each native key path
+    spelling: dict[KeyPath, KeyPath]  # native key path prefix → how this file spells it, for messages
+    problems: list[Problem]  # problems of the first document that the native validation cannot see
+
+
+def convert(docs: list[Document], source: str) -> Converted:
+    """mlrunner documents → the native spec data, with lines and spellings for error messages."""
     first = docs[0]
     problems: list[Problem] = []
     settings: dict[str, Any] = first.data
     lines: dict[KeyPath, int] = {}
+    spelling: dict[KeyPath, KeyPath] = {(native,): (key,) for key, native in _RENAME.items()}
+    spelling[("resources", "gpus")] = ("resource",)
     for path, line in first.lines.items():
         if path and path[0] in _RENAME:
             native: KeyPath = (_RENAME[str(path[0])], *path[1:])
@@ -62,14 +71,13 @@ def convert(docs: list[Document], source: str) -> tuple[dict[str, Any], dict[Key
         name = str(title) if title else f"grid{index}"
         position = len(sweeps.get(name, []))
         sweeps.setdefault(name, []).append(doc.data)
+        spelling[("sweeps", name, position)] = (f"document {index + 1}",)
         for path, line in doc.lines.items():
             native = ("sweeps", name, position, *path)
             lines[native] = line
     if sweeps:
         data["sweeps"] = sweeps
-    if problems:
-        raise SpecError(problems)
-    return data, lines
+    return Converted(data, lines, spelling, problems)
 
 
 def _resources(value: object, source: str, first: Document,

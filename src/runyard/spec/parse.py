@@ -15,7 +15,7 @@ from runyard.errors import Problem, SpecError
 from runyard.model import ParamValue
 from runyard.spec import template
 from runyard.spec.types import Grid, MetricSpec, ResourceSpec, Spec, StepSpec
-from runyard.spec.yamlfile import KeyPath, dotted
+from runyard.spec.yamlfile import KeyPath, dotted, in_line_order
 
 TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources")
 STEP_KEYS = ("run", "gpus", "timeout", "retries", "deps", "workdir", "needs")
@@ -26,7 +26,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 PARAM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 STEP_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 RESERVED = ("out", "run", "name", "time")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)?", re.IGNORECASE)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)?", re.IGNORECASE)
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "": 1.0}
 
 
@@ -61,9 +61,10 @@ def parse_duration(value: object) -> float:
 
 
 class _Checker:
-    def __init__(self, source: str, lines: Mapping[KeyPath, int]) -> None:
+    def __init__(self, source: str, lines: Mapping[KeyPath, int], spelling: Mapping[KeyPath, KeyPath]) -> None:
         self.source = source
         self.lines = lines
+        self.spelling = spelling
         self.problems: list[Problem] = []
 
     def where(self, path: KeyPath) -> str:
@@ -72,6 +73,10 @@ class _Checker:
             probe = probe[:-1]
         line = self.lines.get(probe)
         loc = f"{self.source}:{line}" if line else self.source
+        for size in range(len(path), 0, -1):  # the file's own spelling of the path (mlrunner: template.train ...)
+            if path[:size] in self.spelling:
+                path = (*self.spelling[path[:size]], *path[size:])
+                break
         return f"{loc}: {dotted(path)}" if path else loc
 
     def add(self, path: KeyPath, message: str) -> None:
@@ -83,7 +88,7 @@ class _Checker:
         if not isinstance(value, dict):
             self.add(path, f"must be a mapping of {what}, not {type(value).__name__}")
             return {}
-        return value
+        return {str(k): v for k, v in value.items()}
 
     def unknown_keys(self, data: Mapping[str, Any], path: KeyPath, valid: tuple[str, ...]) -> None:
         for key in data:
@@ -94,9 +99,10 @@ class _Checker:
 
 
 def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath, int] | None = None,
-               default_experiment: str | None = None) -> Spec:
-    """Validate ``data`` (the native format as plain data) and build a Spec, or raise SpecError."""
-    check = _Checker(source, lines or {})
+               default_experiment: str | None = None, spelling: Mapping[KeyPath, KeyPath] | None = None) -> Spec:
+    """Validate ``data`` (the native format as plain data) and build a Spec, or raise SpecError.
+    ``lines`` maps key paths to lines; ``spelling`` maps native key path prefixes to the file's own."""
+    check = _Checker(source, lines or {}, spelling or {})
     if not isinstance(data, dict):
         raise SpecError([Problem(source, "a spec must be a mapping with at least `experiment:` and `steps:`")])
     check.unknown_keys(data, (), TOP_LEVEL)
@@ -113,7 +119,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     if not isinstance(description, str):
         check.add(("description",), "must be text")
     if check.problems:
-        raise SpecError(check.problems)
+        raise SpecError(in_line_order(check.problems, source))
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
                 description=str(description), raw=data)
@@ -243,7 +249,9 @@ def _step(check: _Checker, path: KeyPath, name: str, body: object) -> StepSpec |
     if workdir is not None and not isinstance(workdir, str):
         check.add((*path, "workdir"), "must be a folder path")
         workdir = None
-    return StepSpec(name=name, run=" ".join(run.split("\n")).strip() if "\n" in run.strip() else run.strip(),
+    # one command line: a backslash-newline continues the line (as in bash), other line breaks become spaces
+    run = " ".join(run.replace("\\\n", "").split("\n")).strip()
+    return StepSpec(name=name, run=run,
                     gpus=gpus, timeout=timeout, retries=retries, deps=deps, workdir=workdir, needs=needs)
 
 
@@ -298,6 +306,8 @@ def _sweeps(check: _Checker, value: object, names: list[str], groups: Mapping[st
     elif isinstance(value, dict):
         for name, grids in value.items():
             if isinstance(grids, list):
+                if not grids:
+                    check.add(("sweeps", name), "empty list: a sweep needs at least one grid (param: [values])")
                 blocks += [(name, ("sweeps", name, i), g) for i, g in enumerate(grids)]
             else:
                 blocks.append((name, ("sweeps", name), grids))
@@ -329,7 +339,8 @@ def _grid(check: _Checker, path: KeyPath, grid: object, names: list[str],
         if key.startswith("_"):
             continue  # mlrunner's _title and other annotations
         if key not in names:
-            check.add(kpath, f"{key!r} is not a param{did_you_mean(key, names)} (params: {', '.join(names)})")
+            check.add(kpath, f"{key!r} is not a param{did_you_mean(key, names)} "
+                      f"(params: {', '.join(names) or 'none'})")
             continue
         seq = values if isinstance(values, list) else [values]
         if not seq:
@@ -354,7 +365,8 @@ def _metrics(check: _Checker, value: object, steps: list[str]) -> list[MetricSpe
         check.unknown_keys(body, path, METRIC_KEYS)
         step = body.get("step", steps[-1] if steps else "")
         if step not in steps:
-            check.add((*path, "step"), f"{step!r} is not a step{did_you_mean(str(step), steps)}")
+            check.add((*path, "step"), f"{step!r} is not a step{did_you_mean(str(step), steps)} "
+                      f"(steps: {', '.join(steps) or 'none'})")
         regex = body.get("regex")
         if regex is not None:
             try:

@@ -28,7 +28,8 @@ def quote(value: ParamValue) -> str:
 
 
 def flag(name: str, value: ParamValue) -> str:
-    """``[p]``: ``--p VALUE``; booleans give ``--p`` when true and nothing when false; null gives nothing."""
+    """``[p]``: ``--p VALUE``; booleans give ``--p`` when true and nothing when false; null (or a param the run
+    does not have) gives nothing."""
     if value is None or value is False:
         return ""
     if value is True:
@@ -73,7 +74,7 @@ def render(tokens: Sequence[Token], params: Params, ctx: Context) -> str:
         elif token.kind == "param":
             parts.append(quote(params[token.name]))
         elif token.kind == "flag":
-            parts.append(flag(token.name, params[token.name]))
+            parts.append(flag(token.name, params.get(token.name)))
         elif token.kind == "out":
             parts.append(shlex.quote(ctx.out))
         elif token.kind == "step_out":

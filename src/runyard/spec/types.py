@@ -69,6 +69,37 @@ class Spec:
     description: str = ""
     raw: Mapping[str, object] = field(default_factory=dict)
 
+    def to_data(self) -> dict[str, object]:
+        """This spec as plain data in the native format (what ``spec_from_dict`` reads back)."""
+        steps: dict[str, object] = {}
+        for step in self.steps:
+            body: dict[str, object] = {"run": step.run, "retries": step.retries, "deps": list(step.deps)}
+            optional = {"gpus": step.gpus, "timeout": step.timeout, "workdir": step.workdir,
+                        "needs": None if step.needs is None else list(step.needs)}
+            body.update({k: v for k, v in optional.items() if v is not None})
+            steps[step.name] = body
+        sweeps: dict[str, object] = {}
+        for name, grids in self.sweeps.items():
+            blocks: list[dict[str, object]] = []
+            for grid in grids:
+                block: dict[str, object] = {k: list(v) for k, v in grid.axes}
+                if grid.steps is not None:
+                    block["_steps"] = list(grid.steps)
+                blocks.append(block)
+            sweeps[name] = blocks
+        gpus = self.resources.gpus
+        return {
+            "experiment": self.experiment,
+            "description": self.description,
+            "params": dict(self.params),
+            "groups": {g: {c: dict(v) for c, v in choices.items()} for g, choices in self.groups.items()},
+            "steps": steps,
+            "metrics": {m.name: {"step": m.step, "regex": m.regex, "mode": m.mode} for m in self.metrics},
+            "sweeps": sweeps,
+            "resources": {"gpus": gpus if isinstance(gpus, str) else (list(gpus) or "none"),
+                          "per_gpu": self.resources.per_gpu},
+        }
+
     def step(self, name: str) -> StepSpec:
         for step in self.steps:
             if step.name == name:

@@ -23,10 +23,25 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
+def in_line_order(problems: list[Problem], source: str) -> list[Problem]:
+    """Problems of ``source`` sorted by their line (stable; those without a line keep their place at the end)."""
+
+    def line(problem: Problem) -> int:
+        rest = problem.where[len(source) + 1:] if problem.where.startswith(source + ":") else ""
+        digits = rest.split(":", 1)[0]
+        return int(digits) if digits.isdigit() else 1 << 30
+
+    return sorted(problems, key=line)
+
+
 @dataclass
 class Document:
+    """One YAML document: its data, the line of every key path, and its duplicate-key problems (reported
+    together with the spec's other problems by the loader)."""
+
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass
@@ -67,18 +82,19 @@ class _Builder:
 
 
 def load_documents(text: str, source: str) -> list[Document]:
-    """Parse every YAML document of ``text``; raise SpecError naming file:line for syntax errors."""
+    """Parse every YAML document of ``text``; raise SpecError naming file:line for syntax errors.
+    Duplicate keys do not raise here: they are in each document's ``problems``."""
     loader = yaml.SafeLoader(text)
     docs: list[Document] = []
-    problems: list[Problem] = []
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node guarantees a node
                 break
             lines: dict[KeyPath, int] = {}
+            problems: list[Problem] = []
             builder = _Builder(source, loader, lines, problems)
-            docs.append(Document(builder.build(node, ()), lines))
+            docs.append(Document(builder.build(node, ()), lines, problems))
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
@@ -88,6 +104,4 @@ def load_documents(text: str, source: str) -> list[Document]:
         raise SpecError([Problem(source, f"YAML error: {err}")]) from None
     finally:
         loader.dispose()
-    if problems:
-        raise SpecError(problems)
     return docs
