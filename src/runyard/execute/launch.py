@@ -122,9 +122,11 @@ class Child:
         self.started_wall = started_wall  # time.time() at launch: record it for kill_orphan_group
         self.guardian: Guardian | None = None
         self._waker: int | None = None
-        if _USE_PIDFD:
+        try:
+            if not _USE_PIDFD:
+                raise OSError("no pidfd")
             self._fd = os.pidfd_open(proc.pid)
-        else:
+        except OSError:  # not Linux, or a kernel before 5.3
             self._fd, self._waker = os.pipe()
             threading.Thread(target=self._wait_thread, name=f"runyard-wait-{proc.pid}", daemon=True).start()
 
