@@ -200,8 +200,8 @@ class EnvInfo:
         """The frozen list as a requirements file (what ``packages_sha256`` hashes)."""
         return "".join(p + "\n" for p in self.packages)
 
-    def to_dict(self, *, packages: bool = False) -> dict[str, Any]:
-        """JSON-able fields; the package list itself only with ``packages=True`` (its hash always)."""
+    def to_dict(self, *, packages: bool = True) -> dict[str, Any]:
+        """JSON-able fields; ``packages=False`` leaves out the list itself (its hash stays)."""
         out: dict[str, Any] = {
             "python": self.python,
             "python_executable": self.python_executable,
