@@ -16,9 +16,10 @@ Dying with the worker, two ways:
   registered when the worker's pipe closes (the worker died, however).  Whole groups, no per-child
   cost; with a live guardian, ``launch(..., guardian=g)`` skips the per-child death signal.
 
-Spawn cost, parent side, measured here: ``preexec_fn`` forces CPython's fork path (1.4 ms, and 18 ms
-for a worker with 500 MB resident); ``process_group=0`` without ``preexec_fn`` uses vfork (0.13 ms at any
-size).  ``setpriv`` keeps the vfork path and adds one exec in the child (~0.65 ms until the step runs).
+Cost per launch, measured here (``launch()`` call / launch-to-exit of ``true``): no death signal
+0.17 / 1.16 ms; ``setpriv`` 0.18 / 1.94 ms (vfork path kept, one more exec in the child); guardian
+0.19 / 1.18 ms; ``preexec_fn`` + ``prctl`` 1.8 ms, and 21-24 ms for a worker with 500 MB resident
+(``preexec_fn`` forces CPython's fork path, whose cost grows with the parent's memory).
 
 Return codes: the exit status, or ``128 + N`` when the leader was killed by signal N (what a shell
 reports; ``bash -c`` itself exits ``128 + N`` when its last command is killed), see :attr:`Child.signaled`.
