@@ -44,7 +44,10 @@ def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
 
 
 def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sample_seed: int,
-              home: str | None) -> tuple[Spec, Plan, Path]:
+              home: str | None, gpus: Sequence[int] | None = None,
+              per_gpu: int | None = None) -> tuple[Spec, Plan, Path]:
+    """Load, override and expand a spec. ``gpus`` / ``per_gpu`` replace the spec's resources (a step's
+    default GPU need follows the GPUs actually used); ``resources.gpus: auto`` is detected here."""
     from runyard.errors import UsageError
     from runyard.home import resolve_home
 
@@ -53,6 +56,7 @@ def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sam
         if "=" not in text:
             raise UsageError(f"{text!r}: expected KEY=VALUE after the spec (only one spec per command)")
     spec = load_spec(spec_path)
+    spec = with_resources(spec, gpus, per_gpu)
     overrides = parse_overrides(spec, override_texts)
     home_path = resolve_home(home, spec_folder=spec.folder, cwd=os.getcwd())
     plan = expand(spec, home=str(home_path), overrides=overrides, sweep=sweep, sample=sample, seed=sample_seed)
@@ -67,3 +71,16 @@ def differing_params(plan: Plan) -> list[str]:
     for run in plan.runs:
         names.update(dict.fromkeys(run.params))
     return [n for n in names if len({canonical_json(r.params.get(n)) for r in plan.runs}) > 1]
+
+
+def with_resources(spec: Spec, gpus: Sequence[int] | None, per_gpu: int | None) -> Spec:
+    from dataclasses import replace
+
+    from runyard.spec import ResourceSpec
+
+    chosen: tuple[int, ...] | str = tuple(gpus) if gpus is not None else spec.resources.gpus
+    if chosen == "auto":
+        from runyard.execute.slots import detect_gpus
+
+        chosen = tuple(detect_gpus())
+    return replace(spec, resources=ResourceSpec(gpus=chosen, per_gpu=per_gpu or spec.resources.per_gpu))

@@ -31,7 +31,12 @@ def friendly(func: F) -> F:
 
 # name → (module, attribute, one-line help shown by `runyard --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("runyard.cli.run_cmd", "run", "Run a spec's sweeps on every free slot; resumes what is not done."),
     "plan": ("runyard.cli.plan_cmd", "plan", "Show the runs and step executions of a spec. Writes nothing."),
+    "ls": ("runyard.cli.inspect_cmd", "ls", "List experiments, or the runs of one experiment."),
+    "show": ("runyard.cli.inspect_cmd", "show", "Show a run: params, steps, commands, logs."),
+    "logs": ("runyard.cli.inspect_cmd", "logs", "Print (or follow) the log of a step of a run."),
+    "status": ("runyard.cli.inspect_cmd", "status", "What is running where: workers and their steps."),
 }
 
 

@@ -1,0 +1,226 @@
+"""``runyard ls``, ``show``, ``logs`` and ``status``: read what the store and the folders hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from runyard.cli.main import friendly
+from runyard.errors import RunNotFound
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def store_options(func: F) -> F:
+    func = click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
+                        help="Store URL (default: sqlite:///<home>/runyard.db).")(func)
+    return click.option("--home", type=click.Path(file_okay=False), envvar="RUNYARD_HOME",
+                        help="Folder of runyard's data (default: the nearest .runyard).")(func)
+
+
+def open_existing(home: str | None, store_url: str | None) -> Any:
+    """Open the store without creating one: reading commands never write a new home."""
+    from runyard.home import resolve_home, resolve_store_url
+    from runyard.store import open_store
+
+    home_path = resolve_home(home)
+    url = resolve_store_url(store_url, home_path)
+    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
+        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` first, or point "
+                          "--home / --store at an existing one")
+    return open_store(url)
+
+
+def _echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.command(name="ls")
+@click.argument("experiment", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+@friendly
+def ls(experiment: str | None, as_json: bool, home: str | None, store_url: str | None) -> None:
+    """List experiments, or the runs of EXPERIMENT with their status."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    with open_existing(home, store_url) as store:
+        console = Console(highlight=False)
+        if experiment is None:
+            rows = []
+            for name in store.experiments():
+                runs = store.runs(name)
+                counts: dict[str, int] = {}
+                for run in runs:
+                    counts[str(run.status)] = counts.get(str(run.status), 0) + 1
+                rows.append({"experiment": name, "runs": len(runs), "status": counts})
+            if as_json:
+                _echo_json(rows)
+                return
+            table = Table(show_edge=False, pad_edge=False)
+            for column in ("experiment", "runs", "status"):
+                table.add_column(column)
+            for row in rows:
+                status = ", ".join(f"{n} {s}" for s, n in row["status"].items())
+                table.add_row(escape(row["experiment"]), str(row["runs"]), status)
+            console.print(table)
+            return
+        if experiment not in store.experiments():
+            from runyard.spec.parse import did_you_mean
+
+            raise RunNotFound(f"no experiment {experiment!r}{did_you_mean(experiment, store.experiments())} "
+                              f"(experiments: {', '.join(store.experiments()) or 'none'})")
+        runs = store.runs(experiment)
+        if as_json:
+            _echo_json([{"id": r.id, "name": r.name, "status": str(r.status), "params": dict(r.params),
+                         "folder": r.folder} for r in runs])
+            return
+        table = Table(show_edge=False, pad_edge=False)
+        for column in ("run", "id", "status", "steps"):
+            table.add_column(column, overflow="fold")
+        for run in runs:
+            steps = " ".join(f"{name}:{status}" for (name, _), status in zip(run.steps, run.statuses, strict=False))
+            table.add_row(escape(run.name), run.short, str(run.status), escape(steps))
+        console.print(table)
+
+
+@click.command()
+@click.argument("run")
+@click.option("--experiment", "-e", help="Experiment of the run (when names repeat across experiments).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+@friendly
+def show(run: str, experiment: str | None, as_json: bool, home: str | None, store_url: str | None) -> None:
+    """Show a run (id prefix or name): params, folders, and each step's status, command and log."""
+    with open_existing(home, store_url) as store:
+        record = store.run(run, experiment)
+        execs = {e.key: e for e in store.executions(record.experiment, keys=[k for _, k in record.steps])}
+        steps = []
+        for name, key in record.steps:
+            ex = execs[key]
+            steps.append({"name": name, "key": key, "status": str(ex.status), "exit_code": ex.exit_code,
+                          "attempts": ex.attempts, "duration": ex.duration, "error": ex.error,
+                          "command": ex.command, "folder": ex.folder, "log": os.path.join(ex.folder, "log")})
+        data = {"id": record.id, "name": record.name, "experiment": record.experiment,
+                "status": str(record.status), "params": dict(record.params), "folder": record.folder,
+                "steps": steps}
+        if as_json:
+            _echo_json(data)
+            return
+        click.echo(f"{record.name}  ({record.id[:12]})  {record.experiment}  {record.status}")
+        click.echo(f"folder  {record.folder}")
+        for key, value in record.params.items():
+            click.echo(f"  {key} = {value!r}")
+        for step in steps:
+            took = f" {step['duration']:.2f}s" if step["duration"] is not None else ""
+            code = f" exit {step['exit_code']}" if step["exit_code"] is not None else ""
+            click.echo(f"\n{step['name']} {step['key'][:12]}  {step['status']}{code}{took}")
+            click.echo(f"  $ {step['command']}")
+            click.echo(f"  log {step['log']}")
+
+
+@click.command()
+@click.argument("run")
+@click.option("--step", "step_name", metavar="NAME",
+              help="Which step (default: the failed one, else the last started).")
+@click.option("--experiment", "-e", help="Experiment of the run.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the step ends.")
+@store_options
+@friendly
+def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, home: str | None,
+         store_url: str | None) -> None:
+    """Print the log of one step of a run (id prefix or name)."""
+    from runyard.model import Status
+
+    with open_existing(home, store_url) as store:
+        record = store.run(run, experiment)
+        names = [name for name, _ in record.steps]
+        if step_name is not None and step_name not in names:
+            from runyard.spec.parse import did_you_mean
+
+            raise RunNotFound(f"run {record.name} has no step {step_name!r}{did_you_mean(step_name, names)} "
+                              f"(steps: {', '.join(names)})")
+        execs = {e.key: e for e in store.executions(record.experiment, keys=[k for _, k in record.steps])}
+        chosen = _pick_step(record.steps, execs, step_name)
+        path = os.path.join(chosen.folder, "log")
+        offset = 0
+        while True:
+            offset = _print_from(path, offset)
+            if not follow:
+                break
+            if store.execution(chosen.key).status != Status.RUNNING:
+                _print_from(path, offset)
+                break
+            time.sleep(0.3)
+        if not os.path.exists(path):
+            click.echo(f"(no log yet: {chosen.step} is {chosen.status}; log will be {path})", err=True)
+
+
+def _pick_step(steps: Any, execs: dict[str, Any], name: str | None) -> Any:
+    from runyard.model import Status
+
+    if name is not None:
+        return next(execs[k] for n, k in steps if n == name)
+    ordered = [execs[k] for _, k in steps]
+    for status in (Status.FAILED, Status.RUNNING):
+        for ex in ordered:
+            if ex.status == status:
+                return ex
+    started = [ex for ex in ordered if ex.started is not None]
+    return started[-1] if started else ordered[0]
+
+
+def _print_from(path: str, offset: int) -> int:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return offset
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return offset + len(data)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_options
+@friendly
+def status(as_json: bool, home: str | None, store_url: str | None) -> None:
+    """What is running where: workers with their slots and the step executions they run."""
+    with open_existing(home, store_url) as store:
+        now = time.time()
+        workers = store.workers()
+        rows = []
+        for worker in workers:
+            running = []
+            for key in worker.running:
+                ex = store.execution(key)
+                running.append({"key": key, "experiment": ex.experiment, "step": ex.step, "pid": ex.pid,
+                                "elapsed": None if ex.started is None else round(now - ex.started, 1),
+                                "log": os.path.join(ex.folder, "log")})
+            rows.append({"worker": worker.id, "host": worker.host, "pid": worker.pid, "slots": worker.slots,
+                         "alive": worker.alive(now), "last_seen": round(now - worker.last_seen, 1),
+                         "running": running})
+        if as_json:
+            _echo_json(rows)
+            return
+        if not rows:
+            click.echo("no worker is running")
+        for row in rows:
+            state = "alive" if row["alive"] else "lease expired"
+            click.echo(f"{row['worker']}  host {row['host']} pid {row['pid']}  {row['slots']}  ({state}, "
+                       f"seen {row['last_seen']}s ago)")
+            for item in row["running"]:
+                click.echo(f"  {item['experiment']} {item['step']} {item['key'][:12]} pid {item['pid']} "
+                           f"running {item['elapsed']}s · log {item['log']}")
+        counts = store.counts()
+        click.echo("queue: " + (", ".join(f"{n} {s}" for s, n in counts.items() if n) or "empty"))

@@ -1,0 +1,122 @@
+"""Live progress of ``runyard run``: counts, ETA, and a final summary naming each failed step's log."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.text import Text
+
+from runyard.execute.session import Outcome
+from runyard.execute.slots import SlotPool
+from runyard.execute.worker import Event
+from runyard.model import Plan, Status
+from runyard.store.base import SubmitResult
+
+
+class Display:
+    def __init__(self, plan: Plan, *, console: Console | None = None) -> None:
+        self.plan = plan
+        self.console = console or Console(stderr=False, highlight=False)
+        self.live: Live | None = None
+        self.to_run = 0
+        self.cached = 0
+        self.running = 0
+        self.done = 0
+        self.failed = 0
+        self.retries = 0
+        self.durations: list[float] = []
+        self.peak = 1
+        self.started = time.monotonic()
+
+    def submitted(self, result: SubmitResult, pool: SlotPool) -> None:
+        self.cached = len(result.cached)
+        self.to_run = result.queued + len(result.already_queued)
+        runs = len(self.plan.runs)
+        total = len(self.plan.executions)
+        if self.to_run == 0:
+            self.console.print(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
+                               "everything is cached, nothing to run")
+            return
+        self.console.print(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
+                           f"{self.to_run} to run, {self.cached} cached · slots: {escape(pool.describe())}")
+        if self.console.is_terminal:
+            self.live = Live(self._status(), console=self.console, refresh_per_second=4, transient=True)
+            self.live.start()
+
+    def event(self, event: Event) -> None:
+        record = event.record
+        if event.kind == "started":
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        elif event.kind == "finished" and record is not None:
+            self.running -= 1
+            if record.duration is not None:
+                self.durations.append(record.duration)
+            if event.status == Status.DONE:
+                self.done += 1
+            elif event.status == Status.READY:
+                self.retries += 1
+                self._line(f"[yellow]retry[/] {escape(record.step)} {record.short}: {escape(event.message)} "
+                           f"(attempt {record.attempts} of {record.retries + 1})")
+            elif event.status == Status.FAILED:
+                self.failed += 1
+                self._line(f"[red]failed[/] {escape(record.step)} {record.short}: {escape(event.message)} · log "
+                           f"{escape(os.path.join(record.folder, 'log'))}")
+            elif event.status == Status.INTERRUPTED:
+                self._line(f"[yellow]interrupted[/] {escape(record.step)} {record.short}")
+            if not self.console.is_terminal and event.status == Status.DONE:
+                self._line(f"done {escape(record.step)} {record.short} ({record.duration or 0:.1f} s) "
+                           f"[{self.done + self.failed}/{self.to_run}]")
+        elif event.kind == "lost" or event.kind == "recovered":
+            self._line(f"[yellow]{escape(event.message)}[/]")
+        if self.live is not None:
+            self.live.update(self._status())
+
+    def _line(self, markup: str) -> None:
+        self.console.print(markup)
+
+    def _status(self) -> Text:
+        finished = self.done + self.failed
+        remaining = max(0, self.to_run - finished)
+        eta = ""
+        if self.durations and remaining:
+            mean = sum(self.durations) / len(self.durations)
+            eta = f" · ETA {_fmt(mean * remaining / self.peak)}"
+        elapsed = _fmt(time.monotonic() - self.started)
+        return Text.from_markup(
+            f"[green]done {self.done}[/] · running {self.running} · [red]failed {self.failed}[/] · "
+            f"cached {self.cached} · {finished}/{self.to_run} · {elapsed}{eta}"
+        )
+
+    def close(self, outcome: Outcome) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        counts: dict[Status, int] = {}
+        for status in outcome.statuses.values():
+            counts[status] = counts.get(status, 0) + 1
+        parts = [f"{counts[s]} {s}" for s in Status if counts.get(s)]
+        self.console.print(f"{escape(self.plan.experiment)}: " + ", ".join(parts))
+        for record in outcome.failed:
+            self.console.print(f"  [red]failed[/] {escape(record.step)} {record.short} "
+                               f"({escape(record.error or '')}) · log {escape(os.path.join(record.folder, 'log'))}")
+        waiting = counts.get(Status.WAITING, 0)
+        if waiting and outcome.failed:
+            self.console.print(f"  {waiting} step executions did not run because a step they need failed")
+        if outcome.interrupted:
+            self.console.print("interrupted: run the same command again to resume")
+        sys.stdout.flush()
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,0 +1,64 @@
+"""``runyard run``: submit a spec's runs and drain them with a local worker, showing progress."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import replace
+from typing import Any
+
+import click
+
+from runyard.cli.common import load_plan, spec_arguments
+from runyard.cli.main import friendly
+
+
+@click.command()
+@spec_arguments
+@click.option("--gpus", metavar="LIST", help="GPU indices to use: '0,1,2,3', 'auto' or 'none' (default: the spec's).")
+@click.option("--per-gpu", type=click.IntRange(min=1), metavar="K", help="Steps sharing one GPU (default: the spec's).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
+              help="Concurrent CPU-only steps (default: GPU slots, or the CPU count without GPUs).")
+@click.option("--force", is_flag=True, help="Re-run every step execution of the selection, even if done.")
+@click.option("--force-step", "force_steps", multiple=True, metavar="NAME",
+              help="Re-run this step and everything downstream of it (repeatable).")
+@click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
+              help="Store URL (default: sqlite:///<home>/runyard.db).")
+@click.option("--dry-run", is_flag=True, help="Show what would run (like `runyard plan`) and write nothing.")
+@click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
+              help="Lease of a running step; a dead worker's steps are requeued after it expires.")
+@friendly
+def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
+        gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
+        store_url: str | None, dry_run: bool, lease: float) -> None:
+    """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
+
+    KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
+    running the same spec again only runs what is new, changed, failed or interrupted.
+    Exit code: 0 all done, 1 a step failed, 2 usage or spec error, 130 interrupted.
+    """
+    from runyard.execute.session import RunOptions, run_session
+    from runyard.execute.slots import parse_gpus
+
+    gpu_list = parse_gpus(gpus) if gpus is not None else None
+    spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
+                                      gpus=gpu_list, per_gpu=per_gpu)
+    if dry_run:
+        from runyard.cli.plan_cmd import print_plan
+
+        print_plan(plan)
+        return
+    options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
+                         jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease)
+    from runyard.cli.progress import Display
+
+    display = Display(plan)
+    code = run_session(plan, options, display=display, install_signals=_install_sigint)
+    sys.exit(code)
+
+
+def _install_sigint(handler: Any) -> None:
+    signal.signal(signal.SIGINT, lambda signum, frame: handler())
+
+
+__all__ = ["replace", "run"]

@@ -1,0 +1,50 @@
+"""Per-execution provenance for the worker: environment captured once, code state once per folder.
+
+The frozen package list and any uncommitted diff are saved once under the home, by content hash
+(``<home>/env/<sha256>.txt``, ``<home>/code/<sha256>.diff``); records point at them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runyard import capture
+from runyard.execute import files
+from runyard.model import StepExec
+
+
+class Provenance:
+    def __init__(self) -> None:
+        self._env: dict[str, Any] | None = None
+        self._code: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._saved_env: dict[str, str] = {}
+
+    def for_execution(self, ex: StepExec) -> dict[str, Any]:
+        home = str(Path(ex.folder).parents[3])
+        return {"code": self._code_state(ex.workdir, home), **self._environment(home)}
+
+    def _environment(self, home: str) -> dict[str, Any]:
+        if self._env is None:
+            info = capture.environment()
+            self._packages = info.packages_text()
+            self._env = info.to_dict(packages=False)
+        env = dict(self._env)
+        if home not in self._saved_env:
+            self._saved_env[home] = files.store_once(home, "env", self._packages, ".txt")
+        env["packages_file"] = self._saved_env[home]
+        return env
+
+    def _code_state(self, folder: str, home: str) -> dict[str, Any] | None:
+        cache_key = (folder, home)
+        if cache_key not in self._code:
+            state = capture.code_state(folder)
+            if state is None:
+                self._code[cache_key] = None
+            else:
+                data = state.to_dict()
+                diff = data.pop("diff", None)
+                if diff:
+                    data["diff_file"] = files.store_once(home, "code", diff, ".diff")
+                self._code[cache_key] = data
+        return self._code[cache_key]

@@ -1,0 +1,123 @@
+"""One ``runyard run``: submit a plan, write its run folders and drain it with a local worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from runyard.errors import UsageError
+from runyard.execute import files
+from runyard.execute.slots import SlotPool
+from runyard.execute.worker import Event, Worker
+from runyard.home import resolve_store_url
+from runyard.model import Plan, Status
+from runyard.store.base import ExecRecord, Store, SubmitResult
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    home: Path
+    store_url: str | None = None
+    gpus: Sequence[int] | str = ()
+    per_gpu: int = 1
+    jobs: int | None = None
+    force: bool = False
+    force_steps: Sequence[str] = ()
+    lease_seconds: float = 30.0
+    grace: float = 10.0
+
+
+@dataclass
+class Outcome:
+    """How the plan's executions stand after the worker stopped."""
+
+    statuses: dict[str, Status] = field(default_factory=dict)
+    failed: list[ExecRecord] = field(default_factory=list)
+    blocked: int = 0
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed or self.blocked else 0
+
+
+class Display(Protocol):
+    def submitted(self, result: SubmitResult, pool: SlotPool) -> None: ...
+    def event(self, event: Event) -> None: ...
+    def close(self, outcome: Outcome) -> None: ...
+
+
+def forced_keys(plan: Plan, *, force: bool, steps: Collection[str]) -> set[str]:
+    """--force: every execution; --force-step NAME: that step's executions and everything downstream."""
+    if force:
+        return {ex.key for ex in plan.executions}
+    names = {ex.step for ex in plan.executions}
+    for step in steps:
+        if step not in names:
+            from runyard.spec.parse import did_you_mean
+
+            raise UsageError(f"--force-step {step}: no such step in this plan{did_you_mean(step, names)} "
+                             f"(steps: {', '.join(sorted(names))})")
+    chosen = {ex.key for ex in plan.executions if ex.step in steps}
+    for ex in plan.executions:  # topological order: upstream first
+        if chosen.intersection(ex.needs):
+            chosen.add(ex.key)
+    return chosen
+
+
+def make_pool(options: RunOptions) -> SlotPool:
+    gpus = [] if isinstance(options.gpus, str) else list(options.gpus)
+    return SlotPool(gpus, per_gpu=options.per_gpu, jobs=options.jobs)
+
+
+def check_fits(plan: Plan, pool: SlotPool) -> None:
+    from runyard.model import Resources
+
+    for ex in plan.executions:
+        if not pool.can_ever_fit(Resources(gpus=ex.gpus)):
+            raise UsageError(f"step {ex.step!r} needs {ex.gpus} GPU(s) but this machine's slots are "
+                             f"{pool.describe()}; use --gpus to list GPU indices, or set gpus: 0 on the step")
+
+
+def open_plan_store(options: RunOptions) -> Store:
+    from runyard.store import open_store
+
+    return open_store(resolve_store_url(options.store_url, options.home))
+
+
+def run_session(plan: Plan, options: RunOptions, *, display: Display,
+                install_signals: Callable[[Callable[[], None]], None] | None = None) -> int:
+    pool = make_pool(options)
+    check_fits(plan, pool)
+    force = forced_keys(plan, force=options.force, steps=options.force_steps)
+    os.makedirs(options.home, exist_ok=True)
+    store = open_plan_store(options)
+    try:
+        result = store.submit(plan, force=force)
+        files.write_run_folders(plan)
+        display.submitted(result, pool)
+        worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
+                        grace=options.grace, on_event=display.event)
+        if install_signals is not None:
+            install_signals(worker.request_stop)
+        worker.run(burst=True)
+        outcome = collect_outcome(store, plan)
+        outcome.interrupted = worker.stopping
+        display.close(outcome)
+        return outcome.exit_code
+    finally:
+        store.close()
+
+
+def collect_outcome(store: Store, plan: Plan) -> Outcome:
+    keys = [ex.key for ex in plan.executions]
+    records = store.executions(plan.experiment, keys=keys)
+    outcome = Outcome(statuses={r.key: r.status for r in records})
+    outcome.failed = [r for r in records if r.status == Status.FAILED]
+    outcome.blocked = sum(1 for r in records if r.status in (Status.WAITING, Status.READY))
+    return outcome

@@ -1,0 +1,397 @@
+"""The worker: claim ready step executions that fit free slots, launch, heartbeat, record (DESIGN §5).
+
+Event-driven: the loop sleeps in ``selectors`` on every child's pidfd plus a wake-up pipe, so a freed
+slot starts its next step as soon as the previous one exits. One worker process, any number of
+children, one store; other workers may share the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runyard.errors import LaunchError, StoreUnavailable
+from runyard.execute import files
+from runyard.execute.launch import Child, Guardian, kill_orphan_group, launch, signal_group
+from runyard.execute.provenance import Provenance
+from runyard.execute.slots import Slot, SlotPool
+from runyard.model import Status, WorkerInfo
+from runyard.store.base import ExecRecord, Store
+
+EventSink = Callable[["Event"], None]
+# `python` in a step means the interpreter runyard runs under (its virtual environment first on PATH)
+_PATH = os.pathsep.join(dict.fromkeys([os.path.dirname(sys.executable), *os.environ.get("PATH", "").split(os.pathsep)]))
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the worker tells its display: ``started``, ``finished`` (status done/failed/interrupted,
+    or ready for a retry), ``lost`` (lease taken over), ``recovered`` (a dead worker's executions requeued)."""
+
+    kind: str
+    record: ExecRecord | None = None
+    status: Status | None = None
+    message: str = ""
+    slot: str = ""
+
+
+@dataclass
+class _Running:
+    record: ExecRecord
+    slot: Slot
+    child: Child
+    deadline: float | None
+    kill_at: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class WorkerResult:
+    done: int = 0
+    failed: list[ExecRecord] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    retried: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed else 0
+
+
+class Worker:
+    def __init__(self, store: Store, pool: SlotPool, *, experiment: str | None = None, lease_seconds: float = 30.0,
+                 poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
+                 max_executions: int | None = None) -> None:
+        self.store = store
+        self.pool = pool
+        self.experiment = experiment
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.grace = grace
+        self.on_event = on_event or (lambda event: None)
+        self.max_executions = max_executions
+        self.host = socket.gethostname()
+        self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.result = WorkerResult()
+        self._running: dict[str, _Running] = {}
+        self._stop_requests = 0
+        self._launched = 0
+        self._provenance = Provenance()
+        self._spec_folders: dict[str, str | None] = {}
+        self._guardian: Guardian | None = None
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+
+    # --- control (safe to call from a signal handler) -----------------------------------------------
+    def request_stop(self) -> None:
+        """First call: launch nothing more, let running steps finish. Second: terminate them."""
+        self._stop_requests += 1
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requests > 0
+
+    # --- main loop ----------------------------------------------------------------------------------
+    def run(self, *, burst: bool = False) -> WorkerResult:
+        """Work until stopped; with ``burst``, until nothing claimable is left in scope."""
+        started = time.time()
+        self.store.register_worker(WorkerInfo(id=self.id, host=self.host, pid=os.getpid(),
+                                              slots=self.pool.describe(), started=started),
+                                   lease_seconds=self.lease_seconds)
+        next_beat = time.monotonic() + self.lease_seconds / 3
+        terminated = False
+        self._guardian = Guardian()
+        try:
+            self.recover()
+            while True:
+                claimed = 0
+                if not self.stopping and not self._limit_reached():
+                    claimed = self._fill()
+                if self._stop_requests > 1 and not terminated:
+                    self._terminate_all("interrupted")
+                    terminated = True
+                if not self._running:
+                    if self.stopping or self._limit_reached():
+                        break
+                    if burst and claimed == 0 and self._drained():
+                        break
+                now = time.monotonic()
+                if now >= next_beat:
+                    self._heartbeat()
+                    next_beat = now + self.lease_seconds / 3
+                self._wait(self._timeout(next_beat, idle=not self._running or claimed == 0))
+                self._collect()
+                self._enforce_deadlines()
+        finally:
+            if self._running:
+                self._terminate_all("interrupted")
+                deadline = time.monotonic() + self.grace + 1
+                while self._running and time.monotonic() < deadline:
+                    self._wait(0.1)
+                    self._collect()
+                    self._enforce_deadlines()
+            self._safe(lambda: self.store.unregister_worker(self.id))
+            self._guardian.close()
+            self._selector.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+        return self.result
+
+    def recover(self) -> None:
+        """Requeue what dead workers held: expired leases anywhere, and at once for dead pids on this host."""
+        for key in self.store.reap():
+            self.on_event(Event("recovered", message=f"{key[:12]}: lease expired, requeued"))
+        for worker in self.store.workers():
+            if worker.id == self.id or worker.host != self.host or _pid_alive(worker.pid, worker.started):
+                continue
+            for reaped in self.store.reap_worker(worker.id):
+                if reaped.pgid and reaped.host == self.host:
+                    kill_orphan_group(reaped.pgid)
+                self.on_event(Event("recovered", status=reaped.status,
+                                    message=f"{reaped.key[:12]}: its worker (pid {worker.pid}) died; {reaped.status}"))
+
+    def _limit_reached(self) -> bool:
+        return self.max_executions is not None and self._launched >= self.max_executions
+
+    def _fill(self) -> int:
+        limit = self.pool.gpu_units_free + self.pool.cpu_free
+        if self.max_executions is not None:
+            limit = min(limit, self.max_executions - self._launched)
+        if limit <= 0:
+            return 0
+        reserved: dict[str, Slot] = {}
+
+        def accept(record: ExecRecord) -> bool:
+            if record.key in reserved:
+                return True
+            slot = self.pool.acquire(record.resources)
+            if slot is None:
+                return False
+            reserved[record.key] = slot
+            return True
+
+        try:
+            claimed = self.store.claim(self.id, accept, limit=limit, experiment=self.experiment,
+                                       lease_seconds=self.lease_seconds)
+        except StoreUnavailable:
+            claimed = []
+        keys = {r.key for r in claimed}
+        for key, slot in reserved.items():
+            if key not in keys:
+                self.pool.release(slot)
+        for record in claimed:
+            self._launch(record, reserved[record.key])
+        return len(claimed)
+
+    def _drained(self) -> bool:
+        """Nothing left that this worker could ever run: no ready work that fits, nothing running elsewhere."""
+        counts = self._safe(lambda: self.store.counts(self.experiment))
+        if counts is None:
+            return False
+        if counts.get(Status.RUNNING, 0):
+            return False  # other workers may finish and make dependents ready
+        if not counts.get(Status.READY, 0):
+            return True
+        ready = self.store.executions(self.experiment, statuses=[Status.READY])
+        return not any(self.pool.can_ever_fit(r.resources) for r in ready)
+
+    def _launch(self, record: ExecRecord, slot: Slot) -> None:
+        self._launched += 1
+        now = time.time()
+        env = {
+            **slot.env(),
+            "RUNYARD_KEY": record.key,
+            "RUNYARD_EXPERIMENT": record.experiment,
+            "RUNYARD_STEP": record.step,
+            "RUNYARD_FOLDER": record.folder,
+            "RUNYARD_OUT": os.path.join(record.folder, "out"),
+            "RUNYARD_METRICS": files.metrics_path(record),
+            "RUNYARD_ATTEMPT": str(record.attempts),
+            "RUNYARD_TIME": time.strftime("%Y%m%d-%H%M%S", time.localtime(now)),
+            "RUNYARD_WORKER": self.id,
+            "PATH": _PATH,
+        }
+        provenance = self._provenance.for_execution(record)
+        try:
+            files.prepare_execution(record)
+            files.write_meta(record, status="running", attempt=record.attempts, started=now, worker=self.id,
+                             host=self.host, slot=str(slot), env=env, provenance=provenance)
+            child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
+                           pythonpath_first=self._spec_folder(record.experiment), guardian=self._guardian)
+        except (LaunchError, OSError) as err:
+            self._record_launch_failure(record, slot, str(err), provenance)
+            return
+        self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
+                                              host=self.host, command_env=env))
+        deadline = time.monotonic() + record.timeout if record.timeout else None
+        self._running[record.key] = _Running(record, slot, child, deadline)
+        self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
+        self.on_event(Event("started", record, Status.RUNNING, slot=str(slot)))
+
+    def _record_launch_failure(self, record: ExecRecord, slot: Slot, message: str,
+                               provenance: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
+            log.write(f"runyard: could not start the step: {message}\n")
+        self.pool.release(slot)
+        self._finish(record, Status.FAILED, None, f"could not start: {message}", provenance)
+
+    def _spec_folder(self, experiment: str) -> str | None:
+        if experiment not in self._spec_folders:
+            found = self._safe(lambda: self.store.experiment(experiment))
+            path = getattr(found, "spec_path", "") or ""
+            self._spec_folders[experiment] = os.path.dirname(path) if os.path.isabs(path) else None
+        return self._spec_folders[experiment]
+
+    # --- waiting and reaping ------------------------------------------------------------------------
+    def _timeout(self, next_beat: float, *, idle: bool) -> float:
+        now = time.monotonic()
+        candidates = [next_beat - now]
+        for running in self._running.values():
+            for moment in (running.deadline, running.kill_at):
+                if moment is not None:
+                    candidates.append(moment - now)
+        if idle:
+            candidates.append(self.poll_interval)
+        return max(0.0, min(candidates))
+
+    def _wait(self, timeout: float) -> None:
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                try:
+                    while os.read(self._wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+
+    def _collect(self) -> None:
+        for key, running in list(self._running.items()):
+            code = running.child.poll()
+            if code is None:
+                continue
+            self._selector.unregister(running.child.fileno())
+            running.child.close()
+            del self._running[key]
+            self.pool.release(running.slot)
+            if running.reason == "lost":
+                continue
+            if running.reason == "interrupted":
+                self._finish(running.record, Status.INTERRUPTED, code, "interrupted")
+            elif running.reason == "timeout":
+                self._finish(running.record, Status.FAILED, code, f"timed out after {running.record.timeout:g} s")
+            elif code == 0:
+                self._finish(running.record, Status.DONE, code, None)
+            else:
+                self._finish(running.record, Status.FAILED, code, f"exit code {code}")
+
+    def _finish(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
+                provenance: dict[str, Any] | None = None) -> None:
+        provenance = provenance or self._provenance.for_execution(record)
+        updated = self._finish_in_store(record, status, code, error, provenance)
+        if updated is None:
+            self.on_event(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
+                                                        "the result of this attempt was not recorded"))
+            return
+        final = updated.status
+        ended = updated.ended or time.time()
+        files.write_meta(record, status=str(final), exit_code=code, error=error, attempt=record.attempts,
+                         started=updated.started, ended=ended, duration=updated.duration, worker=self.id,
+                         host=self.host, provenance=provenance)
+        if final == Status.DONE:
+            self.result.done += 1
+        elif final == Status.READY:
+            self.result.retried += 1
+        elif final == Status.INTERRUPTED:
+            self.result.interrupted.append(record.key)
+        else:
+            self.result.failed.append(updated)
+        self.on_event(Event("finished", updated, final, message=error or ""))
+
+    def _finish_in_store(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
+                         provenance: dict[str, Any]) -> ExecRecord | None:
+        delay = 0.5
+        while True:
+            try:
+                return self.store.finish(record.key, self.id, status=status, exit_code=code, error=error,
+                                         provenance=provenance)
+            except StoreUnavailable:
+                # the result is on disk (log, meta.json); keep trying until the store is back
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for running in self._running.values():
+            if running.kill_at is not None and now >= running.kill_at:
+                signal_group(running.child, signal.SIGKILL)
+                running.kill_at = None
+            elif running.deadline is not None and now >= running.deadline and not running.reason:
+                running.reason = "timeout"
+                self._signal(running, signal.SIGTERM)
+
+    def _signal(self, running: _Running, sig: int) -> None:
+        signal_group(running.child, sig)
+        if sig == signal.SIGTERM:
+            running.kill_at = time.monotonic() + self.grace
+            running.deadline = None
+
+    def _terminate_all(self, reason: str) -> None:
+        for running in self._running.values():
+            if running.kill_at is None:
+                running.reason = running.reason or reason
+                self._signal(running, signal.SIGTERM)
+
+    def _heartbeat(self) -> None:
+        owned = self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds))
+        if owned is None:
+            return
+        for key, running in self._running.items():
+            if key not in owned and running.reason != "lost":
+                running.reason = "lost"
+                self._signal(running, signal.SIGTERM)
+
+    def _safe(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except StoreUnavailable:
+            return None
+
+
+def _pid_alive(pid: int, started: float) -> bool:
+    """Is the process ``pid`` the one that registered at ``started`` (not dead, not a reused pid)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        boot = _boot_time()
+        ticks = os.sysconf("SC_CLK_TCK")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        start = boot + int(stat.rsplit(")", 1)[1].split()[19]) / ticks
+    except (OSError, ValueError, IndexError):
+        return True
+    return start <= started + 5.0
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise ValueError("no btime")
