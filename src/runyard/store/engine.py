@@ -22,6 +22,7 @@ from runyard.store.base import Clock, ExecRecord, Store
 
 VALID_URLS = "sqlite:///path/to/runyard.db or postgresql://user:password@host:port/dbname"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+PING_AFTER_IDLE_S = 5.0  # a PostgreSQL connection idle longer than this is checked before use
 _PG_INIT_LOCK = 0x72756E79  # advisory lock id serialising schema creation ("runy")
 
 
@@ -81,8 +82,28 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(conn: Connection) -> None:
-    write = conn.get_execution_options().get("runyard_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    options = conn.get_execution_options()
+    if options.get("runyard_auto"):
+        return  # autocommit: every statement is its own transaction
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("runyard_write") else "BEGIN")
+
+
+def _mark_used(_dbapi_conn: Any, record: Any, *_: Any) -> None:
+    record.info["runyard_used"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Check a connection that sat idle in the pool (the server may have restarted meanwhile):
+    a cheap replacement for pool_pre_ping, which costs a round trip on every transaction."""
+    if time.monotonic() - record.info.get("runyard_used", 0.0) < PING_AFTER_IDLE_S:
+        return
+    try:
+        cur = dbapi_conn.cursor()
+        cur.execute("SELECT 1")
+        cur.close()
+        dbapi_conn.rollback()
+    except Exception as err:
+        raise exc.DisconnectionError(str(err)) from err
 
 
 def make_engine(url: URL) -> Engine:
@@ -91,13 +112,16 @@ def make_engine(url: URL) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=4,
         max_overflow=8,
         connect_args={"connect_timeout": 10, "application_name": "runyard"},
     )
+    event.listen(engine, "connect", _mark_used)
+    event.listen(engine, "checkin", _mark_used)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
 
 
 def describe(err: exc.DBAPIError) -> str:
@@ -154,6 +178,23 @@ class SqlCore(Store):
             with self._engine.connect() as conn:
                 if write:
                     conn.execution_options(runyard_write=True)
+                with conn.begin():
+                    yield conn
+        except exc.SQLAlchemyError as err:
+            raise translate(err, self.url) from err
+
+    @contextmanager
+    def auto(self) -> Iterator[Connection]:
+        """A connection in autocommit mode, for single statements (atomic on their own): saves
+        the BEGIN/COMMIT round trips."""
+        if self._closed:
+            raise StoreError(f"the store {self.url} is closed")
+        try:
+            with self._engine.connect() as conn:
+                if self.is_pg:
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                else:
+                    conn.execution_options(runyard_auto=True)
                 with conn.begin():
                     yield conn
         except exc.SQLAlchemyError as err:

@@ -33,7 +33,7 @@ class QueryMixin(SqlCore):
         wanted = key_or_prefix.strip().lower()
         if not _HEX.fullmatch(wanted):
             raise RunNotFound(f"no execution matches {key_or_prefix!r}: execution keys are hexadecimal")
-        with self.tx(write=False) as conn:
+        with self.auto() as conn:
             rows = conn.execute(select(_X).where(prefix_filter(_X.c.key, wanted)).limit(9)).mappings().all()
         if len(rows) == 1:
             return exec_record(rows[0])
@@ -52,9 +52,10 @@ class QueryMixin(SqlCore):
             stmt = stmt.where(_X.c.experiment == experiment)
         if statuses is not None:
             stmt = stmt.where(_X.c.status.in_([Status(s).value for s in statuses]))
-        with self.tx(write=False) as conn:
-            if keys is None:
+        if keys is None:
+            with self.auto() as conn:
                 return [exec_record(row) for row in conn.execute(stmt).mappings()]
+        with self.tx(write=False) as conn:
             found: list[ExecRecord] = []
             for part in chunks(list(dict.fromkeys(keys))):
                 found += [exec_record(row) for row in conn.execute(stmt.where(_X.c.key.in_(part))).mappings()]
@@ -127,13 +128,13 @@ class QueryMixin(SqlCore):
         return records
 
     def experiments(self) -> list[str]:
-        with self.tx(write=False) as conn:
+        with self.auto() as conn:
             e = schema.experiments
             return list(conn.execute(select(e.c.name).order_by(e.c.name)).scalars())
 
     def experiment(self, name: str) -> ExperimentRecord:
         e = schema.experiments
-        with self.tx(write=False) as conn:
+        with self.auto() as conn:
             row = conn.execute(select(e).where(e.c.name == name)).mappings().one_or_none()
             if row is None:
                 pick_one("experiment", name, [], conn.execute(select(e.c.name)).scalars().all())
@@ -153,14 +154,14 @@ class QueryMixin(SqlCore):
         if experiment is not None:
             stmt = stmt.where(_X.c.experiment == experiment)
         found = dict.fromkeys(Status, 0)
-        with self.tx(write=False) as conn:
+        with self.auto() as conn:
             for status, count in conn.execute(stmt):
                 found[Status(status)] = int(count)
         return found
 
     def pause(self, experiment: str, paused: bool = True) -> None:
         e = schema.experiments
-        with self.tx() as conn:
+        with self.auto() as conn:
             done = conn.execute(update(e).where(e.c.name == experiment).values(paused=paused))
             if done.rowcount == 0:
                 pick_one("experiment", experiment, [], conn.execute(select(e.c.name)).scalars().all())

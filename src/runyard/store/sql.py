@@ -123,6 +123,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
         # dependents of :need whose needs are now all done: waiting → ready. The dependents are
         # looked up first so that SQLite plans the update by primary key, not by status.
         self._dependents = select(_N.c.key).where(_N.c.need_key == bindparam("need"))
+
         n2, u = _N.alias("n2"), _X.alias("u")
         not_done = (
             select(literal(1))
@@ -158,7 +159,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
             return []
         # SQLite walks the claim index lazily (a row costs only when looked at); PostgreSQL locks
         # (SKIP LOCKED) every row of the window, so its window is narrower.
-        window = min(max(limit * (8 if self.is_pg else 16), 32 if self.is_pg else 64), CLAIM_WINDOW_MAX)
+        window = min(max(limit * (4 if self.is_pg else 16), 8 if self.is_pg else 64), CLAIM_WINDOW_MAX)
         taken: list[ExecRecord] = []
         with self.tx() as conn:
             if experiment is None:
@@ -211,7 +212,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
         now = self.clock()
         env = None if command_env is None else dumps(dict(command_env))
         params = {"b_key": key, "b_worker": worker_id, "pid": pid, "pgid": pgid, "host": host}
-        with self.tx() as conn:
+        with self.auto() as conn:
             result = conn.execute(self._started, {**params, "env": env, "now": now, "lease": now + lease_seconds})
             return result.rowcount == 1
 
@@ -248,12 +249,14 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
         return exec_record(row)
 
     def _ready_dependents(self, conn: Connection, key: str) -> None:
+        # Dependents are looked up first so that both databases plan the update by primary key.
+        # PostgreSQL: lock the waiting ones (in key order), so that of two upstreams finishing at
+        # once the second sees the first one's commit in its (fresh) promote statement.
         keys = list(conn.execute(self._dependents, {"need": key}).scalars())
-        if not keys:
-            return
-        if self.is_pg:
-            conn.execute(self._lock_dependents, {"keys": keys}).all()
-        conn.execute(self._promote, {"keys": keys})
+        if keys and self.is_pg:
+            keys = list(conn.execute(self._lock_dependents, {"keys": keys}).scalars())
+        if keys:
+            conn.execute(self._promote, {"keys": keys})
 
     def set_status(self, key: str, to: Status, *, expected: Status) -> bool:
         to, expected = Status(to), Status(expected)
@@ -293,7 +296,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
             )
             .returning(_X.c.key, _X.c.status, _X.c.worker_id, _X.c.host, _X.c.pid, _X.c.pgid)
         )
-        with self.tx() as conn:
+        with self.tx() if forget_worker is not None else self.auto() as conn:
             rows = conn.execute(stmt).all()
             if forget_worker is not None:
                 conn.execute(delete(_W).where(_W.c.id == forget_worker))
@@ -316,7 +319,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
             )
             .returning(_X.c.key)
         )
-        with self.tx() as conn:
+        with self.auto() as conn:
             return sorted(conn.execute(stmt).scalars())
 
     # --- workers ----------------------------------------------------------------------------
@@ -337,10 +340,10 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
     def heartbeat(self, worker_id: str, *, lease_seconds: float = 30.0) -> list[str]:
         now = self.clock()
         params = {"b_worker": worker_id, "now": now, "lease": now + lease_seconds}
-        with self.tx() as conn:
+        with self.auto() as conn:  # two independent single-statement renewals
             conn.execute(self._renew_worker, params)
             return sorted(conn.execute(self._renew_leases, params).scalars())
 
     def unregister_worker(self, worker_id: str) -> None:
-        with self.tx() as conn:
+        with self.auto() as conn:
             conn.execute(delete(_W).where(_W.c.id == worker_id))

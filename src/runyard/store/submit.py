@@ -17,6 +17,7 @@ from runyard.store.base import SubmitResult
 from runyard.store.engine import SqlCore, dumps
 
 T = TypeVar("T")
+ANALYZE_AFTER = 500  # PostgreSQL: refresh planner statistics after adding this many executions
 CHUNK = 2000  # keys per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 _RESET_FROM = (Status.FAILED, Status.INTERRUPTED, Status.CANCELLED)
 _X = schema.executions
@@ -132,6 +133,9 @@ class SubmitMixin(SqlCore):
             self._reset(conn, [by_key[k] for k in d.requeued + d.forced], d.status, priority, est)
             self._rewrite(conn, [by_key[k] for k in d.changed], d.status, existing)
             runs_added = self._upsert_runs(conn, plan, now)
+            if self.is_pg and len(d.added) >= ANALYZE_AFTER:
+                # fresh statistics, so the planner walks the claim index instead of sorting
+                conn.execute(text("ANALYZE executions, exec_needs, runs, run_steps"))
         return SubmitResult(
             experiment=plan.experiment,
             added=tuple(d.added),
