@@ -70,6 +70,11 @@ def test_sweep_selection(tmp_path: Path, sweep: str, names: list[str]) -> None:
     assert [r.name for r in plan_of(NORM_STUDY, home=tmp_path, sweep=sweep).runs] == names
 
 
+def test_sweep_option_must_name_a_sweep(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"--sweep: name a sweep \(sweeps: norms, stop\)"):
+        plan_of(NORM_STUDY, home=tmp_path, sweep=" , ")
+
+
 def test_no_sweeps_is_one_run_of_the_defaults(tmp_path: Path) -> None:
     plan = plan_text(tmp_path, "experiment: e\nparams: {a: 1}\nsteps:\n  s: echo {a}\n")
     assert [(r.name, dict(r.params)) for r in plan.runs] == [("default", {"a": 1})]
@@ -115,6 +120,23 @@ def test_types_are_kept_apart(tmp_path: Path) -> None:
     assert len(plan.runs) == 7
     assert len({r.name for r in plan.runs}) == 7
     assert len({r.id for r in plan.runs}) == 7
+    # only the plain spelling of a value keeps a plain name: "1" (text) and "true" (text) get the id's start
+    assert [r.name.split("-")[0] for r in plan.runs] == ["a=1", "a=1", "a=1.0", "a=true", "a=true", "a=", "a="]
+    assert [r.name == r.name.split("-")[0] for r in plan.runs] == [True, False, True, True, False, False, False]
+
+
+def test_float_names_and_nan(tmp_path: Path) -> None:
+    plan = plan_text(tmp_path, """
+        experiment: e
+        params: {lr: .nan, wd: 0.0}
+        steps:
+          s: echo {lr} {wd}
+        sweeps:
+          g: {wd: [0.0, 1.0e-5, 0.5]}
+        """)
+    names = [r.name for r in plan.runs]
+    assert names[0] == "default" and names[2] == "wd=0.5"
+    assert names[1].startswith("wd=1e-05-")  # "1e-05" would read back as text
 
 
 # --- groups --------------------------------------------------------------------------------------------------

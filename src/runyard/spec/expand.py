@@ -102,6 +102,8 @@ def _assignments(spec: Spec, sweep: str | None, overrides: Sequence[Override]) -
                                                                                               Grid]]:
     if sweep is not None:
         wanted = [s.strip() for s in sweep.split(",") if s.strip()]
+        if not wanted:
+            raise SpecError([Problem("--sweep", f"name a sweep (sweeps: {', '.join(spec.sweeps) or 'none'})")])
         for name in wanted:
             if name not in spec.sweeps:
                 valid = ", ".join(spec.sweeps) or "none: this spec has no sweeps"
@@ -120,11 +122,22 @@ def _assignments(spec: Spec, sweep: str | None, overrides: Sequence[Override]) -
     return out
 
 
+_RESOLVER = yaml.resolver.Resolver()
+_TAGS: dict[type, str] = {str: "str", bool: "bool", int: "int", float: "float"}
+
+
 def _plain(value: ParamValue) -> bool:
-    """Whether ``key=TEXT`` names ``value`` unambiguously (the text reads back as the same typed value)."""
+    """Whether ``key=TEXT`` names ``value`` unambiguously: YAML reads the text back as the same type (so
+    ``"1"`` and ``1``, ``"true"`` and ``true`` get different names) and it holds no comma."""
     text = value_text(value)
-    back = _scalar(text)
-    return "," not in text and type(back) is type(value) and back == value
+    if value is None or "," in text:
+        return False
+    tag = str(_RESOLVER.resolve(yaml.ScalarNode, text, (True, False)))  # type: ignore[no-untyped-call]
+    return tag == f"tag:yaml.org,2002:{_TAGS[type(value)]}"
+
+
+def _same(a: ParamValue, b: ParamValue) -> bool:
+    return type(a) is type(b) and (a == b or (a != a and b != b))  # nan is the same as nan
 
 
 def run_name(spec: Spec, params: Params, baseline: Params, rid: str) -> str:
@@ -137,7 +150,7 @@ def run_name(spec: Spec, params: Params, baseline: Params, rid: str) -> str:
     plain = True
     for key, value in params.items():
         reference = baseline if key in spec.groups else expected
-        if key in reference and canonical_json(reference[key]) == canonical_json(value):
+        if key in reference and _same(reference[key], value):
             continue
         plain = plain and _plain(value)
         parts.append(f"{key}={value_text(value)}")
