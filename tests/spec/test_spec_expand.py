@@ -162,7 +162,7 @@ def test_choosing_a_group_sets_several_params(tmp_path: Path) -> None:
     assert (sgd.name, adam.name) == ("opt=sgd", "default")
     assert step_of(plan, sgd, "s").command == "train --opt sgd --lr 0.1 --momentum 0.9 --seed 1"
     # [p] of a param the chosen group does not set renders nothing (a conditional param)
-    assert step_of(plan, adam, "s").command == "train --opt adam --lr 0.001  --seed 1"
+    assert step_of(plan, adam, "s").command == "train --opt adam --lr 0.001 --seed 1"
 
 
 def test_a_swept_param_wins_over_its_group_value(tmp_path: Path) -> None:

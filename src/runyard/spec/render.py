@@ -67,29 +67,42 @@ def rest_params(tokens: Sequence[Token], params: Sequence[str], selectors: Seque
 
 
 def render(tokens: Sequence[Token], params: Params, ctx: Context) -> str:
-    parts: list[str] = []
+    """The command for one run. A flag, ``{*}`` or ``{*hydra}`` that gives nothing takes one of the spaces
+    around it along (``a [off] b`` → ``a b``): it stands between words, never inside quotes."""
+    out = ""
+    dropped = False  # the last placeholder gave nothing
     for token in tokens:
-        if isinstance(token, str):
-            parts.append(token)
-        elif token.kind == "param":
-            parts.append(quote(params[token.name]))
-        elif token.kind == "flag":
-            parts.append(flag(token.name, params.get(token.name)))
-        elif token.kind == "out":
-            parts.append(shlex.quote(ctx.out))
-        elif token.kind == "step_out":
-            parts.append(shlex.quote(ctx.step_outs[token.name]))
-        elif token.kind == "run":
-            parts.append(shlex.quote(ctx.run))
-        elif token.kind == "name":
-            parts.append(shlex.quote(ctx.name))
-        elif token.kind == "time":
-            parts.append('"$RUNYARD_TIME"')
-        elif token.kind == "all":
-            parts.append(" ".join(f for f in (flag(k, params[k]) for k in ctx.rest) if f))
-        elif token.kind == "hydra":
-            parts.append(" ".join(shlex.quote(f"{k}={hydra_value(params[k])}") for k in ctx.rest))
-    return "".join(parts)
+        text = token if isinstance(token, str) else _value(token, params, ctx)
+        if dropped and out.endswith(" ") and text.startswith(" "):
+            text = text[1:]
+        if isinstance(token, Ref) and not text:
+            dropped = True
+        elif text:
+            dropped = False
+        out += text
+    return out[:-1] if dropped and out.endswith(" ") else out
+
+
+def _value(token: Ref, params: Params, ctx: Context) -> str:
+    if token.kind == "param":
+        return quote(params[token.name])
+    if token.kind == "flag":
+        return flag(token.name, params.get(token.name))
+    if token.kind == "out":
+        return shlex.quote(ctx.out)
+    if token.kind == "step_out":
+        return shlex.quote(ctx.step_outs[token.name])
+    if token.kind == "run":
+        return shlex.quote(ctx.run)
+    if token.kind == "name":
+        return shlex.quote(ctx.name)
+    if token.kind == "time":
+        return '"$RUNYARD_TIME"'
+    if token.kind == "all":
+        return " ".join(f for f in (flag(k, params[k]) for k in ctx.rest) if f)
+    if token.kind == "hydra":
+        return " ".join(shlex.quote(f"{k}={hydra_value(params[k])}") for k in ctx.rest)
+    raise ValueError(f"unknown placeholder kind {token.kind!r}")  # pragma: no cover - parse makes only these
 
 
 def hydra_value(value: ParamValue) -> str:
