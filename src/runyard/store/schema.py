@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     insert,
     inspect,
     select,
@@ -200,10 +201,12 @@ def read_version(conn: Connection) -> int | None:
 def create(conn: Connection) -> None:
     """Create every table and index of the current version and record the version."""
     metadata.create_all(conn, checkfirst=True)
+    conn.execute(delete(meta).where(meta.c.key == "schema_version"))
     conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
 
 
-def check_not_newer(version: int, *, target: int = SCHEMA_VERSION, where: str = "the store") -> None:
+def check_not_newer(version: int, *, target: int | None = None, where: str = "the store") -> None:
+    target = SCHEMA_VERSION if target is None else target
     if version > target:
         raise StoreError(
             f"{where} has schema version {version}, newer than this runyard knows ({target}): "
@@ -215,7 +218,7 @@ def migrate(
     conn: Connection,
     current: int,
     *,
-    target: int = SCHEMA_VERSION,
+    target: int | None = None,
     migrations: list[Migration] | None = None,
     where: str = "the store",
 ) -> int:
@@ -224,6 +227,7 @@ def migrate(
     Raises StoreError when the store is newer than this code (it must never be downgraded).
     Returns the version reached.
     """
+    target = SCHEMA_VERSION if target is None else target
     steps = MIGRATIONS if migrations is None else migrations
     check_not_newer(current, target=target, where=where)
     if current < 1 or target - 1 > len(steps):

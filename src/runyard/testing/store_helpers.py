@@ -8,6 +8,7 @@ import importlib
 import multiprocessing
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def plan(
 ) -> Plan:
     """A plan of ``execs`` (topological order); by default one run holding all of them."""
     if runs is None:
-        names = [e.step if [x.step for x in execs].count(e.step) == 1 else f"{e.step}-{e.key[:6]}" for e in execs]
+        seen = Counter(e.step for e in execs)
+        names = [e.step if seen[e.step] == 1 else f"{e.step}-{e.key[:6]}" for e in execs]
         steps = tuple(zip(names, (e.key for e in execs), strict=True))
         run_params = params or {"n": 1}
         run_id = key(experiment, "run", *sorted(f"{k}={v}" for k, v in run_params.items()))
