@@ -1,0 +1,32 @@
+"""Generate the CLI reference (docs/cli.md) from the click commands themselves, so it never drifts.
+
+``python -m runyard.cli.reference > docs/cli.md``; a test checks the file is current.
+"""
+
+from __future__ import annotations
+
+import click
+
+from runyard.cli.main import COMMANDS, cli
+
+
+def reference() -> str:
+    lines = [
+        "# CLI reference",
+        "",
+        "Generated from the commands themselves (`python -m runyard.cli.reference > docs/cli.md`).",
+        "Every command prints one clear message and exits 2 on a usage or spec error.",
+        "",
+    ]
+    ctx = click.Context(cli, info_name="runyard", terminal_width=100, max_content_width=100)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        if command is None:  # pragma: no cover - COMMANDS lists only real commands
+            continue
+        sub = click.Context(command, info_name=name, parent=ctx, terminal_width=100, max_content_width=100)
+        lines += [f"## `runyard {name}`", "", "```", command.get_help(sub).rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(reference(), end="")
