@@ -25,6 +25,9 @@ def friendly(func: F) -> F:
         except RunyardError as err:
             click.echo(f"runyard: {err}", err=True)
             sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("runyard: interrupted", err=True)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
