@@ -349,6 +349,23 @@ def test_python_file_defining_a_spec_object_is_validated(tmp_path: Path) -> None
     assert "placeholder {nothing} resolves to nothing" in text
 
 
+def test_python_file_imports_its_neighbours_and_writes_no_bytecode(tmp_path: Path) -> None:
+    import sys
+
+    write(tmp_path, "LRS = [0.1, 0.01]\n", "spec_neighbour_mod.py")
+    path = write(tmp_path, """
+        from spec_neighbour_mod import LRS
+        spec = {"experiment": "py", "params": {"lr": 0.1}, "steps": {"s": "echo {lr}"}, "sweeps": {"g": {"lr": LRS}}}
+        """, "sweep.py")
+    before = list(sys.path)
+    try:
+        assert load_spec(path).sweeps["g"][0].axes == (("lr", (0.1, 0.01)),)
+    finally:
+        sys.modules.pop("spec_neighbour_mod", None)
+    assert sys.path == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec_neighbour_mod.py", "sweep.py"]
+
+
 def test_python_file_problems(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"boom.py: running the spec file failed: ZeroDivisionError"):
         load_spec(write(tmp_path, "x = 1 / 0\n", "boom.py"))

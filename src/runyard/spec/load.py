@@ -6,6 +6,7 @@ import glob
 import hashlib
 import os
 import runpy
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -69,10 +70,18 @@ def spec_from_dict(data: Mapping[str, Any], *, folder: str | os.PathLike[str] | 
 
 
 def _from_python(file: Path, source: str, folder: str) -> Spec:
+    """Run the file (its folder first on ``sys.path``, so it can import its neighbours; no bytecode written,
+    so loading a spec writes nothing) and validate its ``spec``."""
+    saved_path, saved_flag = list(sys.path), sys.dont_write_bytecode
+    sys.path.insert(0, folder)
+    sys.dont_write_bytecode = True
     try:
         namespace = runpy.run_path(str(file))
     except Exception as err:  # user code: report it as a spec problem, with its type
         raise SpecError([Problem(source, f"running the spec file failed: {type(err).__name__}: {err}")]) from None
+    finally:
+        sys.path[:] = saved_path
+        sys.dont_write_bytecode = saved_flag
     value = namespace.get("spec")
     if isinstance(value, Spec):  # built by hand: validated like any other spec
         value = value.to_data()
