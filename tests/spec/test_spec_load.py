@@ -216,6 +216,10 @@ def test_mlrunner_reference_loads_unchanged() -> None:
     assert train.run.startswith("python train.py data-bin/{data} --seed 1 ")
     assert "\n" not in train.run and "[moment] [early-stop]" in train.run
     assert all(s.gpus is None for s in spec.steps)
+    # the raw data (kept in the plan for a store to re-plan) is native and names the experiment
+    again = spec_from_dict(spec.raw, folder=spec.folder)
+    assert (again.experiment, again.params, again.steps, again.sweeps, again.resources) == \
+        (spec.experiment, spec.params, spec.steps, spec.sweeps, spec.resources)
 
 
 def test_mlrunner_alias_title_cmd_and_gpu_pairs(tmp_path: Path) -> None:

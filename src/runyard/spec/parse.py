@@ -122,7 +122,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
         raise SpecError(in_line_order(check.problems, source))
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
-                description=str(description), raw=data)
+                description=str(description), raw={"experiment": experiment, **data})
 
 
 def _experiment(check: _Checker, value: object) -> str:
