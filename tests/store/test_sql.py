@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Connection, text, update
 
 from runyard.errors import MissingDependency, StoreError, StoreUnavailable
-from runyard.model import Status
+from runyard.model import Run, Status
 from runyard.store import Store, open_store, schema
 from runyard.store.engine import mask_url
 from runyard.testing.pgserver import PgServer, free_port, start_server
@@ -184,3 +184,14 @@ def test_no_op_resume_of_10000_done_is_fast(store: Store, tmp_path: Path) -> Non
     elapsed = time.perf_counter() - start
     assert len(result.cached) == 10_000 and result.queued == 0
     assert elapsed < 1.5, f"no-op resubmit of 10,000 done executions took {elapsed:.2f}s"
+
+
+def test_many_runs_with_statuses(store: Store, tmp_path: Path) -> None:
+    execs = [ex(tmp_path, f"e{i}") for i in range(600)]
+    runs = [Run(e.key, "exp", f"r{i}", {"i": i}, (("s", e.key),), str(tmp_path)) for i, e in enumerate(execs)]
+    store.submit(plan(tmp_path, *execs, runs=runs))
+    store.set_status(execs[7].key, Status.DONE, expected=Status.READY)
+    got = store.runs("exp")
+    assert len(got) == 600 and all(len(r.steps) == 1 for r in got)
+    assert {r.name: r.status for r in got}["r7"] == Status.DONE
+    assert sum(r.status == Status.READY for r in got) == 599

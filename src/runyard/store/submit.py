@@ -120,8 +120,10 @@ class SubmitMixin(SqlCore):
                 raise ValueError(f"run {run.name!r} lists a step twice: {names}")
         keys = list(by_key)
         with self.tx() as conn:
-            if self.is_pg:  # same exclusion as SQLite's BEGIN IMMEDIATE for claim/finish writers
-                conn.execute(text("LOCK TABLE executions IN SHARE ROW EXCLUSIVE MODE"))
+            if self.is_pg:
+                # Like SQLite's BEGIN IMMEDIATE: wait for claims/finishes in flight and hold new
+                # ones (they lock rows this submit may rewrite); plain reads go on.
+                conn.execute(text("LOCK TABLE executions IN EXCLUSIVE MODE"))
             now = self.clock()
             self._upsert_experiment(conn, plan, now)
             existing = self._existing(conn, keys)

@@ -143,7 +143,13 @@ def start_server(*, user: str = "nobody", attempts: int = 3) -> PgServer:
     for _ in range(attempts):  # a free port may be taken between probe and start: retry
         base = Path(tempfile.mkdtemp(prefix="runyard-pg-"))
         if as_user is not None:
-            entry = pwd.getpwnam(as_user)
+            try:
+                entry = pwd.getpwnam(as_user)
+            except KeyError:
+                os.rmdir(base)
+                raise RuntimeError(
+                    f"PostgreSQL refuses to run as root and there is no user {as_user!r} to run it as"
+                ) from None
             os.chown(base, entry.pw_uid, entry.pw_gid)
         server = PgServer(base=base, bindir=bindir, port=free_port(), user=as_user)
         try:

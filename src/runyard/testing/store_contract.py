@@ -267,6 +267,47 @@ class ClaimContract(_Contract):
         counts = Counter(k for keys in got for k in keys)
         assert set(counts) == {e.key for e in execs} and set(counts.values()) == {1}
 
+    def test_submit_while_a_claim_is_in_progress(self, store: Store, tmp_path: Path) -> None:
+        """A submit that rewrites rows a claim is looking at waits for it (no deadlock, no error)."""
+        a, b = ex(tmp_path, "a"), ex(tmp_path, "b")
+        store.submit(plan(tmp_path, a, b))
+        other = open_by(self.opener, store.url)
+        inside, release = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+        claimed: list[str] = []
+
+        def slow_accept(record: ExecRecord) -> bool:
+            inside.set()
+            release.wait(10)
+            return record.key == a.key
+
+        def claim() -> None:
+            try:
+                claimed.extend(r.key for r in store.claim("w", slow_accept, limit=1))
+            except BaseException as err:
+                errors.append(err)
+
+        def submit() -> None:
+            try:  # new definitions for both ready rows: the submit must write them
+                other.submit(plan(tmp_path, ex(tmp_path, "a", retries=3), ex(tmp_path, "b", retries=3)))
+            except BaseException as err:
+                errors.append(err)
+
+        claimer = threading.Thread(target=claim)
+        claimer.start()
+        assert inside.wait(10)
+        submitter = threading.Thread(target=submit)
+        submitter.start()
+        submitter.join(0.5)  # the submit now waits for the claim's transaction
+        release.set()
+        claimer.join(30)
+        submitter.join(30)
+        other.close()
+        assert not errors, errors
+        assert claimed == [a.key]
+        got = {r.key: r for r in store.executions()}
+        assert got[a.key].status == Status.RUNNING and got[b.key].retries == 3
+
     def test_concurrent_workers_in_processes(self, store: Store, tmp_path: Path) -> None:
         """Real processes claim, run and finish a DAG with fan-in: no key is claimed twice, and
         every dependent becomes ready even when its upstreams finish at the same time."""
