@@ -179,8 +179,9 @@ class Reaped:
 
 
 class Store(abc.ABC):
-    """The database of record. Every method is one transaction; every status change is a
-    compare-and-set, so any number of workers (threads, processes, machines) may share a store.
+    """The database of record. Every method is atomic (heartbeat's two renewals are independent);
+    every status change is a compare-and-set, so any number of workers (threads, processes,
+    machines) may share a store.
 
     Life cycle of an execution (``model.Status``)::
 
@@ -198,18 +199,23 @@ class Store(abc.ABC):
       ``running``/``ready``/``waiting`` are left alone (forced running ones keep running). Then every
       ready/waiting execution of the plan gets ready-vs-waiting recomputed from its needs. Keys in
       ``force`` must belong to the plan (ValueError otherwise); the caller passes the full
-      downstream closure. ``est_duration`` = mean duration of past ``done`` executions of the same
-      experiment and step.
+      downstream closure. New, requeued and forced executions get ``priority`` and
+      ``est_duration`` = mean duration of past ``done`` executions of the same experiment and
+      step; ready/waiting ones also take the plan's command, folder, resources, timeout and
+      retries (they may change without changing the key).
     - ``claim(worker_id, accept, limit=, experiment=, lease_seconds=)`` atomically picks ``ready``
       executions of unpaused experiments ordered by priority DESC, est_duration DESC (unknown
       last), seq ASC; ``accept(record)`` is called in that order for a bounded number of
       candidates and returns True to take one (the caller reserves a slot) or False to skip it
-      (it stays ready). Taken ones become ``running``: owned by ``worker_id``, ``attempts + 1``
-      (attempts counts launches), ``started = now``, ``lease_expires = now + lease_seconds``; pid,
-      pgid, exit code, end and error of a previous attempt are cleared. No two claims ever return
-      the same key while it is running.
-    - ``started(key, worker_id, pid=, pgid=, host=, command_env=)`` records the launched process
-      (and renews the lease) only if the execution is still running and owned by ``worker_id``.
+      (it stays ready). ``accept`` runs inside the claim's transaction: it must be quick and must
+      not use the store. If ``claim`` raises, nothing was taken: release every reserved slot.
+      Taken ones become ``running``: owned by ``worker_id``, ``attempts + 1`` (attempts counts
+      launches), ``started = now``, ``lease_expires = now + lease_seconds``; pid, pgid, host,
+      exit code, end and error of a previous attempt are cleared. No two claims ever return the
+      same key while it is running.
+    - ``started(key, worker_id, pid=, pgid=, host=, command_env=)`` records the launched process,
+      sets ``started`` to the launch time and renews the lease, only if the execution is still
+      running and owned by ``worker_id``; returns whether it did.
     - ``finish(key, worker_id, status=, exit_code=, error=, provenance=)`` is a compare-and-set:
       it does nothing and returns None unless the execution is ``running`` and owned by
       ``worker_id``. ``failed`` with ``attempts ≤ retries`` goes back to ``ready`` (a retry).
@@ -218,7 +224,10 @@ class Store(abc.ABC):
     - ``set_status(key, to, expected=)`` compare-and-set; ``to=done`` also readies dependents.
     - ``heartbeat(worker_id, lease_seconds=)`` renews the worker row and the lease of every
       execution it runs; returns the keys it still owns (a key missing from the answer was taken
-      over: the worker must stop that process and not report it).
+      over: the worker must stop that process and not report it). ``register_worker`` inserts or
+      replaces the worker row; ``unregister_worker`` only deletes it (whatever it still runs is
+      reaped when its lease expires: call ``interrupt`` first). ``workers()`` lists the rows with
+      the keys each runs; ``WorkerRecord.alive(now)`` tells whether its lease is current.
     - ``reap(now)`` takes back every ``running`` execution whose lease expired: ``ready`` when
       ``attempts ≤ retries``, else ``failed``; returns their keys. ``reap_worker(worker_id)`` does
       the same at once for everything a worker known to be dead held, removes the worker row and
@@ -229,8 +238,9 @@ class Store(abc.ABC):
     - Queries never change anything: ``execution`` and ``run`` resolve prefixes/names and raise
       :class:`RunNotFound` (naming the candidates when ambiguous, suggestions when unknown).
     - Time comes from the injectable ``clock`` (epoch seconds), never from the database server.
-    - Connection trouble raises :class:`StoreUnavailable`; other database trouble
-      :class:`StoreError`.
+    - Connection trouble (server down, SQLite busy beyond its timeout) raises
+      :class:`StoreUnavailable` (retry later); other database trouble :class:`StoreError`.
+    - A store object may be shared by threads; after ``fork`` the child opens its own store.
     """
 
     url: str
