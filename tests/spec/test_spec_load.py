@@ -324,6 +324,14 @@ def test_spec_from_dict_validates(tmp_path: Path) -> None:
     assert "<python>: sweeps.s.x: 'x' is not a param" in text
 
 
+def test_python_data_may_use_tuples_and_other_keys(tmp_path: Path) -> None:
+    spec = spec_from_dict({"experiment": "py", "params": {"lr": 0.1}, "steps": {"s": "echo {lr}"},
+                           "sweeps": {"g": {"lr": (0.1, 0.2)}}}, folder=tmp_path)
+    assert spec.sweeps["g"][0].axes == (("lr", (0.1, 0.2)),)
+    with pytest.raises(SpecError, match=r"<python>: sweeps.g.1: '1' is not a param"):
+        spec_from_dict({"experiment": "py", "steps": {"s": "echo"}, "sweeps": {"g": {1: [1]}}}, folder=tmp_path)
+
+
 def test_python_file_defining_a_dict(tmp_path: Path) -> None:
     path = write(tmp_path, f"LR = [0.1, 0.01]\nspec = {DATA!r}\n", "sweep.py")
     spec = load_spec(path)

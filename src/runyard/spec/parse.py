@@ -103,6 +103,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     """Validate ``data`` (the native format as plain data) and build a Spec, or raise SpecError.
     ``lines`` maps key paths to lines; ``spelling`` maps native key path prefixes to the file's own."""
     check = _Checker(source, lines or {}, spelling or {})
+    data = _str_keys(data)
     if not isinstance(data, dict):
         raise SpecError([Problem(source, "a spec must be a mapping with at least `experiment:` and `steps:`")])
     check.unknown_keys(data, (), TOP_LEVEL)
@@ -123,6 +124,15 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
                 description=str(description), raw={"experiment": experiment, **data})
+
+
+def _str_keys(value: object) -> object:
+    """Every mapping key as text and every tuple as a list, as YAML files give them (for Python specs)."""
+    if isinstance(value, Mapping):
+        return {str(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_str_keys(v) for v in value]
+    return value
 
 
 def _experiment(check: _Checker, value: object) -> str:
