@@ -272,7 +272,8 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                         steps=tuple(keys.items()), folder=run_folder))
     if problems:
         raise SpecError(list(problems.values()))
-    return Plan(experiment=spec.experiment, home=home, spec_path=spec.path, runs=tuple(runs),
+    spec_path = spec.path if spec.path.startswith("<") else os.path.join(spec.folder, os.path.basename(spec.path))
+    return Plan(experiment=spec.experiment, home=home, spec_path=spec_path, runs=tuple(runs),
                 executions=tuple(executions.values()), defaults=baseline, spec=spec.raw,
                 warnings=_unused_axes(spec, runs))
 
