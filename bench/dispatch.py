@@ -13,6 +13,7 @@ Usage: .venv/bin/python bench/dispatch.py [--steps 1000] [--slots 2] [--gap-step
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -68,7 +69,7 @@ def check_recorded(home: Path, steps: int) -> None:
 
 def median_interval(stamps: list[float]) -> float:
     stamps.sort()
-    return statistics.median(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+    return statistics.median(b - a for a, b in itertools.pairwise(stamps))
 
 
 def main() -> None:
