@@ -21,7 +21,7 @@ from runyard.store.base import SubmitResult
 class Display:
     def __init__(self, plan: Plan, *, console: Console | None = None) -> None:
         self.plan = plan
-        self.console = console or Console(stderr=False, highlight=False)
+        self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
         self.live: Live | None = None
         self.to_run = 0
         self.cached = 0
