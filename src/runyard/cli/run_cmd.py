@@ -27,10 +27,12 @@ from runyard.cli.main import friendly
 @click.option("--dry-run", is_flag=True, help="Show what would run (like `runyard plan`) and write nothing.")
 @click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
               help="Lease of a running step; a dead worker's steps are requeued after it expires.")
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM before SIGKILL.")
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
-        store_url: str | None, dry_run: bool, lease: float) -> None:
+        store_url: str | None, dry_run: bool, lease: float, grace: float) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -49,16 +51,29 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         print_plan(plan)
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
-                         jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease)
+                         jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace)
     from runyard.cli.progress import Display
 
     display = Display(plan)
-    code = run_session(plan, options, display=display, install_signals=_install_sigint)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        code = run_session(plan, options, display=display, install_signals=_install_sigint)
+    finally:
+        if _main_thread():
+            signal.signal(signal.SIGINT, previous)
     sys.exit(code)
 
 
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _install_sigint(handler: Any) -> None:
-    signal.signal(signal.SIGINT, lambda signum, frame: handler())
+    """Ctrl-C once: stop launching; twice: terminate the running steps (the worker counts the calls)."""
+    if _main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGINT, lambda signum, frame: handler())
 
 
 __all__ = ["replace", "run"]

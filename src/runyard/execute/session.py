@@ -98,11 +98,18 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     os.makedirs(options.home, exist_ok=True)
     store = open_plan_store(options)
     try:
-        result = store.submit(plan, force=force)
-        files.write_run_folders(plan)
-        display.submitted(result, pool)
         worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
                         grace=options.grace, on_event=display.event)
+        try:
+            # first take back what a dead worker (a killed `runyard run`) left running, so that
+            # submit requeues it like any failed or interrupted execution
+            worker.recover()
+            result = store.submit(plan, force=force)
+            files.write_run_folders(plan)
+        except BaseException:
+            worker.close()
+            raise
+        display.submitted(result, pool)
         if install_signals is not None:
             install_signals(worker.request_stop)
         worker.run(burst=True)

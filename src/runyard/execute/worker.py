@@ -100,8 +100,9 @@ class Worker:
     def request_stop(self) -> None:
         """First call: launch nothing more, let running steps finish. Second: terminate them."""
         self._stop_requests += 1
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
 
     @property
     def stopping(self) -> bool:
@@ -134,6 +135,7 @@ class Worker:
                 now = time.monotonic()
                 if now >= next_beat:
                     self._heartbeat()
+                    self._safe(self.recover)
                     next_beat = now + self.lease_seconds / 3
                 self._wait(self._timeout(next_beat, idle=not self._running or claimed == 0))
                 self._collect()
@@ -148,21 +150,35 @@ class Worker:
                     self._enforce_deadlines()
             self._safe(lambda: self.store.unregister_worker(self.id))
             self._guardian.close()
-            self._selector.close()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            self.close()
         return self.result
 
+    def close(self) -> None:
+        """Release the selector and the wake-up pipe (done by :meth:`run`; for a worker never run)."""
+        if self._wake_w < 0:
+            return
+        wake_r, wake_w = self._wake_r, self._wake_w
+        self._wake_r = self._wake_w = -1  # a late request_stop (signal handler) writes nowhere
+        self._selector.close()
+        os.close(wake_r)
+        os.close(wake_w)
+
     def recover(self) -> None:
-        """Requeue what dead workers held: expired leases anywhere, and at once for dead pids on this host."""
+        """Requeue what dead workers held: expired leases anywhere, and at once for dead pids on this host.
+
+        Called when the worker starts and then with every heartbeat, so a worker draining an experiment
+        does not wait forever for executions whose worker died while it ran."""
         for key in self.store.reap():
             self.on_event(Event("recovered", message=f"{key[:12]}: lease expired, requeued"))
         for worker in self.store.workers():
             if worker.id == self.id or worker.host != self.host or _pid_alive(worker.pid, worker.started):
                 continue
+            # when each orphaned group was launched, so that a reused pgid is never signalled
+            launched = {ex.key: ex.started for ex in self.store.executions(statuses=[Status.RUNNING])
+                        if ex.worker_id == worker.id}
             for reaped in self.store.reap_worker(worker.id):
-                if reaped.pgid and reaped.host == self.host:
-                    kill_orphan_group(reaped.pgid)
+                if reaped.pgid and reaped.host == self.host and launched.get(reaped.key) is not None:
+                    kill_orphan_group(reaped.pgid, expected_start=launched[reaped.key])
                 self.on_event(Event("recovered", status=reaped.status,
                                     message=f"{reaped.key[:12]}: its worker (pid {worker.pid}) died; {reaped.status}"))
 
@@ -383,10 +399,14 @@ def _pid_alive(pid: int, started: float) -> bool:
     try:
         boot = _boot_time()
         ticks = os.sysconf("SC_CLK_TCK")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        start = boot + int(stat.rsplit(")", 1)[1].split()[19]) / ticks
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        start = boot + int(stat[19]) / ticks
+    except FileNotFoundError:
+        return False
     except (OSError, ValueError, IndexError):
         return True
+    if stat[0] in ("Z", "X"):  # killed, not reaped yet by its parent: dead
+        return False
     return start <= started + 5.0
 
 
