@@ -72,7 +72,7 @@ class Display:
             if not self.console.is_terminal and event.status == Status.DONE:
                 self._line(f"done {escape(record.step)} {record.short} ({record.duration or 0:.1f} s) "
                            f"[{self.done + self.failed}/{self.to_run}]")
-        elif event.kind == "lost" or event.kind == "recovered":
+        elif event.kind in ("lost", "recovered", "stopping"):
             self._line(f"[yellow]{escape(event.message)}[/]")
         if self.live is not None:
             self.live.update(self._status())

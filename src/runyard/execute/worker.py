@@ -36,7 +36,8 @@ _PATH = os.pathsep.join(dict.fromkeys([os.path.dirname(sys.executable), *os.envi
 @dataclass(frozen=True)
 class Event:
     """What the worker tells its display: ``started``, ``finished`` (status done/failed/interrupted,
-    or ready for a retry), ``lost`` (lease taken over), ``recovered`` (a dead worker's executions requeued)."""
+    or ready for a retry), ``lost`` (lease taken over), ``recovered`` (a dead worker's executions requeued),
+    ``stopping`` (Ctrl-C: what happens to the running steps)."""
 
     kind: str
     record: ExecRecord | None = None
@@ -117,10 +118,14 @@ class Worker:
                                    lease_seconds=self.lease_seconds)
         next_beat = time.monotonic() + self.lease_seconds / 3
         terminated = False
+        announced = 0
         self._guardian = Guardian()
         try:
             self.recover()
             while True:
+                if self._stop_requests > announced:
+                    announced = self._stop_requests
+                    self._announce_stop(announced)
                 claimed = 0
                 if not self.stopping and not self._limit_reached():
                     claimed = self._fill()
@@ -162,6 +167,17 @@ class Worker:
         self._selector.close()
         os.close(wake_r)
         os.close(wake_w)
+
+    def _announce_stop(self, requests: int) -> None:
+        n = len(self._running)
+        if not n:
+            return
+        steps = f"{n} running step{'s' if n != 1 else ''}"
+        if requests == 1:
+            message = f"stopping: nothing new starts; waiting for {steps} to finish (Ctrl-C again to terminate them)"
+        else:
+            message = f"terminating {steps} (SIGTERM, then SIGKILL after {self.grace:g} s)"
+        self.on_event(Event("stopping", message=message))
 
     def recover(self) -> None:
         """Requeue what dead workers held: expired leases anywhere, and at once for dead pids on this host.
