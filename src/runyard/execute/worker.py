@@ -313,14 +313,26 @@ class Worker:
 
     def _collect(self) -> None:
         for key, running in list(self._running.items()):
+            gone = _leader_exited(running.child)
+            if gone is False:
+                continue
+            if gone:
+                # A step is over when its leader exits: kill what is left of its group (a TERM-proof child of
+                # a timed-out step, the data-loader workers of a crashed trainer holding the GPU). Done before
+                # reaping: the unreaped leader keeps the group id from being reused.
+                signal_group(running.child, signal.SIGKILL)
             code = running.child.poll()
             if code is None:
                 continue
+            if gone is None:
+                signal_group(running.child, signal.SIGKILL)
             self._selector.unregister(running.child.fileno())
             running.child.close()
             del self._running[key]
             self.pool.release(running.slot)
             if running.reason == "lost":
+                self.on_event(Event("lost", running.record, message=f"{running.record.step} {running.record.short}: "
+                                    "lease was taken over by another worker; this attempt was stopped"))
                 continue
             if running.reason == "interrupted":
                 self._finish(running.record, Status.INTERRUPTED, code, "interrupted")
@@ -402,6 +414,19 @@ class Worker:
             return call()
         except StoreUnavailable:
             return None
+
+
+_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
+
+
+def _leader_exited(child: Child) -> bool | None:
+    """Whether the step's leader process has exited, without reaping it; None where that cannot be told."""
+    if not _WAITID:
+        return None
+    try:
+        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already
+        return True
 
 
 def _pid_alive(pid: int, started: float) -> bool:
