@@ -72,7 +72,10 @@ class Display:
             if not self.console.is_terminal and event.status == Status.DONE:
                 self._line(f"done {escape(record.step)} {record.short} ({record.duration or 0:.1f} s) "
                            f"[{self.done + self.failed}/{self.to_run}]")
-        elif event.kind in ("lost", "recovered", "stopping"):
+        elif event.kind == "lost":
+            self.running -= 1
+            self._line(f"[yellow]{escape(event.message)}[/]")
+        elif event.kind in ("recovered", "stopping"):
             self._line(f"[yellow]{escape(event.message)}[/]")
         if self.live is not None:
             self.live.update(self._status())
@@ -107,7 +110,8 @@ class Display:
                                f"({escape(record.error or '')}) · log {escape(os.path.join(record.folder, 'log'))}")
         waiting = counts.get(Status.WAITING, 0)
         if waiting and outcome.failed:
-            self.console.print(f"  {waiting} step executions did not run because a step they need failed")
+            self.console.print(f"  {waiting} step execution{'s' if waiting != 1 else ''} did not run because a step "
+                               f"{'they need' if waiting != 1 else 'it needs'} failed")
         if outcome.interrupted:
             self.console.print("interrupted: run the same command again to resume")
         sys.stdout.flush()

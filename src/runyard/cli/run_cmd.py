@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -55,13 +56,17 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     from runyard.cli.progress import Display
 
     display = Display(plan)
-    previous = signal.getsignal(signal.SIGINT)
+    handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
+    previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
-        code = run_session(plan, options, display=display, install_signals=_install_sigint)
+        code = run_session(plan, options, display=display, install_signals=_install_signals if handled else None)
     finally:
-        if _main_thread():
-            signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
     sys.exit(code)
+
+
+_HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _main_thread() -> bool:
@@ -70,10 +75,18 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _install_sigint(handler: Any) -> None:
-    """Ctrl-C once: stop launching; twice: terminate the running steps (the worker counts the calls)."""
-    if _main_thread():  # signal handlers can only be set there
-        signal.signal(signal.SIGINT, lambda signum, frame: handler())
+def _install_signals(request_stop: Callable[[], None]) -> None:
+    """Ctrl-C once: stop launching; twice: terminate the running steps (the worker counts the calls).
+    SIGTERM / SIGHUP (``kill``, a closed terminal): terminate the running steps at once. Either way the
+    steps are recorded ``interrupted`` and the exit code is 130."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        request_stop()
+        request_stop()
+
+    signal.signal(signal.SIGINT, lambda signum, frame: request_stop())
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, terminate)
 
 
 __all__ = ["replace", "run"]

@@ -100,6 +100,8 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     try:
         worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
                         grace=options.grace, on_event=display.event)
+        if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
+            install_signals(worker.request_stop)
         try:
             # first take back what a dead worker (a killed `runyard run`) left running, so that
             # submit requeues it like any failed or interrupted execution
@@ -110,8 +112,6 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
             worker.close()
             raise
         display.submitted(result, pool)
-        if install_signals is not None:
-            install_signals(worker.request_stop)
         worker.run(burst=True)
         outcome = collect_outcome(store, plan)
         outcome.interrupted = worker.stopping
