@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import Project
+from .conftest import Project, group_alive
 
 
 def test_a_step_over_its_timeout_fails_quickly_with_a_timeout_error(project: Project) -> None:
@@ -82,3 +82,36 @@ def test_a_timed_out_step_with_retries_is_retried(project: Project) -> None:
     assert len(project.starts("nap")) == 2 and project.ends("nap") == []
     (ex,) = project.executions("slowflaky")
     assert str(ex.status) == "failed" and ex.attempts == 2 and "timed out" in (ex.error or "")
+
+
+def test_a_timed_out_step_leaves_no_process_behind(project: Project) -> None:
+    # the leader dies of SIGTERM; a member of its group ignores TERM and would sleep on
+    project.spec("""
+        experiment: stray
+        steps:
+          stray:
+            run: python rec.py stray && (trap '' TERM; sleep 30) & wait
+            timeout: 1s
+        """)
+    result = project.run("run", "--grace", "1", timeout=30)
+    assert result.code == 1, result
+    assert result.seconds < 10, result
+    (start,) = project.starts("stray")
+    assert not group_alive(start["pgid"])
+    (ex,) = project.executions("stray")
+    assert "timed out" in (ex.error or "")
+
+
+def test_a_finished_step_leaves_no_process_behind(project: Project) -> None:
+    # e.g. the data-loader workers of a trainer that crashed: they must not keep its GPU from the next step
+    project.spec("""
+        experiment: leftover
+        steps:
+          crash: python rec.py crash && (sleep 30 &) && exit 9
+        """)
+    result = project.run("run", timeout=30)
+    assert result.code == 1, result
+    (start,) = project.starts("crash")
+    assert not group_alive(start["pgid"])
+    (ex,) = project.executions("leftover")
+    assert ex.exit_code == 9
