@@ -90,6 +90,7 @@ class Worker:
         self._launched = 0
         self._provenance = Provenance()
         self._spec_folders: dict[str, str | None] = {}
+        self._launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
         self._guardian: Guardian | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
@@ -260,6 +261,7 @@ class Worker:
             "PATH": _PATH,
         }
         provenance = self._provenance.for_execution(record)
+        self._launch_state[record.key] = {"slot": str(slot), "env": env}
         try:
             files.prepare_execution(record)
             files.write_meta(record, status="running", attempt=record.attempts, started=now, worker=self.id,
@@ -331,6 +333,7 @@ class Worker:
             del self._running[key]
             self.pool.release(running.slot)
             if running.reason == "lost":
+                self._launch_state.pop(key, None)
                 self.on_event(Event("lost", running.record, message=f"{running.record.step} {running.record.short}: "
                                     "lease was taken over by another worker; this attempt was stopped"))
                 continue
@@ -346,6 +349,7 @@ class Worker:
     def _finish(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
                 provenance: dict[str, Any] | None = None) -> None:
         provenance = provenance or self._provenance.for_execution(record)
+        launched = self._launch_state.pop(record.key, {})
         updated = self._finish_in_store(record, status, code, error, provenance)
         if updated is None:
             self.on_event(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
@@ -355,7 +359,7 @@ class Worker:
         ended = updated.ended or time.time()
         files.write_meta(record, status=str(final), exit_code=code, error=error, attempt=record.attempts,
                          started=updated.started, ended=ended, duration=updated.duration, worker=self.id,
-                         host=self.host, provenance=provenance)
+                         host=self.host, **launched, provenance=provenance)
         if final == Status.DONE:
             self.result.done += 1
         elif final == Status.READY:
