@@ -77,6 +77,8 @@ def test_logs_prints_the_failed_steps_log(project: Project) -> None:
     other = project.cli("logs", "x=1", "--step", "a")
     assert other.exit_code == 0 and "failing" not in other.output
     assert project.cli("logs", "x=2", "--step", "a").output == shown.output
+    described = project.cli("show", "x=2")
+    assert "error exit code 3" in described.output and "a-{x}" not in described.output
 
 
 def test_a_failed_run_stays_failed_and_does_not_stop_a_second_run(project: Project) -> None:

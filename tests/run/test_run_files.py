@@ -44,7 +44,8 @@ def test_an_execution_folder_has_command_log_meta_and_out(project: Project) -> N
     assert meta["params"] == {"word": "hello"}
     assert meta["command"] == ex.command and meta["workdir"] == str(project.root)
     assert meta["status"] == "done" and meta["exit_code"] == 0 and meta["error"] is None
-    assert meta["attempt"] == 1
+    assert meta["attempt"] == 1 and meta["slot"] == "cpu"
+    assert meta["env"]["RUNYARD_OUT"] == str(folder / "out") and meta["env"]["CUDA_VISIBLE_DEVICES"] == ""
     assert meta["started"] <= meta["ended"] and meta["duration"] == ex.duration and 0 <= meta["duration"] < 5
     provenance = meta["provenance"]
     code = provenance["code"]

@@ -76,3 +76,24 @@ def test_second_ctrl_c_terminates_running_steps_then_run_resumes(project: Projec
     assert again.code == 0, again
     assert sorted(r["label"] for r in project.ends()) == ["deaf", "later", "polite"]
     assert {str(ex.status) for ex in project.executions("stubborn")} == {"done"}
+
+
+def test_sigterm_terminates_the_running_steps_and_records_them_interrupted(project: Project) -> None:
+    project.spec("""
+        experiment: termed
+        steps:
+          nap: python rec.py nap --sleep-file slow
+        """)
+    project.file("slow", "30")
+    proc = project.start("run", "--grace", "1")
+    wait_for(lambda: project.starts("nap"), what="the step to start")
+    (start,) = project.starts("nap")
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(20) == 130, project.output_of(proc)
+    assert "Traceback" not in project.output_of(proc)
+    assert not group_alive(start["pgid"])
+    (ex,) = project.executions("termed")
+    assert str(ex.status) == "interrupted" and ex.error == "interrupted"
+    project.file("slow", "0")
+    assert project.run("run").code == 0
+    assert project.count("nap") == 1
