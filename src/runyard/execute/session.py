@@ -114,7 +114,9 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
         display.submitted(result, pool)
         worker.run(burst=True)
         outcome = collect_outcome(store, plan)
-        outcome.interrupted = worker.stopping
+        # interrupted: stopped before everything was done (a Ctrl-C while the last steps ran, which then
+        # finished, leaves nothing to resume)
+        outcome.interrupted = worker.stopping and any(s != Status.DONE for s in outcome.statuses.values())
         display.close(outcome)
         return outcome.exit_code
     finally:

@@ -133,6 +133,9 @@ class Worker:
                 if self._stop_requests > 1 and not terminated:
                     self._terminate_all("interrupted")
                     terminated = True
+                if self._stop_requests > 2:  # a third Ctrl-C: no grace period
+                    for running in self._running.values():
+                        running.kill_at = time.monotonic()
                 if not self._running:
                     if self.stopping or self._limit_reached():
                         break
@@ -176,8 +179,10 @@ class Worker:
         steps = f"{n} running step{'s' if n != 1 else ''}"
         if requests == 1:
             message = f"stopping: nothing new starts; waiting for {steps} to finish (Ctrl-C again to terminate them)"
+        elif requests == 2:
+            message = f"terminating {steps} (SIGTERM, then SIGKILL after {self.grace:g} s; Ctrl-C again: at once)"
         else:
-            message = f"terminating {steps} (SIGTERM, then SIGKILL after {self.grace:g} s)"
+            message = f"killing {steps}"
         self.on_event(Event("stopping", message=message))
 
     def recover(self) -> None:
@@ -190,14 +195,16 @@ class Worker:
         for worker in self.store.workers():
             if worker.id == self.id or worker.host != self.host or _pid_alive(worker.pid, worker.started):
                 continue
-            # when each orphaned group was launched, so that a reused pgid is never signalled
-            launched = {ex.key: ex.started for ex in self.store.executions(statuses=[Status.RUNNING])
-                        if ex.worker_id == worker.id}
+            held = {ex.key: ex for ex in self.store.executions(statuses=[Status.RUNNING])
+                    if ex.worker_id == worker.id}
             for reaped in self.store.reap_worker(worker.id):
-                if reaped.pgid and reaped.host == self.host and launched.get(reaped.key) is not None:
-                    kill_orphan_group(reaped.pgid, expected_start=launched[reaped.key])
+                ex = held.get(reaped.key)
+                # only with its launch time, so that a reused pgid is never signalled
+                if reaped.pgid and reaped.host == self.host and ex is not None and ex.started is not None:
+                    kill_orphan_group(reaped.pgid, expected_start=ex.started)
+                what = f"{ex.step} {ex.short}" if ex is not None else reaped.key[:12]
                 self.on_event(Event("recovered", status=reaped.status,
-                                    message=f"{reaped.key[:12]}: its worker (pid {worker.pid}) died; {reaped.status}"))
+                                    message=f"{what}: its worker (pid {worker.pid}) died while it ran; taken back"))
 
     def _limit_reached(self) -> bool:
         return self.max_executions is not None and self._launched >= self.max_executions
