@@ -117,11 +117,11 @@ class Project:
         env.update(RUNYARD_HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1", **extra)
         return env
 
-    def run(self, *args: str, timeout: float = 60, **env: str) -> Proc:
-        """``runyard ARGS`` as a subprocess in the spec folder; waits for it."""
+    def run(self, *args: str, timeout: float = 60, cwd: Path | None = None, **env: str) -> Proc:
+        """``runyard ARGS`` as a subprocess (in the spec folder unless ``cwd``); waits for it."""
         argv = [RUNYARD, *args]
         began = time.monotonic()
-        done = subprocess.run(argv, cwd=self.root, env=self.env(**env), capture_output=True, text=True,
+        done = subprocess.run(argv, cwd=cwd or self.root, env=self.env(**env), capture_output=True, text=True,
                               timeout=timeout, check=False)
         return Proc(argv, done.returncode, done.stdout, done.stderr, time.monotonic() - began)
 

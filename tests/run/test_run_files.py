@@ -129,7 +129,9 @@ def test_steps_run_in_the_spec_folder_with_it_first_on_pythonpath_and_runyard_va
             workdir: sub
         """)
     (project.root / "sub").mkdir()
-    result = project.run("run", PYTHONPATH="/somewhere/else")
+    elsewhere = project.tmp / "elsewhere"
+    elsewhere.mkdir()
+    result = project.run("run", str(project.root / "runyard.yaml"), cwd=elsewhere, PYTHONPATH="/somewhere/else")
     assert result.code == 0, result
     executions = {ex.step: ex for ex in project.executions("envs")}
     (here,) = project.starts("here")

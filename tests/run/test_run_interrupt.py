@@ -97,3 +97,38 @@ def test_sigterm_terminates_the_running_steps_and_records_them_interrupted(proje
     project.file("slow", "0")
     assert project.run("run").code == 0
     assert project.count("nap") == 1
+
+
+def test_a_third_ctrl_c_kills_at_once(project: Project) -> None:
+    project.spec("""
+        experiment: deaf
+        steps:
+          deaf: trap '' TERM && python rec.py deaf --sleep 30
+        """)
+    proc = project.start("run", "--grace", "60")
+    wait_for(lambda: project.starts("deaf"), what="the step to start")
+    (start,) = project.starts("deaf")
+    began = time.monotonic()
+    for _ in range(3):
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+    assert proc.wait(20) == 130, project.output_of(proc)
+    assert time.monotonic() - began < 8  # not the 60 s grace
+    assert "killing 1 running step" in project.output_of(proc)
+    assert not group_alive(start["pgid"])
+    (ex,) = project.executions("deaf")
+    assert str(ex.status) == "interrupted"
+
+
+def test_ctrl_c_while_the_last_step_runs_lets_it_finish_and_exits_0(project: Project) -> None:
+    project.spec("""
+        experiment: last
+        steps:
+          only: python rec.py only --sleep 1
+        """)
+    proc = project.start("run")
+    wait_for(lambda: project.starts("only"), what="the step to start")
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(20) == 0, project.output_of(proc)  # nothing is left to resume
+    assert project.count("only") == 1
+    assert "run the same command again" not in project.output_of(proc)
