@@ -155,3 +155,17 @@ def test_a_spec_error_is_exit_2_and_writes_nothing(project: Project) -> None:
     assert not project.home.exists()
     unknown = project.run("run", "lrr=1")
     assert unknown.code == 2 and "Traceback" not in unknown.stderr
+
+
+def test_logs_follow_prints_as_the_log_grows_until_the_step_ends(project: Project) -> None:
+    project.spec("""
+        experiment: chatty
+        steps:
+          talk: python rec.py talk && for i in 1 2 3 4; do echo line $i; sleep 0.25; done
+        """)
+    proc = project.start("run")
+    wait_for(lambda: project.starts("talk"), what="the step to start")
+    followed = project.run("logs", "default", "--follow", timeout=20)
+    assert followed.code == 0, followed
+    assert followed.stdout.splitlines() == ["line 1", "line 2", "line 3", "line 4"]
+    assert proc.wait(20) == 0
