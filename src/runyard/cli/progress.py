@@ -25,7 +25,7 @@ class Display:
         self.live: Live | None = None
         self.to_run = 0
         self.cached = 0
-        self.running = 0
+        self._running: set[str] = set()  # keys of started executions (a launch failure never started)
         self.done = 0
         self.failed = 0
         self.retries = 0
@@ -51,10 +51,11 @@ class Display:
     def event(self, event: Event) -> None:
         record = event.record
         if event.kind == "started":
-            self.running += 1
+            if record is not None:
+                self._running.add(record.key)
             self.peak = max(self.peak, self.running)
         elif event.kind == "finished" and record is not None:
-            self.running -= 1
+            self._running.discard(record.key)
             if record.duration is not None:
                 self.durations.append(record.duration)
             if event.status == Status.DONE:
@@ -73,12 +74,17 @@ class Display:
                 self._line(f"done {escape(record.step)} {record.short} ({record.duration or 0:.1f} s) "
                            f"[{self.done + self.failed}/{self.to_run}]")
         elif event.kind == "lost":
-            self.running -= 1
+            if record is not None:
+                self._running.discard(record.key)
             self._line(f"[yellow]{escape(event.message)}[/]")
         elif event.kind in ("recovered", "stopping"):
             self._line(f"[yellow]{escape(event.message)}[/]")
         if self.live is not None:
             self.live.update(self._status())
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
 
     def _line(self, markup: str) -> None:
         self.console.print(markup)
