@@ -89,3 +89,25 @@ def test_a_failed_run_stays_failed_and_does_not_stop_a_second_run(project: Proje
     assert again.code == 1, again
     assert project.count("a-2") == 2
     assert project.count("a-1") == 1 and project.count("c-3") == 1
+
+
+def test_a_step_that_cannot_start_fails_with_the_reason_in_its_log(project: Project) -> None:
+    project.spec("""
+        experiment: nowhere
+        steps:
+          lost:
+            run: python rec.py lost
+            workdir: missing
+          fine:
+            run: python rec.py fine
+            needs: []
+        """)
+    result = project.run("run")
+    assert result.code == 1, result
+    by_step = {ex.step: ex for ex in project.executions("nowhere")}
+    lost = by_step["lost"]
+    assert str(lost.status) == "failed" and "could not start" in (lost.error or "")
+    assert str(project.root / "missing") in Path(lost.folder, "log").read_text()
+    assert os.path.join(lost.folder, "log") in result.output
+    assert str(by_step["fine"].status) == "done" and project.starts("lost") == []
+    assert "Traceback" not in result.output and "running -1" not in result.output

@@ -114,3 +114,12 @@ def test_cpu_steps_of_a_gpu_experiment_see_no_gpu(project: Project) -> None:
     assert {iv.cvd for iv in cpu} == {""}
     assert {iv.cvd for iv in gpu} == {"0"}
     assert max_overlap(cpu) == 1 and max_overlap(gpu) == 1
+
+
+def test_gpus_option_gives_gpus_to_a_spec_without_resources(project: Project) -> None:
+    sweep_spec(project, "", n=4, sleep=0.3)
+    result = project.run("run", "--gpus", "3,4")
+    assert result.code == 0, result
+    intervals = project.intervals()
+    assert len(intervals) == 4 and {iv.cvd for iv in intervals} == {"3", "4"}
+    assert max_overlap(intervals, key=lambda iv: iv.cvd) == 1 and max_overlap(intervals) == 2
