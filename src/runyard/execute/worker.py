@@ -118,7 +118,7 @@ class Worker:
                                               slots=self.pool.describe(), started=started),
                                    lease_seconds=self.lease_seconds)
         next_beat = time.monotonic() + self.lease_seconds / 3
-        terminated = False
+        terminated = killed = False
         announced = 0
         self._guardian = Guardian()
         try:
@@ -133,9 +133,10 @@ class Worker:
                 if self._stop_requests > 1 and not terminated:
                     self._terminate_all("interrupted")
                     terminated = True
-                if self._stop_requests > 2:  # a third Ctrl-C: no grace period
+                if self._stop_requests > 2 and not killed:  # a third Ctrl-C: no grace period
                     for running in self._running.values():
                         running.kill_at = time.monotonic()
+                    killed = True
                 if not self._running:
                     if self.stopping or self._limit_reached():
                         break
@@ -191,7 +192,7 @@ class Worker:
         Called when the worker starts and then with every heartbeat, so a worker draining an experiment
         does not wait forever for executions whose worker died while it ran."""
         for key in self.store.reap():
-            self.on_event(Event("recovered", message=f"{key[:12]}: lease expired, requeued"))
+            self.on_event(Event("recovered", message=f"{key[:12]}: its worker stopped renewing the lease; taken back"))
         for worker in self.store.workers():
             if worker.id == self.id or worker.host != self.host or _pid_alive(worker.pid, worker.started):
                 continue
