@@ -120,6 +120,9 @@ def test_force_step_of_an_unknown_step_suggests_the_right_one(project: Project) 
     assert "did you mean 'train'" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert not project.home.exists() and project.starts() == []
+    far = project.run("run", "--force-step", "nope")
+    assert far.code == 2 and "--force-step nope" in far.stderr and "(steps: prep, train)" in far.stderr
+    assert not project.home.exists()
 
 
 def test_a_step_needing_more_gpus_than_there_are_is_refused_before_anything_is_written(project: Project) -> None:
