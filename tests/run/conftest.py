@@ -260,12 +260,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     try:
         yield proj
     finally:
-        pgids = {r["pgid"] for r in proj.starts()}
         for proc in proj.started:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-        for pgid in pgids:  # steps must not outlive their worker; clean up before failing the test
+        left = sorted({r["pgid"] for r in proj.starts()} - {os.getpgrp()})
+        left = [pgid for pgid in left if group_alive(pgid)]
+        for pgid in left:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
+    # steps must not outlive their worker (checked after cleaning up, so a failure leaves nothing behind)
+    assert not left, f"step process groups still alive after the test: {left}"
