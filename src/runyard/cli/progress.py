@@ -18,10 +18,18 @@ from runyard.model import Plan, Status
 from runyard.store.base import SubmitResult
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away (``runyard run | head``): print nothing more, but do not exit (rich's
+        default) — the worker keeps running and recording the steps."""
+        self.quiet = True
+        _silence_stdout()
+
+
 class Display:
     def __init__(self, plan: Plan, *, console: Console | None = None) -> None:
         self.plan = plan
-        self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
+        self.console = console or _Console(stderr=False, highlight=False, soft_wrap=True)
         self.live: Live | None = None
         self.to_run = 0
         self.cached = 0
@@ -32,6 +40,7 @@ class Display:
         self.durations: list[float] = []
         self.peak = 1
         self.started = time.monotonic()
+        self.silenced = False
 
     def submitted(self, result: SubmitResult, pool: SlotPool) -> None:
         self.cached = len(result.cached)
@@ -39,10 +48,10 @@ class Display:
         runs = len(self.plan.runs)
         total = len(self.plan.executions)
         if self.to_run == 0:
-            self.console.print(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
+            self._line(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
                                "everything is cached, nothing to run")
             return
-        self.console.print(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
+        self._line(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
                            f"{self.to_run} to run, {self.cached} cached · slots: {escape(pool.describe())}")
         if self.console.is_terminal:
             self.live = Live(self._status(), console=self.console, refresh_per_second=4, transient=True)
@@ -87,7 +96,14 @@ class Display:
         return len(self._running)
 
     def _line(self, markup: str) -> None:
-        self.console.print(markup)
+        """Print a line; when the reader is gone (``runyard run | head``), stop printing and keep running."""
+        if self.silenced or self.console.quiet:
+            return
+        try:
+            self.console.print(markup)
+        except OSError:
+            self.silenced = True
+            _silence_stdout()
 
     def _status(self) -> Text:
         finished = self.done + self.failed
@@ -110,17 +126,30 @@ class Display:
         for status in outcome.statuses.values():
             counts[status] = counts.get(status, 0) + 1
         parts = [f"{counts[s]} {s}" for s in Status if counts.get(s)]
-        self.console.print(f"{escape(self.plan.experiment)}: " + ", ".join(parts))
+        self._line(f"{escape(self.plan.experiment)}: " + ", ".join(parts))
         for record in outcome.failed:
-            self.console.print(f"  [red]failed[/] {escape(record.step)} {record.short} "
+            self._line(f"  [red]failed[/] {escape(record.step)} {record.short} "
                                f"({escape(record.error or '')}) · log {escape(os.path.join(record.folder, 'log'))}")
         waiting = counts.get(Status.WAITING, 0)
         if waiting and outcome.failed:
-            self.console.print(f"  {waiting} step execution{'s' if waiting != 1 else ''} did not run because a step "
+            self._line(f"  {waiting} step execution{'s' if waiting != 1 else ''} did not run because a step "
                                f"{'they need' if waiting != 1 else 'it needs'} failed")
         if outcome.interrupted:
-            self.console.print("interrupted: run the same command again to resume")
-        sys.stdout.flush()
+            self._line("interrupted: run the same command again to resume")
+        try:
+            sys.stdout.flush()
+        except OSError:
+            _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing (not even the flush at exit) writes to a closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _fmt(seconds: float) -> str:

@@ -87,6 +87,7 @@ class Worker:
         self.result = WorkerResult()
         self._running: dict[str, _Running] = {}
         self._stop_requests = 0
+        self._display_failed = False
         self._launched = 0
         self._provenance = Provenance()
         self._spec_folders: dict[str, str | None] = {}
@@ -173,6 +174,16 @@ class Worker:
         os.close(wake_r)
         os.close(wake_w)
 
+    def _emit(self, event: Event) -> None:
+        """Tell the display; a failing display never stops the work or its recording."""
+        try:
+            self.on_event(event)
+        except Exception as err:
+            if not self._display_failed:
+                self._display_failed = True
+                with contextlib.suppress(OSError):
+                    sys.stderr.write(f"runyard: the progress display failed ({err!r}); the steps go on\n")
+
     def _announce_stop(self, requests: int) -> None:
         n = len(self._running)
         if not n:
@@ -184,7 +195,7 @@ class Worker:
             message = f"terminating {steps} (SIGTERM, then SIGKILL after {self.grace:g} s; Ctrl-C again: at once)"
         else:
             message = f"killing {steps}"
-        self.on_event(Event("stopping", message=message))
+        self._emit(Event("stopping", message=message))
 
     def recover(self) -> None:
         """Requeue what dead workers held: expired leases anywhere, and at once for dead pids on this host.
@@ -192,7 +203,7 @@ class Worker:
         Called when the worker starts and then with every heartbeat, so a worker draining an experiment
         does not wait forever for executions whose worker died while it ran."""
         for key in self.store.reap():
-            self.on_event(Event("recovered", message=f"{key[:12]}: its worker stopped renewing the lease; taken back"))
+            self._emit(Event("recovered", message=f"{key[:12]}: its worker stopped renewing the lease; taken back"))
         for worker in self.store.workers():
             if worker.id == self.id or worker.host != self.host or _pid_alive(worker.pid, worker.started):
                 continue
@@ -204,7 +215,7 @@ class Worker:
                 if reaped.pgid and reaped.host == self.host and ex is not None and ex.started is not None:
                     kill_orphan_group(reaped.pgid, expected_start=ex.started)
                 what = f"{ex.step} {ex.short}" if ex is not None else reaped.key[:12]
-                self.on_event(Event("recovered", status=reaped.status,
+                self._emit(Event("recovered", status=reaped.status,
                                     message=f"{what}: its worker (pid {worker.pid}) died while it ran; taken back"))
 
     def _limit_reached(self) -> bool:
@@ -284,7 +295,7 @@ class Worker:
         deadline = time.monotonic() + record.timeout if record.timeout else None
         self._running[record.key] = _Running(record, slot, child, deadline)
         self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
-        self.on_event(Event("started", record, Status.RUNNING, slot=str(slot)))
+        self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
 
     def _record_launch_failure(self, record: ExecRecord, slot: Slot, message: str,
                                provenance: dict[str, Any]) -> None:
@@ -342,7 +353,7 @@ class Worker:
             self.pool.release(running.slot)
             if running.reason == "lost":
                 self._launch_state.pop(key, None)
-                self.on_event(Event("lost", running.record, message=f"{running.record.step} {running.record.short}: "
+                self._emit(Event("lost", running.record, message=f"{running.record.step} {running.record.short}: "
                                     "lease was taken over by another worker; this attempt was stopped"))
                 continue
             if running.reason == "interrupted":
@@ -360,7 +371,7 @@ class Worker:
         launched = self._launch_state.pop(record.key, {})
         updated = self._finish_in_store(record, status, code, error, provenance)
         if updated is None:
-            self.on_event(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
+            self._emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
                                                         "the result of this attempt was not recorded"))
             return
         final = updated.status
@@ -376,7 +387,7 @@ class Worker:
             self.result.interrupted.append(record.key)
         else:
             self.result.failed.append(updated)
-        self.on_event(Event("finished", updated, final, message=error or ""))
+        self._emit(Event("finished", updated, final, message=error or ""))
 
     def _finish_in_store(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
                          provenance: dict[str, Any]) -> ExecRecord | None:
