@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
-from .conftest import Project, wait_for
+from .conftest import RUNYARD, Project, wait_for
 
 SPEC = """
     experiment: looks
@@ -172,3 +173,25 @@ def test_logs_follow_prints_as_the_log_grows_until_the_step_ends(project: Projec
     assert followed.code == 0, followed
     assert followed.stdout.splitlines() == ["line 1", "line 2", "line 3", "line 4"]
     assert proc.wait(20) == 0
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_sweep(project: Project) -> None:
+    # `runyard run | head -1`: the display loses its pipe; the steps still run and are recorded
+    project.spec("""
+        experiment: piped
+        params: {x: 0}
+        steps:
+          work: python rec.py w-{x} --sleep 0.1
+        sweeps:
+          xs: {x: [1, 2, 3, 4, 5, 6]}
+        """)
+    proc = subprocess.Popen([RUNYARD, "run", "--jobs", "1"], cwd=project.root, env=project.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"piped: 6 runs")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(30) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert {str(ex.status) for ex in project.executions("piped")} == {"done"}
+    assert len(project.ends()) == 6
