@@ -81,10 +81,12 @@ def write_run_folders(plan: Plan) -> None:
         for step, key in run.steps:
             link = folder / step
             relative = os.path.relpath(by_key[key].folder, folder)
-            if os.path.islink(link) and os.readlink(link) == relative:
-                continue
-            if os.path.lexists(link):
+            if os.path.islink(link):
+                if os.readlink(link) == relative:
+                    continue
                 os.unlink(link)
+            elif os.path.lexists(link):
+                continue  # a file or folder a step wrote into {run} under this name: never replace it
             os.symlink(relative, link)
 
 
