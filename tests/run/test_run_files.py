@@ -188,3 +188,24 @@ def test_hostile_param_values_run_nothing_and_write_nothing_outside_home(project
         assert p.resolve().is_relative_to(project.home.resolve()), p
     runs = sorted(os.listdir(project.home / "hostile" / "runs"))
     assert len(runs) == len(HOSTILE) and all("/" not in name for name in runs)
+
+
+def test_a_rerun_never_replaces_what_a_step_wrote_in_the_run_folder(project: Project) -> None:
+    project.spec("""
+        experiment: own
+        steps:
+          make: python rec.py make && echo note > {run}/notes.txt
+          mine: python rec.py mine
+        """)
+    assert project.run("run").code == 0
+    run = project.home / "own" / "runs" / "default"
+    assert (run / "make").is_symlink() and (run / "mine").is_symlink()
+    assert (run / "notes.txt").read_text() == "note\n"
+    (run / "mine").unlink()  # say the user (or a step) put a folder where the link was
+    (run / "mine").mkdir()
+    (run / "mine" / "file.txt").write_text("kept\n")
+    (run / "make").unlink()  # a link deleted by hand is made again
+    again = project.run("run")
+    assert again.code == 0, again
+    assert (run / "mine" / "file.txt").read_text() == "kept\n" and not (run / "mine").is_symlink()
+    assert (run / "make").is_symlink() and (run / "make" / "meta.json").is_file()
