@@ -73,7 +73,8 @@ def _run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_se
         code = run_session(plan, options, display=display, install_signals=_install_signals if handled else None)
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            if old is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(sig, old)
     sys.exit(code)
 
 
