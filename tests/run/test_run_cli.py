@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 
 import pytest
@@ -195,3 +196,17 @@ def test_a_reader_that_goes_away_does_not_stop_the_sweep(project: Project) -> No
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert {str(ex.status) for ex in project.executions("piped")} == {"done"}
     assert len(project.ends()) == 6
+
+
+def test_run_in_process_puts_the_signal_handlers_back(project: Project) -> None:
+    project.spec("""
+        experiment: inproc
+        steps:
+          a: python rec.py a
+        """)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    result = project.cli("run")
+    assert result.exit_code == 0, result.output
+    assert "inproc: 1 done" in result.output
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    assert project.count("a") == 1
