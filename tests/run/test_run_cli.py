@@ -84,7 +84,7 @@ def test_status_shows_the_worker_and_what_it_runs(project: Project) -> None:
     idle = project.run("run", "--dry-run")
     assert idle.code == 0
     proc = project.start("run")
-    wait_for(lambda: project.starts("nap"), what="the step to start")
+    wait_for(lambda: project.starts("nap") and project.executions("busy")[0].pid, what="the step to start")
     (ex,) = project.executions("busy")
     text = project.cli("status")
     assert text.exit_code == 0, text.output
