@@ -40,17 +40,6 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     running the same spec again only runs what is new, changed, failed or interrupted.
     Exit code: 0 all done, 1 a step failed, 2 usage or spec error, 130 interrupted.
     """
-    try:
-        _run(args, sweep, sample, sample_seed, home, gpus, per_gpu, jobs, force, force_steps, store_url, dry_run,
-             lease, grace)
-    except KeyboardInterrupt:  # Ctrl-C before the worker handles it (loading the spec, opening the store)
-        click.echo("runyard: interrupted", err=True)
-        sys.exit(130)
-
-
-def _run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
-         gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
-         store_url: str | None, dry_run: bool, lease: float, grace: float) -> None:
     from runyard.execute.session import RunOptions, run_session
     from runyard.execute.slots import parse_gpus
 
