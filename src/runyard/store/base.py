@@ -166,6 +166,32 @@ class MetricSummary:
 
 
 @dataclass(frozen=True)
+class ResultTables:
+    """The results of one experiment in bulk, column-wise: what :meth:`Store.results` returns.
+
+    Every column is a sequence (a list or a numpy array) of the same length within its table.
+
+    ``runs`` has one entry per run, in no particular order: ``id``, ``name``, ``params`` (one dict
+    each, or a pandas DataFrame with one row per run and one column per param, NaN where a run
+    lacks it), ``created`` (epoch seconds), ``status`` (a :class:`Status` value, derived as
+    :attr:`RunRecord.status`), ``started`` (earliest start of its executions), ``ended`` (latest
+    end) and ``duration`` (sum of ``ended - started`` over its executions that have both); a time
+    nobody recorded is None or NaN.
+
+    ``summaries`` has one entry per (run, step, metric): ``run`` (the position of the run in
+    ``runs``), ``step`` (the run's step whose execution reported it), ``name``, then the requested
+    statistics among ``last``, ``min``, ``max``, ``count`` and ``last_step`` (missing: None or NaN).
+    """
+
+    runs: Mapping[str, Sequence[Any]]
+    summaries: Mapping[str, Sequence[Any]]
+
+
+#: Statistics of a metric summary that :meth:`Store.results` can return.
+SUMMARY_STATS = ("last", "min", "max", "count", "last_step")
+
+
+@dataclass(frozen=True)
 class Reaped:
     """An execution taken back from a worker: its key, the status it got (ready or failed) and the
     process it had (``pgid``/``pid``/``host``, or None if it was never launched)."""
@@ -237,6 +263,15 @@ class Store(abc.ABC):
       summary (last, min, max, count) in the same transaction.
     - Queries never change anything: ``execution`` and ``run`` resolve prefixes/names and raise
       :class:`RunNotFound` (naming the candidates when ambiguous, suggestions when unknown).
+    - ``results(experiment, stats=)`` reads every run of an experiment with its derived status and
+      times, and the metric summaries of every run's step executions, in a fixed number of bulk
+      queries whatever the number of runs (no per-run round trip): a :class:`ResultTables`. An
+      execution shared by several runs reports its metrics to each of them. Unknown experiment:
+      :class:`RunNotFound` with suggestions.
+    - ``metric_series(experiment, name, run_ids=)`` returns every point of metric ``name`` reported
+      by the executions of the experiment's runs (of ``run_ids`` only when given), column-wise:
+      ``run_id``, ``step_name`` (the run's step), ``step`` (the training step, or None),
+      ``value`` (NaN when not a number) and ``time``, ordered by run, step name, time and step.
     - Time comes from the injectable ``clock`` (epoch seconds), never from the database server.
     - Connection trouble (server down, SQLite busy beyond its timeout) raises
       :class:`StoreUnavailable` (retry later); other database trouble :class:`StoreError`.
@@ -321,6 +356,15 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def metric_summaries(self, keys: Collection[str]) -> dict[str, dict[str, MetricSummary]]: ...
+
+    # --- bulk results (analysis) ------------------------------------------------------------
+    @abc.abstractmethod
+    def results(self, experiment: str, *, stats: Collection[str] = ("last",)) -> ResultTables: ...
+
+    @abc.abstractmethod
+    def metric_series(
+        self, experiment: str, name: str, *, run_ids: Collection[str] | None = None
+    ) -> dict[str, Sequence[Any]]: ...
 
     # --- queries ----------------------------------------------------------------------------
     @abc.abstractmethod

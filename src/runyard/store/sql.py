@@ -36,6 +36,7 @@ from runyard.store.base import ExecRecord, Reaped
 from runyard.store.engine import SqlCore, dumps, exec_record
 from runyard.store.metrics import MetricsMixin
 from runyard.store.queries import QueryMixin
+from runyard.store.results import ResultsMixin
 from runyard.store.submit import SubmitMixin
 
 _X = schema.executions
@@ -52,7 +53,7 @@ def _retry_or_fail() -> Any:
     return case((_X.c.attempts <= _X.c.retries, Status.READY.value), else_=Status.FAILED.value)
 
 
-class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, SqlCore):
+class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
     """A :class:`~runyard.store.base.Store` on SQLite or PostgreSQL. Open it with
     :func:`runyard.store.open_store`."""
 
