@@ -14,12 +14,12 @@ from typing import Any
 from runyard.errors import Problem, SpecError
 from runyard.model import ParamValue
 from runyard.spec import template
-from runyard.spec.types import Grid, MetricSpec, ResourceSpec, Spec, StepSpec
+from runyard.spec.metrics import parse_metrics
+from runyard.spec.types import Grid, ResourceSpec, Spec, StepSpec
 from runyard.spec.yamlfile import KeyPath, dotted, in_line_order
 
 TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources")
 STEP_KEYS = ("run", "gpus", "timeout", "retries", "deps", "workdir", "needs")
-METRIC_KEYS = ("step", "regex", "mode")
 RESOURCE_KEYS = ("gpus", "per_gpu")
 GRID_STEPS_KEYS = ("_steps", "_cmd")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
@@ -114,7 +114,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     steps = _steps(check, data.get("steps"), names)
     step_names = [s.name for s in steps]
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)
-    metrics = _metrics(check, data.get("metrics"), step_names)
+    metrics = parse_metrics(check, data.get("metrics"), step_names, folder)
     resources = _resources(check, data.get("resources"))
     description = data.get("description") or ""
     if not isinstance(description, str):
@@ -363,33 +363,6 @@ def _grid(check: _Checker, path: KeyPath, grid: object, names: list[str],
                     check.add(kpath, f"{v!r} is not a choice of group {key!r} (choices: {', '.join(groups[key])})")
         axes.append((key, checked))
     return Grid(axes=tuple(axes), steps=only)
-
-
-def _metrics(check: _Checker, value: object, steps: list[str]) -> list[MetricSpec]:
-    out: list[MetricSpec] = []
-    for name, body in check.mapping(value, ("metrics",), "metric names to {step, regex, mode}").items():
-        path: KeyPath = ("metrics", name)
-        if not isinstance(body, dict):
-            check.add(path, "a metric is a mapping: {step: STEP, regex: '...', mode: max|min}")
-            continue
-        check.unknown_keys(body, path, METRIC_KEYS)
-        step = body.get("step", steps[-1] if steps else "")
-        if step not in steps:
-            check.add((*path, "step"), f"{step!r} is not a step{did_you_mean(str(step), steps)} "
-                      f"(steps: {', '.join(steps) or 'none'})")
-        regex = body.get("regex")
-        if regex is not None:
-            try:
-                compiled = re.compile(str(regex))
-                if compiled.groups > 1:
-                    check.add((*path, "regex"), "use at most one capture group (the value)")
-            except re.error as err:
-                check.add((*path, "regex"), f"invalid regular expression: {err}")
-        mode = body.get("mode", "max")
-        if mode not in ("max", "min"):
-            check.add((*path, "mode"), f"{mode!r} is not a mode (valid: max, min)")
-        out.append(MetricSpec(name=name, step=str(step), regex=None if regex is None else str(regex), mode=str(mode)))
-    return out
 
 
 def _resources(check: _Checker, value: object) -> ResourceSpec:

@@ -29,10 +29,32 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """Where one metric comes from (``spec/metrics.py``): the log of ``step`` read with ``regex``, a
+    ``file`` the step writes under its ``out/`` folder (JSON ``key`` path / CSV ``column``), or a
+    ``parser`` (``module:function``); none of them: the program logs it itself. ``mode``: which end
+    is best."""
+
     name: str
     step: str
     regex: str | None = None
     mode: str = "max"
+    file: str | None = None
+    key: str | None = None
+    column: str | None = None
+    parser: str | None = None
+
+    @property
+    def source(self) -> str | None:
+        """``regex``, ``file``, ``parser`` or None (logged by the program)."""
+        return "regex" if self.regex else "file" if self.file else "parser" if self.parser else None
+
+    def to_data(self) -> dict[str, object]:
+        data: dict[str, object] = {"step": self.step}
+        for name in ("regex", "file", "key", "column", "parser"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        data["mode"] = self.mode
+        return data
 
 
 @dataclass(frozen=True)
@@ -94,7 +116,7 @@ class Spec:
             "params": dict(self.params),
             "groups": {g: {c: dict(v) for c, v in choices.items()} for g, choices in self.groups.items()},
             "steps": steps,
-            "metrics": {m.name: {"step": m.step, "regex": m.regex, "mode": m.mode} for m in self.metrics},
+            "metrics": {m.name: m.to_data() for m in self.metrics},
             "sweeps": sweeps,
             "resources": {"gpus": gpus if isinstance(gpus, str) else (list(gpus) or "none"),
                           "per_gpu": self.resources.per_gpu},
