@@ -261,6 +261,8 @@ class Store(abc.ABC):
       ``interrupt(worker_id)`` marks that worker's running executions ``interrupted``.
     - ``log_metrics(key, points)`` appends points in one batch and updates the per-(key, name)
       summary (last, min, max, count) in the same transaction.
+    - ``clear_metrics(key)`` deletes every point and summary of execution ``key`` in one
+      transaction (a new attempt starts its metrics afresh); returns whether there was any.
     - Queries never change anything: ``execution`` and ``run`` resolve prefixes/names and raise
       :class:`RunNotFound` (naming the candidates when ambiguous, suggestions when unknown).
     - ``results(experiment, stats=)`` reads every run of an experiment with its derived status and
@@ -350,6 +352,9 @@ class Store(abc.ABC):
     # --- metrics ----------------------------------------------------------------------------
     @abc.abstractmethod
     def log_metrics(self, key: str, points: Sequence[Metric]) -> None: ...
+
+    @abc.abstractmethod
+    def clear_metrics(self, key: str) -> bool: ...
 
     @abc.abstractmethod
     def metric_points(self, key: str, name: str | None = None) -> list[Metric]: ...

@@ -6,7 +6,7 @@ import math
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runyard.model import Metric
@@ -71,6 +71,17 @@ class MetricsMixin(SqlCore):
         with self.tx() as conn:
             self._insert_points(conn, rows)
             conn.execute(self._summary_upsert(), summaries)
+
+    def clear_metrics(self, key: str) -> bool:
+        # a read first: most executions have nothing to clear, and a read takes no write lock
+        with self.auto() as conn:
+            found = conn.execute(select(_S.c.name).where(_S.c.exec_key == key).limit(1)).first()
+        if found is None:
+            return False
+        with self.tx() as conn:
+            conn.execute(delete(_M).where(_M.c.exec_key == key))
+            conn.execute(delete(_S).where(_S.c.exec_key == key))
+        return True
 
     def _insert_points(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing would
