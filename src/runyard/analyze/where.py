@@ -1,0 +1,520 @@
+"""The ``--where`` language: a small, safe filter over runs (no ``eval``).
+
+Grammar (keywords are case-insensitive)::
+
+    expr       := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | atom
+    atom       := "(" expr ")" | NAME OP value | NAME ["not"] "in" "(" value ("," value)* [","] ")"
+    OP         := "==" | "=" | "!=" | "<" | "<=" | ">" | ">="
+    value      := NUMBER | 'text' | "text" | WORD | true | false | null
+    NAME       := WORD | `any text`
+
+A WORD is a run of characters other than blanks, parentheses, commas, quotes, backticks and
+``= ! < >``, so names like ``early-stop`` and ``model.lr`` and values like ``2024-05-01`` need
+no quotes; a WORD that reads as a number is a number. Quoted text takes ``\\`` escapes.
+
+Semantics (see docs/results.md): a comparison with a missing value is false (``x == null`` tests
+for a missing value, ``x != null`` for a present one); numbers compare as numbers; text compares as
+text; ``==``/``!=`` between a number and text compare the text forms (``tag == 3`` matches the text
+``"3"``); ordering between a number and text is false; booleans only match ``true``/``false`` (or
+the text ``"true"``/``"false"``). ``not`` inverts the result, missing values included.
+
+:func:`parse` builds the AST (raising :class:`WhereError` with the column of the problem);
+:func:`evaluate` computes a boolean mask over a table, vectorised, from a ``resolve`` callback that
+returns the column of a name (pandas is imported only there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runyard.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+KEYWORDS = ("and", "or", "not", "in", "true", "false", "null")
+OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "=")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_WORD_STOP = set(" \t\r\n(),'\"`=!<>")
+
+
+class WhereError(UsageError):
+    """A bad ``--where`` expression: the message names the column (1-based) and shows a caret."""
+
+    def __init__(self, text: str, column: int, message: str) -> None:
+        self.text = text
+        self.column = column
+        self.reason = message
+        shown = text.replace("\n", " ").replace("\t", " ")
+        super().__init__(f"bad --where expression: at column {column}: {message}\n  {shown}\n  {' ' * (column - 1)}^")
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "op", "(", ")", ",", "string", "word", "name" (backticks), "end"
+    text: str  # the value (unquoted for strings and names), as written for words and operators
+    pos: int  # 1-based column
+    source: str = ""  # the token as written
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        start = i
+        if ch in "(),":
+            tokens.append(Token(ch, ch, start + 1, ch))
+            i += 1
+        elif ch in "=!<>":
+            op = text[i:i + 2] if text[i:i + 2] in OPERATORS else ch
+            if op == "!":
+                raise WhereError(text, start + 1, "'!' must be followed by '=' (use != or not)")
+            tokens.append(Token("op", "==" if op == "=" else op, start + 1, op))
+            i += len(op)
+        elif ch in "'\"`":
+            value, i = _quoted(text, i)
+            tokens.append(Token("name" if ch == "`" else "string", value, start + 1, text[start:i]))
+        else:
+            while i < n and text[i] not in _WORD_STOP:
+                i += 1
+            tokens.append(Token("word", text[start:i], start + 1, text[start:i]))
+    tokens.append(Token("end", "", n + 1, ""))
+    return tokens
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    quote = text[start]
+    out: list[str] = []
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if ch == quote:
+            return "".join(out), i + 1
+        out.append(ch)
+        i += 1
+    what = "name" if quote == "`" else "text"
+    raise WhereError(text, start + 1, f"unterminated {what}: add the closing {quote}")
+
+
+# --- AST ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: str | float | bool | None  # numbers are floats
+    text: str  # as written (numbers) or the text itself
+    pos: int
+
+    @property
+    def kind(self) -> str:
+        if self.value is None:
+            return "null"
+        if isinstance(self.value, bool):
+            return "bool"
+        return "number" if isinstance(self.value, float) else "text"
+
+
+@dataclass(frozen=True)
+class Compare:
+    name: str
+    op: str
+    value: Literal
+    pos: int
+
+
+@dataclass(frozen=True)
+class In:
+    name: str
+    values: tuple[Literal, ...]
+    negated: bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class And:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+Node = Compare | In | And | Or | Not
+
+
+def names(node: Node) -> list[tuple[str, int]]:
+    """Every (name, column) the expression refers to, in order."""
+    if isinstance(node, (Compare, In)):
+        return [(node.name, node.pos)]
+    if isinstance(node, Not):
+        return names(node.operand)
+    return names(node.left) + names(node.right)
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def error(self, message: str, token: Token | None = None) -> WhereError:
+        return WhereError(self.text, (token or self.tok).pos, message)
+
+    def keyword(self, word: str) -> bool:
+        return self.tok.kind == "word" and self.tok.text.lower() == word
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise self.error("empty expression: expected a condition such as lr > 0.01")
+        node = self.or_expr()
+        if self.tok.kind != "end":
+            raise self.error(f"expected 'and', 'or' or the end, not {self.tok.source!r}")
+        return node
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while self.keyword("or"):
+            self.i += 1
+            node = Or(node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.not_expr()
+        while self.keyword("and"):
+            self.i += 1
+            node = And(node, self.not_expr())
+        return node
+
+    def not_expr(self) -> Node:
+        if self.keyword("not"):
+            self.i += 1
+            return Not(self.not_expr())
+        return self.atom()
+
+    def atom(self) -> Node:
+        tok = self.tok
+        if tok.kind == "(":
+            self.i += 1
+            node = self.or_expr()
+            if self.tok.kind != ")":
+                raise self.error(f"expected ')' to close the '(' at column {tok.pos}")
+            self.i += 1
+            return node
+        if tok.kind == "name" or (tok.kind == "word" and tok.text.lower() not in KEYWORDS
+                                  and not _NUMBER.fullmatch(tok.text)):
+            self.i += 1
+            return self.condition(tok)
+        if tok.kind == "end":
+            raise self.error("expected a condition after this point")
+        hint = "; quote a name that is a keyword or a number with backticks" if tok.kind == "word" else ""
+        raise self.error(f"expected a name (a param, a metric, name, status or id), not {tok.source!r}{hint}")
+
+    def condition(self, name: Token) -> Node:
+        tok = self.tok
+        if tok.kind == "op":
+            self.i += 1
+            value = self.value(after=tok)
+            if value.kind in ("null", "bool") and tok.text not in ("==", "!="):
+                raise WhereError(self.text, value.pos, f"{value.text} can only be compared with == or !=")
+            return Compare(name.text, tok.text, value, name.pos)
+        negated = False
+        if self.keyword("not"):
+            negated = True
+            self.i += 1
+            if not self.keyword("in"):
+                raise self.error("expected 'in' after 'not'")
+        if self.keyword("in"):
+            in_tok = self.tok
+            self.i += 1
+            return In(name.text, self.value_list(in_tok), negated, name.pos)
+        found = "the end" if tok.kind == "end" else repr(tok.source)
+        raise self.error(f"expected an operator (== != < <= > >= in) after {name.source!r}, not {found}")
+
+    def value(self, *, after: Token) -> Literal:
+        tok = self.tok
+        if tok.kind == "string":
+            self.i += 1
+            return Literal(tok.text, tok.text, tok.pos)
+        if tok.kind == "word":
+            word = tok.text
+            lowered = word.lower()
+            if lowered in ("and", "or", "not", "in"):
+                raise WhereError(self.text, after.pos, f"expected a value after {after.source!r}, not {word!r}")
+            self.i += 1
+            if lowered in ("true", "false"):
+                return Literal(lowered == "true", lowered, tok.pos)
+            if lowered == "null":
+                return Literal(None, "null", tok.pos)
+            if _NUMBER.fullmatch(word):
+                return Literal(float(word), word, tok.pos)
+            return Literal(word, word, tok.pos)
+        raise WhereError(self.text, after.pos, f"expected a value after {after.source!r}")
+
+    def value_list(self, in_tok: Token) -> tuple[Literal, ...]:
+        if self.tok.kind != "(":
+            raise self.error("expected '(' after 'in', as in: seed in (1, 2, 3)")
+        open_tok = self.tok
+        self.i += 1
+        values: list[Literal] = []
+        while True:
+            if self.tok.kind == ")" and values:
+                self.i += 1
+                return tuple(values)
+            previous = self.tokens[self.i - 1]
+            values.append(self.value(after=previous if previous.kind != "(" else open_tok))
+            if self.tok.kind == ",":
+                self.i += 1
+                continue
+            if self.tok.kind == ")":
+                self.i += 1
+                return tuple(values)
+            raise self.error(f"expected ',' or ')' in the list of 'in' at column {in_tok.pos}")
+
+
+def parse(text: str) -> Node:
+    """The AST of a ``--where`` expression, or :class:`WhereError`."""
+    return _Parser(text).parse()
+
+
+# --- evaluation (vectorised) ---------------------------------------------------------------------
+
+#: ``resolve(name)`` returns the column of a name (a pandas Series), or raises KeyError with the
+#: message to show (unknown name, with suggestions).
+Resolve = Callable[[str], "pd.Series[Any]"]
+
+
+@dataclass(frozen=True)
+class Where:
+    """A parsed ``--where`` expression."""
+
+    text: str
+    node: Node
+
+    @classmethod
+    def parse(cls, text: str) -> Where:
+        return cls(text, parse(text))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in names(self.node)]
+
+    def check(self, known: Callable[[str], str | None]) -> None:
+        """Raise WhereError (with the column) for the first name ``known`` has a complaint about."""
+        for name, pos in names(self.node):
+            problem = known(name)
+            if problem:
+                raise WhereError(self.text, pos, problem)
+
+    def evaluate(self, resolve: Resolve, length: int) -> Any:
+        """A boolean numpy array of ``length``: which rows match."""
+        return self._eval(self.node, resolve, length)
+
+    def _eval(self, node: Node, resolve: Resolve, length: int) -> Any:
+        import numpy as np
+
+        if isinstance(node, Compare):
+            return _compare(self._column(resolve, node.name, node.pos), node.op, node.value, self.text)
+        if isinstance(node, In):
+            column = self._column(resolve, node.name, node.pos)
+            hit = np.zeros(length, dtype=bool)
+            for value in node.values:
+                hit |= _compare(column, "==", value, self.text)
+            return (_present(column) & ~hit) if node.negated else hit
+        if isinstance(node, Not):
+            return ~self._eval(node.operand, resolve, length)
+        left = self._eval(node.left, resolve, length)
+        right = self._eval(node.right, resolve, length)
+        return (left & right) if isinstance(node, And) else (left | right)
+
+    def _column(self, resolve: Resolve, name: str, pos: int) -> pd.Series[Any]:
+        try:
+            return resolve(name)
+        except KeyError as err:
+            raise WhereError(self.text, pos, str(err.args[0]) if err.args else f"unknown name {name!r}") from None
+
+
+def _present(column: pd.Series[Any]) -> Any:
+    return column.notna().to_numpy(dtype=bool)
+
+
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _kinds(column: pd.Series[Any]) -> tuple[Any, Any, Any, Any]:
+    """Masks (number, text, bool, datetime) of the values of ``column``."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(column)
+    none = np.zeros(n, dtype=bool)
+    present = _present(column)
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return none, none, present, none
+    if pd.api.types.is_numeric_dtype(dtype):
+        return present, none, none, none
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return none, none, none, present
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return none, present, none, none
+    values = column.to_numpy(dtype=object)
+    kinds = np.fromiter((_kind_code(v) for v in values), dtype=np.int8, count=n)
+    return kinds == 1, kinds == 2, kinds == 3, none
+
+
+def _kind_code(value: object) -> int:
+    if isinstance(value, bool):
+        return 3
+    if isinstance(value, (int, float)):
+        return 0 if value != value else 1  # NaN is missing
+    if isinstance(value, str):
+        return 2
+    return 0
+
+
+def _as_text(column: pd.Series[Any], mask: Any) -> Any:
+    """The text form of each value (numbers as Python writes them, booleans as true/false)."""
+    import numpy as np
+
+    out = np.full(len(column), None, dtype=object)
+    values = column.to_numpy(dtype=object)
+    for i in np.nonzero(mask)[0]:
+        value = values[i]
+        if isinstance(value, bool):
+            out[i] = "true" if value else "false"
+        elif isinstance(value, float) and value.is_integer():
+            out[i] = str(int(value))
+        else:
+            out[i] = str(value)
+    return out
+
+
+def _number_text(literal: Literal) -> str:
+    number = literal.value
+    assert isinstance(number, float)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _compare(column: pd.Series[Any], op: str, literal: Literal, text: str) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    n = len(column)
+    if literal.kind == "null":
+        present = _present(column)
+        return ~present if op == "==" else present
+    numbers, texts, bools, times = _kinds(column)
+    result = np.zeros(n, dtype=bool)
+    compare = _CMP[op]
+    if literal.kind == "number":
+        if numbers.any():
+            values = pd.to_numeric(column.where(numbers), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                result |= numbers & compare(values, literal.value)
+        if op in ("==", "!=") and texts.any():  # text vs number: compare the text forms
+            forms = {literal.text, _number_text(literal)}
+            text_values = column.to_numpy(dtype=object)
+            equal = np.fromiter((texts[i] and text_values[i] in forms for i in range(n)), dtype=bool, count=n)
+            result |= equal if op == "==" else texts & ~equal
+        if op == "!=":
+            result |= bools  # a boolean is never equal to a number
+        return result
+    if literal.kind == "bool":
+        if bools.any():
+            values = column.to_numpy(dtype=object)
+            equal = np.fromiter((bool(bools[i]) and bool(values[i]) == literal.value for i in range(n)),
+                                dtype=bool, count=n)
+            result |= equal if op == "==" else bools & ~equal
+        if texts.any():
+            equal = texts & (_as_text(column, texts) == literal.text)
+            result |= equal if op == "==" else texts & ~equal
+        if op == "!=":
+            result |= numbers
+        return result
+    # text literal
+    wanted = str(literal.value)
+    if times.any():
+        try:
+            stamp = pd.Timestamp(wanted)
+        except (ValueError, TypeError):
+            raise WhereError(text, literal.pos, f"{wanted!r} is not a date or time (e.g. 2024-05-01 12:00)") from None
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize("UTC")
+        values = column.to_numpy()
+        with np.errstate(invalid="ignore"):
+            result |= times & np.asarray(compare(pd.Series(values), stamp).fillna(False), dtype=bool)
+    if texts.any():
+        values = column.where(texts, "").to_numpy(dtype=object)
+        result |= texts & np.asarray(compare(values, wanted), dtype=bool)
+    if op in ("==", "!="):
+        others = numbers | bools
+        if others.any():
+            equal = others & (_as_text(column, others) == wanted)
+            result |= equal if op == "==" else others & ~equal
+    return result
+
+
+def describe(node: Node) -> str:
+    """The expression written back (normalised), for messages and tests."""
+    if isinstance(node, Compare):
+        return f"{_name(node.name)} {node.op} {_lit(node.value)}"
+    if isinstance(node, In):
+        inner = ", ".join(_lit(v) for v in node.values)
+        return f"{_name(node.name)} {'not in' if node.negated else 'in'} ({inner})"
+    if isinstance(node, Not):
+        return f"not ({describe(node.operand)})"
+    word = "and" if isinstance(node, And) else "or"
+    return f"({describe(node.left)} {word} {describe(node.right)})"
+
+
+def _name(name: str) -> str:
+    plain = name and all(c not in _WORD_STOP for c in name) and name.lower() not in KEYWORDS
+    return name if plain and not _NUMBER.fullmatch(name) else "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _lit(value: Literal) -> str:
+    if value.kind == "text":
+        return "'" + str(value.value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return value.text
+
+
+def suggestions(word: str, known: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for the closest of ``known``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
