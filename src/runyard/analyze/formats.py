@@ -1,0 +1,243 @@
+"""Writing a comparison: ``table`` (rich in a terminal, plain aligned text otherwise), ``csv``,
+``tsv``, ``json`` and ``markdown``.
+
+Machine formats (csv, tsv, json) keep every value exactly: numbers as Python writes them (shortest
+text that reads back to the same float), booleans ``true``/``false``, times ISO 8601 in UTC, a
+missing value empty (csv, tsv) or ``null`` (json); an infinite number is ``inf`` / ``-inf`` (a string
+in json). With ``--over`` they have flat ``X.mean``,
+``X.std``, ``X.n`` columns, except json, where each aggregated X is an object ``{"mean", "std", "n"}``.
+Human formats (table, markdown) round numbers to 6 significant digits, show times in local time and
+an aggregated X as ``mean ± std`` beside ``X.n``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from runyard.analyze.compare import Comparison
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMATS = ("table", "csv", "tsv", "json", "markdown")
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NaT
+    except (TypeError, ValueError):
+        return False
+
+
+def machine(value: Any) -> Any:
+    """A JSON-able Python value (None for missing)."""
+    import numpy as np
+
+    if _missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return ("inf" if number > 0 else "-inf") if math.isinf(number) else number
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value if isinstance(value, str) else str(value)
+
+
+def machine_text(value: Any) -> str:
+    value = machine(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def human(value: Any) -> str:
+    import numpy as np
+
+    if _missing(value):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    if isinstance(value, datetime):
+        stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+        return str(stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+    return str(value)
+
+
+def _is_number(series: pd.Series[Any]) -> bool:
+    import pandas as pd
+
+    dtype = series.dtype
+    return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+
+
+def human_columns(comp: Comparison) -> list[tuple[str, list[str], bool]]:
+    """(header, cells, right-aligned) per displayed column."""
+    frame = comp.frame
+    out: list[tuple[str, list[str], bool]] = []
+    aggregated = set(comp.aggregated)
+    skip = {f"{name}.{part}" for name in aggregated for part in ("mean", "std", "n")}
+    for column in frame.columns:
+        name = str(column)
+        if name in skip:
+            base = name.rsplit(".", 1)[0]
+            if name.endswith(".mean"):
+                means = frame[f"{base}.mean"].to_numpy()
+                stds = frame[f"{base}.std"].to_numpy()
+                cells = [human(m) if _missing(s) or _missing(m) else f"{human(m)} ± {human(s)}"
+                         for m, s in zip(means, stds, strict=True)]
+                out.append((base, cells, True))
+            elif name.endswith(".n"):
+                out.append((name, [human(v) for v in frame[name].to_numpy()], True))
+            continue
+        series = frame[name]
+        out.append((name, [human(v) for v in series.to_numpy(dtype=object)], _is_number(series)))
+    return out
+
+
+def plain_table(comp: Comparison) -> str:
+    """Aligned text with no box characters: two spaces between columns, numbers right-aligned."""
+    columns = human_columns(comp)
+    if not columns:
+        return ""
+    widths = [max([len(header), *(len(c) for c in cells)]) for header, cells, _ in columns]
+    lines = []
+    rows = len(columns[0][1])
+    header = "  ".join(h.rjust(w) if right else h.ljust(w) for (h, _, right), w in zip(columns, widths, strict=True))
+    lines.append(header.rstrip())
+    for i in range(rows):
+        cells = [(c[i].rjust(w) if right else c[i].ljust(w)) for (_, c, right), w in zip(columns, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(comp: Comparison) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    columns = human_columns(comp)
+    for header, _, right in columns:
+        table.add_column(escape(header), justify="right" if right else "left")
+    for i in range(len(columns[0][1]) if columns else 0):
+        table.add_row(*(escape(cells[i]) for _, cells, _ in columns))
+    return table
+
+
+def markdown(comp: Comparison) -> str:
+    """A GitHub table: ``|`` in cells escaped, numbers right-aligned."""
+    columns = human_columns(comp)
+    if not columns:
+        return ""
+
+    def cell(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h, _, _ in columns) + " |",
+             "|" + "|".join("---:" if right else "---" for _, _, right in columns) + "|"]
+    for i in range(len(columns[0][1])):
+        lines.append("| " + " | ".join(cell(c[i]) for _, c, _ in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def delimited(comp: Comparison, delimiter: str) -> str:
+    """csv / tsv, column by column (numbers through ``repr``: the shortest text that reads back
+    exactly), quoting like the csv module only the values that need it."""
+    frame = comp.frame
+    columns = [_text_column(frame[column]) for column in frame.columns]
+    header = [str(column) for column in frame.columns]
+    columns = [_quote(cells, delimiter) for cells in columns]
+    lines = [delimiter.join(_quote(header, delimiter))]
+    lines += map(delimiter.join, zip(*columns, strict=True))
+    return "\n".join(lines) + "\n"
+
+
+_SPECIAL = ('"', "\n", "\r")
+
+
+def _quote(cells: list[str], delimiter: str) -> list[str]:
+    joined = "".join(cells)
+    if delimiter not in joined and not any(ch in joined for ch in _SPECIAL):
+        return cells
+    return [f'"{c.replace(chr(34), chr(34) * 2)}"' if delimiter in c or any(ch in c for ch in _SPECIAL) else c
+            for c in cells]
+
+
+def _text_column(series: pd.Series[Any]) -> list[str]:
+    """Machine text of every value of a column, vectorised for plain number, boolean and text columns."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = series.dtype
+    if dtype == np.float64:
+        values = series.to_numpy()
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        if len(uniques) * 2 < len(values):  # a param: few values, each written once
+            texts = np.asarray([machine_text(v) for v in uniques.tolist()], dtype=object)
+            return list(texts[codes])
+        if not bool(np.isnan(values).any()) and not bool(np.isinf(values).any()):
+            return list(map(float.__repr__, values.tolist()))
+        return [machine_text(v) for v in values.tolist()]
+    if dtype.kind in "iu" and not pd.api.types.is_extension_array_dtype(dtype):
+        return list(map(str, series.to_numpy().tolist()))
+    if dtype == np.bool_:
+        return ["true" if v else "false" for v in series.to_numpy().tolist()]
+    plain_text = pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype)
+    if plain_text and not bool(series.isna().any()):
+        return list(series.to_numpy(dtype=object))
+    values = series.to_numpy(dtype=object)
+    if all(type(v) is str for v in values):
+        return list(values)
+    return [machine_text(v) for v in values]
+
+
+def json_rows(comp: Comparison) -> Iterator[dict[str, Any]]:
+    frame = comp.frame
+    aggregated = set(comp.aggregated)
+    skip = {f"{name}.{part}" for name in aggregated for part in ("mean", "std", "n")}
+    names = [str(c) for c in frame.columns]
+    columns = {name: frame[name].to_numpy(dtype=object) for name in names}
+    for i in range(len(frame)):
+        row: dict[str, Any] = {}
+        for name in names:
+            if name in skip:
+                base, _, part = name.rpartition(".")
+                row.setdefault(base, {})[part] = machine(columns[name][i])
+            else:
+                row[name] = machine(columns[name][i])
+        yield row
+
+
+def to_json(comp: Comparison) -> str:
+    rows = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in json_rows(comp)]
+    return "[\n" + ",\n".join("  " + r for r in rows) + "\n]\n" if rows else "[]\n"
+
+
+def render(comp: Comparison, fmt: str) -> str:
+    """The text of ``comp`` in ``fmt`` (``table`` gives the plain text table)."""
+    if fmt == "csv":
+        return delimited(comp, ",")
+    if fmt == "tsv":
+        return delimited(comp, "\t")
+    if fmt == "json":
+        return to_json(comp)
+    if fmt == "markdown":
+        return markdown(comp)
+    if fmt == "table":
+        return plain_table(comp)
+    raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
