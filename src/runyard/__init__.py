@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
-from runyard.track import log, out_dir, params, run_id  # stdlib only: cheap
-
 __version__ = "0.1.0"
-__all__ = ["__version__", "log", "out_dir", "params", "run_id"]
+__all__ = ["RunSet", "RunView", "Yard", "__version__", "open"]
+
+TYPE_CHECKING = False  # typing itself costs ~6 ms to import; mypy treats this name as true
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from runyard.analyze.yard import RunSet, RunView, Yard
+
+_LAZY = {"Yard": "runyard.analyze.yard", "RunSet": "runyard.analyze.yard", "RunView": "runyard.analyze.yard"}
+
+
+def open(home_or_url: str | os.PathLike[str] | None = None) -> Yard:
+    """Open a project's results for analysis: a home folder, a ``sqlite:///`` / ``postgresql://`` URL,
+    or None to resolve like the CLI (``RUNYARD_STORE``, ``RUNYARD_HOME``, the nearest ``.runyard``).
+
+    Returns a :class:`~runyard.analyze.yard.Yard`: ``yard.runs(experiment, where=...)`` gives a
+    RunSet with ``.df`` (pandas), ``.compare(...)`` and ``.metrics(name)``; ``yard.run(id_or_name)``
+    one run. Nothing is created; pandas and SQLAlchemy are imported only now.
+    """
+    from runyard.analyze.yard import open_yard
+
+    return open_yard(home_or_url)
+
+
+def __getattr__(name: str) -> Any:
+    """The classes of the public API, imported on first use (``import runyard`` stays light)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'runyard' has no attribute {name!r}")

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("runyard.cli.inspect_cmd", "show", "Show a run: params, steps, commands, logs."),
     "logs": ("runyard.cli.inspect_cmd", "logs", "Print (or follow) the log of a step of a run."),
     "status": ("runyard.cli.inspect_cmd", "status", "What is running where: workers and their steps."),
+    "compare": ("runyard.cli.compare_cmd", "compare", "Compare runs: differing params and metrics, filtered, sorted."),
 }
 
 
