@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from runyard.track import log, out_dir, params, run_id  # stdlib only: cheap
+
 __version__ = "0.1.0"
-__all__ = ["RunSet", "RunView", "Yard", "__version__", "open"]
+__all__ = ["RunSet", "RunView", "Yard", "__version__", "log", "open", "out_dir", "params", "run_id"]
 
 TYPE_CHECKING = False  # typing itself costs ~6 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
