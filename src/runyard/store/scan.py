@@ -48,7 +48,7 @@ def _text(col: str) -> tuple[str, str]:
 
 def _number(col: str) -> tuple[str, str]:
     """Exact: 17 significant digits."""
-    return ("number", f"group_concat(ifnull(printf('%!.17g', {col}), 'nan'), ',')")
+    return ("number", f"group_concat(CASE WHEN {col} IS NULL THEN 'nan' ELSE printf('%!.17g', {col}) END, ',')")
 
 
 def _time(col: str) -> tuple[str, str]:
