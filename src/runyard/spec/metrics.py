@@ -201,6 +201,8 @@ def locate_parser(target: str, folder: str) -> str | None:
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:
+    import ast
+
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

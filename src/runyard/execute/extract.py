@@ -1,0 +1,380 @@
+"""Metric extraction: from the in-run API's file, the step's log (spec regexes), JSON and CSV files a
+step writes, and user parser functions. Pure functions of bytes and files, plus :class:`Tail`, the
+incremental reader that the worker's ingest (``ingest.py``) and ``runyard reparse`` share.
+
+Every function returns points in the order they were reported, and problems as text (a point that
+cannot be read is skipped and counted, never an exception).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runyard.model import Metric
+from runyard.spec.metrics import file_kind, regex_groups
+from runyard.spec.types import MetricSpec
+
+NAN = math.nan
+CHUNK = 8 << 20  # bytes read per batch: bounds the memory of one ingest
+
+
+# --- reading what a file gained --------------------------------------------------------------------
+@dataclass
+class Tail:
+    """What was appended to ``path`` since ``offset``, whole lines at a time.
+
+    :meth:`read` returns the new complete lines (with ``final``: everything, a last line without its
+    newline too) and the offset they end at, WITHOUT moving: call :meth:`advance` once what was read
+    is safely stored, so a failed store write reads the same lines again next time.
+    """
+
+    path: str
+    offset: int = 0
+
+    def read(self, *, final: bool = False, limit: int = CHUNK) -> tuple[bytes, int, bool]:
+        """``(lines, end offset, more)``: ``more`` when the file holds more than ``limit`` bytes
+        past the offset (read again to get the rest)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read(limit)
+        except FileNotFoundError:
+            return b"", self.offset, False
+        more = len(data) == limit
+        if more or not final:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and more:
+                cut = len(data)  # one line longer than a chunk: take it in pieces
+            data = data[:cut]
+        return data, self.offset + len(data), more
+
+    def advance(self, offset: int) -> None:
+        self.offset = offset
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+# --- the in-run API's file (JSON lines) ------------------------------------------------------------
+def jsonl_points(data: bytes) -> tuple[list[Metric], int]:
+    """Points of metrics-file lines (format in ``runyard.track``) and the number of bad lines."""
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if not lines:
+        return [], 0
+    try:  # one parse of the whole batch is three times faster than a parse per line
+        objects: list[Any] = json.loads(b"[" + b",".join(lines) + b"]")
+        bad = 0
+    except ValueError:
+        objects, bad = [], 0
+        for line in lines:
+            try:
+                objects.append(json.loads(line))
+            except ValueError:
+                bad += 1
+    points: list[Metric] = []
+    add = points.append
+    for obj in objects:
+        if obj.__class__ is not dict:
+            bad += 1
+            continue
+        step = obj.pop("step", None)
+        if step is not None and step.__class__ is not int:
+            step = _whole(step)
+        when = obj.pop("time", None)
+        if when is not None and when.__class__ is not float:
+            when = _seconds(when)
+        for name, value in obj.items():
+            cls = value.__class__
+            if cls is float or cls is int:
+                add(Metric(name, value, step, when))
+            elif value is None:
+                add(Metric(name, NAN, step, when))
+    return points, bad
+
+
+def _whole(value: object) -> int | None:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# --- regexes on the log ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """A metric regex, compiled: which group holds the value and which the step."""
+
+    name: str
+    pattern: re.Pattern[str]
+    value: int | str
+    step: str | None
+
+    @classmethod
+    def of(cls, spec: MetricSpec) -> Rule:
+        assert spec.regex is not None
+        pattern = re.compile(spec.regex)
+        groups = regex_groups(pattern)
+        value, step = groups if isinstance(groups, tuple) else (0, None)
+        return cls(spec.name, pattern, value, step)
+
+
+def regex_points(text: str, rules: Sequence[Rule], counts: Mapping[str, int]) -> tuple[list[Metric], dict[str, int]]:
+    """Every match of every rule in every line of ``text``, in order: one point each. A point's
+    step is the regex's ``(?P<step>…)`` group, else its position in the series (``counts`` holds how
+    many points each metric had before this text; the updated counts are returned)."""
+    counts = dict(counts)
+    points: list[Metric] = []
+    if not rules:
+        return points, counts
+    for line in text.splitlines():
+        for rule in rules:
+            for match in rule.pattern.finditer(line):
+                try:
+                    value = float(match.group(rule.value))
+                except (TypeError, ValueError):
+                    continue
+                index = counts.get(rule.name, 0)
+                counts[rule.name] = index + 1
+                step: int | None = index
+                if rule.step is not None:
+                    try:
+                        step = int(match.group(rule.step))
+                    except (TypeError, ValueError):
+                        step = index
+                points.append(Metric(rule.name, value, step))
+    return points, counts
+
+
+# --- files a step writes and parser functions -------------------------------------------------------
+@dataclass
+class Extracted:
+    points: list[Metric] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None) -> Extracted:
+    """The points of the ``file`` and ``parser`` metrics of one step execution (``folder``: its
+    execution folder), read once it has exited."""
+    found = Extracted()
+    for spec in specs:
+        try:
+            if spec.file is not None:
+                found.points += file_points(spec, folder)
+            elif spec.parser is not None:
+                found.points += parser_points(spec.parser, folder, spec_folder)
+        except MetricSourceError as err:
+            found.problems.append(f"metric {spec.name!r}: {err}")
+    return found
+
+
+class MetricSourceError(Exception):
+    """A file or parser that could not give its metric (the message says why)."""
+
+
+def file_points(spec: MetricSpec, folder: str) -> list[Metric]:
+    assert spec.file is not None
+    out = os.path.join(folder, "out")
+    path = newest_match(out, spec.file)
+    if path is None:
+        raise MetricSourceError(f"no file matches out/{spec.file} (in {out})")
+    kind = file_kind(spec.file)
+    try:
+        if kind == "csv":
+            return csv_points(path, spec.column or spec.name, spec.name)
+        if kind == "jsonl":
+            with open(path, encoding="utf-8") as handle:
+                records = [json.loads(line) for line in handle if line.strip()]
+            return record_points(records, spec.key or spec.name, spec.name)
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError) as err:
+        raise MetricSourceError(f"cannot read {path}: {err}") from None
+    except ValueError as err:
+        raise MetricSourceError(f"{path} is not valid JSON: {err}") from None
+    return json_points(data, spec.key or spec.name, spec.name, path)
+
+
+def newest_match(folder: str, pattern: str) -> str | None:
+    """The file ``pattern`` names under ``folder`` (a glob: the most recently modified match)."""
+    if not glob.has_magic(pattern):
+        path = os.path.join(folder, pattern)
+        return path if os.path.isfile(path) else None
+    matches = [m for m in glob.glob(os.path.join(glob.escape(folder), pattern), recursive=True) if os.path.isfile(m)]
+    if not matches:
+        return None
+    return max(matches, key=lambda m: (os.stat(m).st_mtime, m))
+
+
+def lookup(data: Any, key: str) -> Any:
+    """Follow a dotted key path (``test.bleu``, ``scores.0``) into JSON data; a key that itself holds
+    dots is found too. Raises KeyError with the part that is missing."""
+    parts = key.split(".")
+    while parts:
+        if isinstance(data, Mapping):
+            for size in range(len(parts), 0, -1):  # the longest key that exists: {"test.bleu": 1}
+                joined = ".".join(parts[:size])
+                if joined in data:
+                    data, parts = data[joined], parts[size:]
+                    break
+            else:
+                raise KeyError(parts[0])
+        elif isinstance(data, list) and parts[0].lstrip("-").isdigit() and -len(data) <= int(parts[0]) < len(data):
+            data, parts = data[int(parts[0])], parts[1:]
+        else:
+            raise KeyError(parts[0])
+    return data
+
+
+def json_points(data: Any, key: str, name: str, path: str) -> list[Metric]:
+    """A JSON document: the number at ``key`` (one point), a list of numbers there (a series, step =
+    index), or, when the document is a list of records, the value at ``key`` in each record."""
+    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        return record_points(data, key, name)
+    try:
+        value = lookup(data, key)
+    except KeyError as err:
+        raise MetricSourceError(f"{path} has no key {key!r} (missing: {err.args[0]!r})") from None
+    points = series(name, value)
+    if points is None:
+        raise MetricSourceError(f"{path}: {key} is {_short(value)}, not a number or a list of numbers")
+    return points
+
+
+def record_points(records: Sequence[Any], key: str, name: str) -> list[Metric]:
+    """One point per record (a JSON object) that has a number at ``key``; the step is the record's
+    ``step`` (else ``epoch``, else its position)."""
+    points: list[Metric] = []
+    for index, record in enumerate(records):
+        try:
+            value = lookup(record, key)
+        except KeyError:
+            continue
+        number = _number(value)
+        if number is None:
+            continue
+        step = record.get("step", record.get("epoch")) if isinstance(record, Mapping) else None
+        points.append(Metric(name, number, _step(step, index), _seconds_of(record)))
+    return points
+
+
+def _seconds_of(record: Any) -> float | None:
+    when = record.get("time") if isinstance(record, Mapping) else None
+    return float(when) if isinstance(when, (int, float)) and not isinstance(when, bool) else None
+
+
+def csv_points(path: str, column: str, name: str) -> list[Metric]:
+    """Every row of a CSV (``.tsv``: tab-separated) file with a number in ``column``, in order; the
+    step is the row's ``step`` column (else ``epoch``, else the row's position). Empty cells (the
+    other metrics' rows of a Lightning ``metrics.csv``) are skipped."""
+    import csv
+
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    points: list[Metric] = []
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            fields = reader.fieldnames or []
+            if column not in fields:
+                raise MetricSourceError(f"{path} has no column {column!r} (columns: {', '.join(fields) or 'none'})")
+            step_column = "step" if "step" in fields else "epoch" if "epoch" in fields else None
+            for index, row in enumerate(reader):
+                number = _number(row.get(column))
+                if number is None:
+                    continue
+                points.append(Metric(name, number, _step(row.get(step_column) if step_column else None, index)))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise MetricSourceError(f"cannot read {path}: {err}") from None
+    return points
+
+
+def parser_points(target: str, folder: str, spec_folder: str | None) -> list[Metric]:
+    """Call ``module:function`` with the execution folder (a Path; ``out/`` holds what the step
+    wrote, ``log`` its output). It returns ``{name: number or list of numbers}``."""
+    func = import_parser(target, spec_folder)
+    try:
+        result = func(Path(folder))
+    except Exception as err:  # user code: report it, never stop the worker
+        raise MetricSourceError(f"parser {target} raised {type(err).__name__}: {err}") from None
+    if not isinstance(result, Mapping):
+        raise MetricSourceError(f"parser {target} returned {_short(result)}, not a dict of metric names to numbers")
+    points: list[Metric] = []
+    for name, value in result.items():
+        found = series(str(name), value)
+        if found is None:
+            raise MetricSourceError(f"parser {target} returned {name}={_short(value)}: not a number or a list of "
+                                    "numbers")
+        points += found
+    return points
+
+
+def import_parser(target: str, spec_folder: str | None) -> Any:
+    import importlib
+
+    module_name, _, function = target.partition(":")
+    saved = list(sys.path)
+    if spec_folder:
+        sys.path.insert(0, spec_folder)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:
+        raise MetricSourceError(f"cannot import parser module {module_name!r}: {type(err).__name__}: {err}") from None
+    finally:
+        sys.path[:] = saved
+    func = getattr(module, function, None)
+    if not callable(func):
+        raise MetricSourceError(f"parser module {module_name} has no function {function!r}")
+    return func
+
+
+def series(name: str, value: Any) -> list[Metric] | None:
+    """A number → one point; a list of numbers → one point per element (step = index); else None."""
+    number = _number(value)
+    if number is not None:
+        return [Metric(name, number)]
+    if isinstance(value, (list, tuple)):
+        numbers = [_number(v) for v in value]
+        if all(n is not None for n in numbers):
+            return [Metric(name, n, i) for i, n in enumerate(numbers) if n is not None]
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    try:  # numpy scalars
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _step(value: Any, default: int) -> int:
+    number = _number(value)
+    return int(number) if number is not None and math.isfinite(number) else default
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
