@@ -22,10 +22,13 @@ from typing import Any
 
 from runyard.errors import LaunchError, StoreUnavailable
 from runyard.execute import files
+from runyard.execute.extract import file_size
+from runyard.execute.ingest import Ingest, Pacer, track
 from runyard.execute.launch import Child, Guardian, kill_orphan_group, launch, signal_group
 from runyard.execute.provenance import Provenance
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
+from runyard.spec.types import MetricSpec
 from runyard.store.base import ExecRecord, Store
 
 EventSink = Callable[["Event"], None]
@@ -73,7 +76,7 @@ class WorkerResult:
 class Worker:
     def __init__(self, store: Store, pool: SlotPool, *, experiment: str | None = None, lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
-                 max_executions: int | None = None) -> None:
+                 max_executions: int | None = None, metrics_interval: float = 1.0) -> None:
         self.store = store
         self.pool = pool
         self.experiment = experiment
@@ -91,6 +94,9 @@ class Worker:
         self._launched = 0
         self._provenance = Provenance()
         self._spec_folders: dict[str, str | None] = {}
+        self._metric_specs: dict[str, list[MetricSpec]] = {}
+        self._ingest = Ingest(store)
+        self._pacer = Pacer(metrics_interval)
         self._launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
         self._guardian: Guardian | None = None
         self._selector = selectors.DefaultSelector()
@@ -151,6 +157,7 @@ class Worker:
                 self._wait(self._timeout(next_beat, idle=not self._running or claimed == 0))
                 self._collect()
                 self._enforce_deadlines()
+                self._poll_metrics()
         finally:
             if self._running:
                 self._terminate_all("interrupted")
@@ -280,11 +287,13 @@ class Worker:
             "PATH": _PATH,
         }
         provenance = self._provenance.for_execution(record)
-        self._launch_state[record.key] = {"slot": str(slot), "env": env}
+        # every attempt appends to the log and the metrics file: this one's metrics start here
+        offsets = {"log": file_size(files.log_path(record)), "metrics": file_size(files.metrics_path(record))}
+        self._launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
         try:
             files.prepare_execution(record)
             files.write_meta(record, status="running", attempt=record.attempts, started=now, worker=self.id,
-                             host=self.host, slot=str(slot), env=env, provenance=provenance)
+                             host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
             child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
                            pythonpath_first=self._spec_folder(record.experiment), guardian=self._guardian)
         except (LaunchError, OSError) as err:
@@ -293,6 +302,8 @@ class Worker:
         self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
                                               host=self.host, command_env=env))
         deadline = time.monotonic() + record.timeout if record.timeout else None
+        self._ingest.start(track(record, self._metrics_of(record.experiment), log_offset=offsets["log"],
+                                 metrics_offset=offsets["metrics"], spec_folder=self._spec_folder(record.experiment)))
         self._running[record.key] = _Running(record, slot, child, deadline)
         self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
@@ -306,10 +317,22 @@ class Worker:
 
     def _spec_folder(self, experiment: str) -> str | None:
         if experiment not in self._spec_folders:
-            found = self._safe(lambda: self.store.experiment(experiment))
-            path = getattr(found, "spec_path", "") or ""
-            self._spec_folders[experiment] = os.path.dirname(path) if os.path.isabs(path) else None
+            self._read_experiment(experiment)
         return self._spec_folders[experiment]
+
+    def _metrics_of(self, experiment: str) -> list[MetricSpec]:
+        if experiment not in self._metric_specs:
+            self._read_experiment(experiment)
+        return self._metric_specs.get(experiment, [])
+
+    def _read_experiment(self, experiment: str) -> None:
+        from runyard.spec.metrics import metric_specs
+
+        found = self._safe(lambda: self.store.experiment(experiment))
+        path = getattr(found, "spec_path", "") or ""
+        self._spec_folders[experiment] = os.path.dirname(path) if os.path.isabs(path) else None
+        if found is not None:  # else (store unreachable) read again at the next launch
+            self._metric_specs[experiment] = metric_specs(found.spec)
 
     # --- waiting and reaping ------------------------------------------------------------------------
     def _timeout(self, next_beat: float, *, idle: bool) -> float:
@@ -321,6 +344,8 @@ class Worker:
                     candidates.append(moment - now)
         if idle:
             candidates.append(self.poll_interval)
+        if self._ingest.tracked:
+            candidates.append(self._pacer.next - now)
         return max(0.0, min(candidates))
 
     def _wait(self, timeout: float) -> None:
@@ -353,6 +378,7 @@ class Worker:
             self.pool.release(running.slot)
             if running.reason == "lost":
                 self._launch_state.pop(key, None)
+                self._ingest.drop(key)
                 self._emit(Event("lost", running.record, message=f"{running.record.step} {running.record.short}: "
                                     "lease was taken over by another worker; this attempt was stopped"))
                 continue
@@ -369,6 +395,10 @@ class Worker:
                 provenance: dict[str, Any] | None = None) -> None:
         provenance = provenance or self._provenance.for_execution(record)
         launched = self._launch_state.pop(record.key, {})
+        problems = self._final_metrics(record)  # before finish: dependents start with these metrics stored
+        if problems and status == Status.DONE:
+            self._note_problems(record, problems)
+            launched["metric_problems"] = problems
         updated = self._finish_in_store(record, status, code, error, provenance)
         if updated is None:
             self._emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
@@ -388,6 +418,29 @@ class Worker:
         else:
             self.result.failed.append(updated)
         self._emit(Event("finished", updated, final, message=error or ""))
+
+    def _poll_metrics(self) -> None:
+        now = time.monotonic()
+        if self._ingest.tracked and self._pacer.due(now):
+            self._pacer.done(now, busy=self._ingest.poll())
+
+    def _final_metrics(self, record: ExecRecord) -> list[str]:
+        """The final metrics of an exited step into the store; waits for an unreachable store (the
+        points are only in the files until then, and its dependents need them)."""
+        delay = 0.5
+        while True:
+            try:
+                return self._ingest.finish(record.key)
+            except StoreUnavailable:
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except Exception as err:  # never let metrics stop the recording of the step itself
+                self._ingest.drop(record.key)
+                return [f"metrics were not stored: {type(err).__name__}: {err} (runyard reparse reads them again)"]
+
+    def _note_problems(self, record: ExecRecord, problems: list[str]) -> None:
+        with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
+            log.writelines(f"runyard: metrics: {p}\n" for p in problems)
 
     def _finish_in_store(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
                          provenance: dict[str, Any]) -> ExecRecord | None:

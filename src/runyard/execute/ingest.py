@@ -1,0 +1,171 @@
+"""Metrics into the store: the worker's side of the metrics channel (DESIGN §6).
+
+For every running step execution the worker keeps a :class:`Tracked`: a :class:`~extract.Tail` on its
+metrics file (``$RUNYARD_METRICS``, written by ``runyard.log`` or any program) and one on its log
+when the spec has regex metrics for that step. :meth:`Ingest.poll` (every second while steps run,
+sooner while a step logs fast) sends what the files gained since the last poll to the store in ONE
+``log_metrics`` batch per execution; :meth:`Ingest.finish` does the final read plus the ``file`` and
+``parser`` metrics when the step has exited, before the worker records its end.
+
+Nothing is lost when the store is unreachable: offsets move only once the store took the points
+(:class:`StoreUnavailable` leaves them where they were, and the next poll reads the same lines
+again), and the files stay on disk, so ``runyard reparse`` can always read them again.
+
+Attempts: the log and the metrics file are appended to by every attempt of an execution, so each
+attempt starts reading at the size they had at its launch (recorded in ``meta.json`` as
+``metrics_from``), and its first batch clears the execution's points (``Store.clear_metrics``): the
+stored metrics are those of the latest attempt, never a sum of attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from runyard.errors import StoreUnavailable
+from runyard.execute import extract
+from runyard.execute.extract import Rule, Tail
+from runyard.model import Metric, StepExec
+from runyard.spec.types import MetricSpec
+from runyard.store.base import Store
+
+#: Bytes gained in one poll above which the next poll comes sooner (a program logging very fast).
+BUSY_BYTES = 256 << 10
+
+
+@dataclass
+class Tracked:
+    """The ingest state of one attempt of one step execution."""
+
+    key: str
+    folder: str
+    metrics: Tail
+    log: Tail | None
+    rules: tuple[Rule, ...]
+    after: tuple[MetricSpec, ...]  # file and parser metrics, read after exit
+    spec_folder: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # regex points so far, per metric
+    cleared: bool = False
+    stored: int = 0  # points stored by this attempt
+    bad_lines: int = 0
+    extracted: extract.Extracted | None = None  # file/parser points, computed once
+
+
+def for_step(specs: Iterable[MetricSpec], step: str) -> list[MetricSpec]:
+    return [m for m in specs if m.step == step]
+
+
+def track(ex: StepExec, specs: Iterable[MetricSpec], *, log_offset: int = 0, metrics_offset: int = 0,
+          spec_folder: str | None = None) -> Tracked:
+    """The ingest state of an attempt of ``ex`` whose log and metrics file started at these offsets."""
+    from runyard.execute import files
+
+    mine = for_step(specs, ex.step)
+    rules = tuple(Rule.of(m) for m in mine if m.regex)
+    return Tracked(key=ex.key, folder=ex.folder, metrics=Tail(files.metrics_path(ex), metrics_offset),
+                   log=Tail(files.log_path(ex), log_offset) if rules else None, rules=rules,
+                   after=tuple(m for m in mine if m.file or m.parser), spec_folder=spec_folder)
+
+
+class Ingest:
+    """The metrics of the running executions of one worker, on their way to ``store``."""
+
+    def __init__(self, store: Store, *, chunk: int = extract.CHUNK) -> None:
+        self.store = store
+        self.chunk = chunk
+        self.tracked: dict[str, Tracked] = {}
+
+    def start(self, tracked: Tracked) -> None:
+        self.tracked[tracked.key] = tracked
+
+    def drop(self, key: str) -> None:
+        self.tracked.pop(key, None)
+
+    def poll(self) -> bool:
+        """Store what every tracked execution's files gained. Returns True when some file gained a
+        lot (poll again soon). A store that cannot be reached is left for the next poll."""
+        busy = False
+        for tracked in list(self.tracked.values()):
+            try:
+                busy = self.read(tracked)[0] >= BUSY_BYTES or busy
+            except StoreUnavailable:
+                return False
+        return busy
+
+    def finish(self, key: str) -> list[str]:
+        """Read everything an exited execution left: the rest of its metrics file and log, then its
+        file and parser metrics; store them and stop tracking it. Returns problems worth telling (bad
+        lines, missing files). Raises StoreUnavailable with nothing lost: call again later."""
+        tracked = self.tracked.get(key)
+        if tracked is None:
+            return []
+        while self.read(tracked, final=True)[1]:
+            pass
+        if tracked.extracted is None:
+            tracked.extracted = extract.after_exit(tracked.after, tracked.folder, tracked.spec_folder)
+        if tracked.extracted.points or not tracked.cleared:
+            self._store(tracked, tracked.extracted.points)
+            tracked.extracted.points = []
+        del self.tracked[key]
+        problems = list(tracked.extracted.problems)
+        if tracked.bad_lines:
+            problems.append(f"{tracked.bad_lines} line(s) of {tracked.metrics.path} are not JSON objects; skipped")
+        return problems
+
+    def read(self, tracked: Tracked, *, final: bool = False) -> tuple[int, bool]:
+        """One batch from the metrics file and the log: ``(bytes consumed, more left to read)``."""
+        data, metrics_end, more = tracked.metrics.read(final=final, limit=self.chunk)
+        points: list[Metric] = []
+        bad = 0
+        if data:
+            points, bad = extract.jsonl_points(data)
+        log_data, log_end, counts = b"", 0, tracked.counts
+        if tracked.log is not None:
+            log_data, log_end, more_log = tracked.log.read(final=final, limit=self.chunk)
+            more = more or more_log
+            if log_data:
+                found, counts = extract.regex_points(log_data.decode("utf-8", "replace"), tracked.rules, counts)
+                points += found
+        if points:
+            self._store(tracked, points)
+        tracked.metrics.advance(metrics_end)
+        tracked.bad_lines += bad
+        if tracked.log is not None:
+            tracked.log.advance(log_end)
+            tracked.counts = counts
+        return len(data) + len(log_data), more
+
+    def _store(self, tracked: Tracked, points: Sequence[Metric]) -> None:
+        if not tracked.cleared:
+            self.store.clear_metrics(tracked.key)
+            tracked.cleared = True
+        if points:
+            self.store.log_metrics(tracked.key, points)
+            tracked.stored += len(points)
+
+
+def replay(store: Store, ex: StepExec, specs: Sequence[MetricSpec], *, log_offset: int, metrics_offset: int,
+           spec_folder: str | None, chunk: int = extract.CHUNK) -> tuple[int, list[str]]:
+    """Extract every metric of a finished execution again from its files and replace what the store
+    holds for it (``runyard reparse``). Returns the points stored and the problems found."""
+    ingest = Ingest(store, chunk=chunk)
+    tracked = track(ex, specs, log_offset=log_offset, metrics_offset=metrics_offset, spec_folder=spec_folder)
+    ingest.start(tracked)
+    problems = ingest.finish(ex.key)
+    return tracked.stored, problems
+
+
+class Pacer:
+    """When the worker polls: every ``interval`` seconds, every ``busy_interval`` while a step logs fast."""
+
+    def __init__(self, interval: float = 1.0, busy_interval: float = 0.05) -> None:
+        self.interval = interval
+        self.busy_interval = busy_interval
+        self.next = time.monotonic() + interval
+
+    def due(self, now: float) -> bool:
+        return now >= self.next
+
+    def done(self, now: float, *, busy: bool) -> None:
+        self.next = now + (self.busy_interval if busy else self.interval)
