@@ -200,13 +200,13 @@ def metric_columns(pairs: Sequence[tuple[str, str]], taken: Collection[str],
 
 
 def load(store: Store, experiment: str, *, stats: Collection[str] = ("last",)) -> Results:
-    """Read every run of ``experiment`` with its metric summaries (two bulk reads) into :class:`Results`."""
+    """Read every run of ``experiment`` with its metric summaries (bulk reads) into :class:`Results`."""
+    wanted = sorted(set(stats) | {"last"})
+    tables = store.results(experiment, stats=wanted)  # first: a first import of pandas overlaps with it
+    spec = store.experiment(experiment).spec
     import numpy as np
     import pandas as pd
 
-    wanted = sorted(set(stats) | {"last"})
-    tables = store.results(experiment, stats=wanted)
-    spec = store.experiment(experiment).spec
     runs, summ = tables.runs, tables.summaries
     n = len(runs["id"])
     ids = np.asarray(runs["id"], dtype=str)

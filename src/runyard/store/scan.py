@@ -68,42 +68,44 @@ def _json(col: str) -> tuple[str, str]:
 def _packed(store: SqlCore, table: str, columns: list[tuple[str, str]], where: str = "",
             params: dict[str, Any] | None = None) -> list[Any]:
     """Read ``columns`` of ``table`` (rows matching ``where``) unpacked: one array or list per column."""
-    import numpy as np
-
     select = ", ".join(["count(*)", *(sql for _, sql in columns)])
-    with store.tx(write=False) as conn:
+    fetched: list[tuple[Any, ...]] = []
+    with store.tx(write=False) as conn:  # one snapshot for every chunk
         driver = conn.connection.driver_connection
         assert driver is not None
         cur = driver.cursor()
         top = cur.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
-        parts: list[list[Any]] = [[] for _ in columns]
         for low in range(0, top, ROWS_PER_QUERY):
             clause = f"rowid > {low} AND rowid <= {low + ROWS_PER_QUERY}" + (f" AND ({where})" if where else "")
-            row = cur.execute(f"SELECT {select} FROM {table} WHERE {clause}", params or {}).fetchone()
-            count, values = row[0], list(row[1:])
-            if not count:
-                continue
-            for index, (kind, _) in enumerate(columns):
-                value = values.pop(0)
-                if kind == "key":
-                    if values.pop(0):
-                        raise Unpackable(table)
-                    parts[index].append(np.frombuffer(value, dtype=f"S{KEY_LEN}"))
-                elif kind == "text":
-                    items = value.split(SEP)
-                    if len(items) != count:
-                        raise Unpackable(table)
-                    parts[index].append(items)
-                elif kind == "number":
-                    parts[index].append(np.fromstring(value, dtype=np.float64, sep=","))
-                elif kind == "digit":
-                    digits = np.frombuffer(value.encode("ascii"), dtype=np.uint8)
-                    if len(digits) != count:
-                        raise Unpackable(table)
-                    parts[index].append(digits - np.uint8(48))
-                else:
-                    parts[index].append(json.loads("[" + value + "]"))
+            fetched.append(cur.execute(f"SELECT {select} FROM {table} WHERE {clause}", params or {}).fetchone())
         cur.close()
+    import numpy as np  # after the query: a first import of numpy elsewhere overlaps with it
+
+    parts: list[list[Any]] = [[] for _ in columns]
+    for row in fetched:
+        count, values = row[0], list(row[1:])
+        if not count:
+            continue
+        for index, (kind, _) in enumerate(columns):
+            value = values.pop(0)
+            if kind == "key":
+                if values.pop(0):
+                    raise Unpackable(table)
+                parts[index].append(np.frombuffer(value, dtype=f"S{KEY_LEN}"))
+            elif kind == "text":
+                items = value.split(SEP)
+                if len(items) != count:
+                    raise Unpackable(table)
+                parts[index].append(items)
+            elif kind == "number":
+                parts[index].append(np.fromstring(value, dtype=np.float64, sep=","))
+            elif kind == "digit":
+                digits = np.frombuffer(value.encode("ascii"), dtype=np.uint8)
+                if len(digits) != count:
+                    raise Unpackable(table)
+                parts[index].append(digits - np.uint8(48))
+            else:
+                parts[index].append(json.loads("[" + value + "]"))
     found: list[Any] = []
     for (kind, _), chunks in zip(columns, parts, strict=True):
         if kind in ("key", "number", "digit"):
@@ -203,8 +205,6 @@ def _param_frame(params: list[dict[str, Any]]) -> Any:
 
 def sqlite_results(store: SqlCore, experiment: str, stats: list[str]) -> ResultTables | None:
     """The results of ``experiment`` read by scans, or None when the tables do not fit the packing."""
-    import numpy as np
-
     try:
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="runyard-scan") as pool:
             runs_in_experiment = _count(store, "SELECT count(*) FROM runs WHERE experiment = :e", {"e": experiment})
@@ -218,6 +218,8 @@ def sqlite_results(store: SqlCore, experiment: str, stats: list[str]) -> ResultT
             summary_key, summary_name, *summary_stats = summaries_job.result()
     except Unpackable:
         return None
+    import numpy as np
+
     n_runs = len(run_ids)
     # run steps of this experiment's runs, with the row of their execution (-1: not in the store)
     link_run_pos = _Keys(run_ids).positions(link_run)
