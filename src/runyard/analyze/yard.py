@@ -117,8 +117,9 @@ class RunSet:
     @property
     def df(self) -> pd.DataFrame:
         """One row per run (index: run id): name, status, every param, the last value of every
-        metric, started, ended (UTC; ended only once the run finished) and duration (seconds)."""
-        return self.results().frame
+        metric, started, ended (UTC; ended only once the run finished) and duration (seconds).
+        A copy: change it freely. The runs are read once per RunSet; ``yard.runs()`` reads them anew."""
+        return self.results().frame.copy()
 
     def compare(self, over: str | Sequence[str] | None = None, cols: str | Sequence[str] | None = None,
                 sort: str | Sequence[str] | None = None, *, all_params: bool = False,
