@@ -125,6 +125,25 @@ def test_fallback_when_keys_do_not_pack(tmp_path: Path) -> None:
     proj.close()
 
 
+def test_fallback_when_two_keys_share_their_first_digits(tmp_path: Path) -> None:
+    proj = Project(tmp_path)
+    runs, execs = [], []
+    for i in range(2):
+        ex = StepExec(key="ab" * 8 + f"{i:048x}", experiment="twins", step="s", command=f"true {i}", needs=(),
+                      folder=str(tmp_path / f"f{i}"), workdir=str(tmp_path))
+        execs.append(ex)
+        runs.append(Run(id="cd" * 8 + f"{i:048x}", experiment="twins", name=f"r{i}", params={"i": i},
+                        steps=(("s", ex.key),), folder=str(tmp_path / f"r{i}")))
+    proj.store.submit(Plan(experiment="twins", home=str(proj.home), spec_path="spec.yaml", runs=tuple(runs),
+                           executions=tuple(execs), spec={"experiment": "twins"}))
+    for i, ex in enumerate(execs):
+        proj.store.log_metrics(ex.key, [Metric("m", float(i))])
+    assert scan.sqlite_results(proj.store, "twins", ["last"]) is None  # type: ignore[arg-type]
+    _, rows = canonical(proj.store.results("twins"))
+    assert [(r[0][-1], r[3]) for r in rows] == [("0", 0.0), ("1", 1.0)]
+    proj.close()
+
+
 def test_exact_numbers_survive_the_packing(tmp_path: Path) -> None:
     proj = Project(tmp_path, SPEC)
     values = [0.1, 1 / 3, 1e-300, 12345678.123456789, -2.5e17, 5e-324]

@@ -119,7 +119,8 @@ class RunSet:
         """One row per run (index: run id): name, status, every param, the last value of every
         metric, started, ended (UTC; ended only once the run finished) and duration (seconds).
         A copy: change it freely. The runs are read once per RunSet; ``yard.runs()`` reads them anew."""
-        return self.results().frame.copy()
+        frame: pd.DataFrame = self.results().frame.copy()
+        return frame
 
     def compare(self, over: str | Sequence[str] | None = None, cols: str | Sequence[str] | None = None,
                 sort: str | Sequence[str] | None = None, *, all_params: bool = False,

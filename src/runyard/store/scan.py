@@ -216,10 +216,22 @@ def sqlite_results(store: SqlCore, experiment: str, stats: list[str]) -> ResultT
             exec_keys, exec_step, exec_rank, exec_started, exec_ended = execs_job.result()
             link_run, link_exec = links_job.result()
             summary_key, summary_name, *summary_stats = summaries_job.result()
+        return _join(stats, (run_ids, names, params, created),
+                     (exec_keys, exec_step, exec_rank, exec_started, exec_ended), (link_run, link_exec),
+                     (summary_key, summary_name, summary_stats))
     except Unpackable:
         return None
+
+
+def _join(stats: list[str], run_cols: tuple[Any, ...], exec_cols: tuple[Any, ...], link_cols: tuple[Any, ...],
+          summary_cols: tuple[Any, ...]) -> ResultTables:
+    """Runs, executions, run steps and summaries (as read) joined into :class:`ResultTables`."""
     import numpy as np
 
+    run_ids, names, params, created = run_cols
+    exec_keys, exec_step, exec_rank, exec_started, exec_ended = exec_cols
+    link_run, link_exec = link_cols
+    summary_key, summary_name, summary_stats = summary_cols
     n_runs = len(run_ids)
     # run steps of this experiment's runs, with the row of their execution (-1: not in the store)
     link_run_pos = _Keys(run_ids).positions(link_run)
