@@ -77,6 +77,19 @@ def test_sorting(project: Project) -> None:
         comparison(project, sort="-blue")
 
 
+def test_missing_counts_and_steps_in_every_format(project: Project) -> None:
+    project.log(project.run(norm="batch", seed=1), "train", extra=5.0)
+    cols = "name,extra.count,extra.step,extra"
+    frame = comparison(project, "norm == batch", cols=cols, sort="name").frame
+    assert str(frame["extra.count"].dtype) == "Int64"
+    rows = list(csv.reader(io.StringIO(text(project, "csv", "norm == batch", cols=cols, sort="name"))))
+    assert rows[1] == ["default", "1", "0", "5.0"] and rows[2] == ["seed=2", "", "", ""]
+    assert json.loads(text(project, "json", "norm == batch", cols=cols, sort="name"))[1] == {
+        "name": "seed=2", "extra.count": None, "extra.step": None, "extra": None}
+    assert text(project, "markdown", "norm == batch", cols=cols, sort="name").splitlines()[3] == "| seed=2 |  |  |  |"
+    assert "<NA>" not in text(project, "table", "norm == batch", cols=cols)
+
+
 def test_sort_puts_missing_values_last_both_ways(project: Project) -> None:
     project.log(project.run(norm="batch", seed=1), "train", extra=5.0)
     project.log(project.run(norm="batch", seed=2), "train", extra=7.0)

@@ -27,10 +27,15 @@ FORMATS = ("table", "csv", "tsv", "json", "markdown")
 
 
 def _missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA."""
     if value is None:
         return True
+    if isinstance(value, str):
+        return False
+    import pandas as pd
+
     try:
-        return bool(value != value)  # NaN, NaT
+        return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
 
