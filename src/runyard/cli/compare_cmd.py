@@ -10,6 +10,7 @@ from runyard.cli.inspect_cmd import open_existing, store_options
 from runyard.cli.main import friendly
 
 FORMATS = ("table", "csv", "tsv", "json", "markdown")
+RICH_MAX_ROWS = 300  # rich draws ~600 rows of 27 columns a second: beyond this, the plain table
 
 
 @click.command()
@@ -53,7 +54,7 @@ def compare(experiment: str | None, where: str | None, sort: str | None, over: s
         click.echo(f"no runs{' match' if where else ''} in {name}", err=True)
         if fmt == "table":
             return
-    if fmt == "table" and sys.stdout.isatty():
+    if fmt == "table" and sys.stdout.isatty() and len(table.frame) <= RICH_MAX_ROWS:
         from rich.console import Console
 
         Console(highlight=False).print(rich_table(table))
