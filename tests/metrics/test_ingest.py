@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from runyard.execute.extract import Tail
 from runyard.execute.ingest import Ingest, Tracked
 from runyard.model import Metric
 from runyard.store import Store
+from runyard.store.base import MetricRow
 
 from .conftest import Yard, run_worker, wait_for
 
@@ -54,10 +56,12 @@ class Recorder:
         self.points.clear()
         return True
 
-    def log_metrics(self, key: str, points: Sequence[Metric]) -> None:
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow]) -> None:
         if self.down:
             raise StoreUnavailable("down")
-        self.points += points
+        assert all(r[0] == key for r in rows)
+        self.points += [Metric(name, value if value is not None else math.nan, step, when)
+                        for _, name, step, value, when in rows]
 
 
 def test_poll_moves_on_only_once_the_store_took_the_points(tmp_path: Path) -> None:
@@ -128,8 +132,7 @@ def test_the_store_down_during_a_step_loses_nothing_once_it_is_back(yard: Yard) 
                                 and len(real.metric_points(ex.key)) == 3], what="the first 3 points")[0]
         flaky.down = True
         (yard.root / "go").write_text("")
-        wait_for(lambda: flaky.refused.get("log_metrics", 0) + flaky.refused.get("clear_metrics", 0) >= 1,
-                 what="the worker trying to store the rest")
+        wait_for(lambda: flaky.refused.get("log_metric_rows", 0) >= 1, what="the worker trying to store the rest")
         time.sleep(1.0)  # the step has exited meanwhile; its points are only in the file
         assert len(real.metric_points(key)) == 3
         flaky.down = False

@@ -22,6 +22,7 @@ from typing import Any
 from runyard.model import Metric
 from runyard.spec.metrics import file_kind, regex_groups
 from runyard.spec.types import MetricSpec
+from runyard.store.base import MetricRow
 
 NAN = math.nan
 CHUNK = 8 << 20  # bytes read per batch: bounds the memory of one ingest
@@ -69,23 +70,25 @@ def file_size(path: str) -> int:
 
 
 # --- the in-run API's file (JSON lines) ------------------------------------------------------------
-def jsonl_points(data: bytes) -> tuple[list[Metric], int]:
-    """Points of metrics-file lines (format in ``runyard.track``) and the number of bad lines."""
-    lines = [line for line in data.split(b"\n") if line.strip()]
-    if not lines:
+def jsonl_rows(key: str, data: bytes) -> tuple[list[MetricRow], int]:
+    """Store rows (``Store.log_metric_rows``) of metrics-file lines (format in ``runyard.track``) and
+    the number of bad lines. The hot path of ingestion: no object per point."""
+    text = data.strip()
+    if not text:
         return [], 0
     try:  # one parse of the whole batch is three times faster than a parse per line
-        objects: list[Any] = json.loads(b"[" + b",".join(lines) + b"]")
+        objects: list[Any] = json.loads(b"[" + text.replace(b"\n", b",") + b"]")
         bad = 0
-    except ValueError:
+    except ValueError:  # a bad or blank line somewhere: line by line
         objects, bad = [], 0
-        for line in lines:
-            try:
-                objects.append(json.loads(line))
-            except ValueError:
-                bad += 1
-    points: list[Metric] = []
-    add = points.append
+        for line in text.split(b"\n"):
+            if line.strip():
+                try:
+                    objects.append(json.loads(line))
+                except ValueError:
+                    bad += 1
+    rows: list[MetricRow] = []
+    add = rows.append
     for obj in objects:
         if obj.__class__ is not dict:
             bad += 1
@@ -98,11 +101,21 @@ def jsonl_points(data: bytes) -> tuple[list[Metric], int]:
             when = _seconds(when)
         for name, value in obj.items():
             cls = value.__class__
-            if cls is float or cls is int:
-                add(Metric(name, value, step, when))
-            elif value is None:
-                add(Metric(name, NAN, step, when))
-    return points, bad
+            if cls is float:
+                add((key, name, step, value if value == value else None, when))
+            elif cls is int or value is None:
+                add((key, name, step, value, when))
+    return rows, bad
+
+
+def jsonl_points(data: bytes) -> tuple[list[Metric], int]:
+    """:func:`jsonl_rows` as Metric points."""
+    rows, bad = jsonl_rows("", data)
+    return [Metric(name, NAN if value is None else value, step, when) for _, name, step, value, when in rows], bad
+
+
+def as_rows(key: str, points: Iterable[Metric]) -> list[MetricRow]:
+    return [(key, p.name, p.step, None if p.value != p.value else p.value, p.time) for p in points]
 
 
 def _whole(value: object) -> int | None:

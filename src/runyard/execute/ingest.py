@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from runyard.errors import StoreUnavailable
 from runyard.execute import extract
 from runyard.execute.extract import Rule, Tail
-from runyard.model import Metric, StepExec
+from runyard.model import StepExec
 from runyard.spec.types import MetricSpec
-from runyard.store.base import Store
+from runyard.store.base import MetricRow, Store
 
 #: Bytes gained in one poll above which the next poll comes sooner (a program logging very fast).
 BUSY_BYTES = 256 << 10
@@ -105,7 +105,7 @@ class Ingest:
         if tracked.extracted is None:
             tracked.extracted = extract.after_exit(tracked.after, tracked.folder, tracked.spec_folder)
         if tracked.extracted.points or not tracked.cleared:
-            self._store(tracked, tracked.extracted.points)
+            self._store(tracked, extract.as_rows(key, tracked.extracted.points))
             tracked.extracted.points = []
         del self.tracked[key]
         problems = list(tracked.extracted.problems)
@@ -116,19 +116,19 @@ class Ingest:
     def read(self, tracked: Tracked, *, final: bool = False) -> tuple[int, bool]:
         """One batch from the metrics file and the log: ``(bytes consumed, more left to read)``."""
         data, metrics_end, more = tracked.metrics.read(final=final, limit=self.chunk)
-        points: list[Metric] = []
+        rows: list[MetricRow] = []
         bad = 0
         if data:
-            points, bad = extract.jsonl_points(data)
+            rows, bad = extract.jsonl_rows(tracked.key, data)
         log_data, log_end, counts = b"", 0, tracked.counts
         if tracked.log is not None:
             log_data, log_end, more_log = tracked.log.read(final=final, limit=self.chunk)
             more = more or more_log
             if log_data:
                 found, counts = extract.regex_points(log_data.decode("utf-8", "replace"), tracked.rules, counts)
-                points += found
-        if points:
-            self._store(tracked, points)
+                rows += extract.as_rows(tracked.key, found)
+        if rows:
+            self._store(tracked, rows)
         tracked.metrics.advance(metrics_end)
         tracked.bad_lines += bad
         if tracked.log is not None:
@@ -136,13 +136,13 @@ class Ingest:
             tracked.counts = counts
         return len(data) + len(log_data), more
 
-    def _store(self, tracked: Tracked, points: Sequence[Metric]) -> None:
+    def _store(self, tracked: Tracked, rows: Sequence[MetricRow]) -> None:
         if not tracked.cleared:
             self.store.clear_metrics(tracked.key)
             tracked.cleared = True
-        if points:
-            self.store.log_metrics(tracked.key, points)
-            tracked.stored += len(points)
+        if rows:
+            self.store.log_metric_rows(tracked.key, rows)
+            tracked.stored += len(rows)
 
 
 def replay(store: Store, ex: StepExec, specs: Sequence[MetricSpec], *, log_offset: int, metrics_offset: int,
@@ -157,12 +157,18 @@ def replay(store: Store, ex: StepExec, specs: Sequence[MetricSpec], *, log_offse
 
 
 class Pacer:
-    """When the worker polls: every ``interval`` seconds, every ``busy_interval`` while a step logs fast."""
+    """When the worker polls: every ``interval`` seconds, every ``busy_interval`` while a step logs fast,
+    and ``first`` seconds after a step starts (a step that logs fast from the start is read while it
+    runs, not all at its exit)."""
 
-    def __init__(self, interval: float = 1.0, busy_interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 1.0, busy_interval: float = 0.05, first: float = 0.1) -> None:
         self.interval = interval
         self.busy_interval = busy_interval
+        self.first = first
         self.next = time.monotonic() + interval
+
+    def started(self, now: float) -> None:
+        self.next = min(self.next, now + min(self.first, self.interval))
 
     def due(self, now: float) -> bool:
         return now >= self.next

@@ -304,6 +304,7 @@ class Worker:
         deadline = time.monotonic() + record.timeout if record.timeout else None
         self._ingest.start(track(record, self._metrics_of(record.experiment), log_offset=offsets["log"],
                                  metrics_offset=offsets["metrics"], spec_folder=self._spec_folder(record.experiment)))
+        self._pacer.started(time.monotonic())
         self._running[record.key] = _Running(record, slot, child, deadline)
         self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))

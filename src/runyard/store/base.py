@@ -191,6 +191,10 @@ class ResultTables:
 SUMMARY_STATS = ("last", "min", "max", "count", "last_step")
 
 
+#: One row of the metrics table: (execution key, name, step or None, value (None: NaN), time (None: now)).
+MetricRow = tuple[str, str, int | None, float | None, float | None]
+
+
 @dataclass(frozen=True)
 class Reaped:
     """An execution taken back from a worker: its key, the status it got (ready or failed) and the
@@ -261,6 +265,8 @@ class Store(abc.ABC):
       ``interrupt(worker_id)`` marks that worker's running executions ``interrupted``.
     - ``log_metrics(key, points)`` appends points in one batch and updates the per-(key, name)
       summary (last, min, max, count) in the same transaction.
+    - ``log_metric_rows(key, rows)`` is ``log_metrics`` for plain :data:`MetricRow` tuples, every one
+      of execution ``key`` (the worker's ingest path: no object per point).
     - ``clear_metrics(key)`` deletes every point and summary of execution ``key`` in one
       transaction (a new attempt starts its metrics afresh); returns whether there was any.
     - Queries never change anything: ``execution`` and ``run`` resolve prefixes/names and raise
@@ -355,6 +361,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def clear_metrics(self, key: str) -> bool: ...
+
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow]) -> None:
+        """:meth:`log_metrics` for rows; backends override it with a path that builds no objects."""
+        nan = float("nan")
+        self.log_metrics(key, [Metric(name, nan if value is None else value, step, time)
+                               for _, name, step, value, time in rows])
 
     @abc.abstractmethod
     def metric_points(self, key: str, name: str | None = None) -> list[Metric]: ...
