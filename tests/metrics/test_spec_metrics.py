@@ -99,3 +99,15 @@ def test_problems_name_their_place(tmp_path: Path) -> None:
         load(tmp_path, "bleu: {step: test, file: r.json, column: c}")
     assert str(info.value).endswith("runyard.yaml:6: metrics.bleu.column: `column:` names a column of a CSV file: "
                                     "give `file:` ending in .csv or .tsv")
+
+
+def test_the_metrics_example_of_the_spec_docs_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "spec.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## metrics\n"):]
+    block = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml\n") + 8)]
+    (tmp_path / "mytools").mkdir()
+    (tmp_path / "mytools" / "__init__.py").write_text("")
+    (tmp_path / "mytools" / "parse.py").write_text("def read_scores(folder):\n    return {}\n")
+    metrics = textwrap.dedent(block).split("\n", 1)[1]  # below `metrics:`
+    specs = load(tmp_path, metrics)
+    assert [m.name for m in specs] == ["bleu", "loss", "acc", "val_loss", "train_loss", "scores", "lr"]
