@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -162,6 +163,26 @@ class QueryContract(_Contract):
         assert [(p.value, p.step) for p in points] == [(3.0, 1), (1.0, 2), (2.0, 3)]
         assert store.metric_points(a.key, "acc")[0].time == 7.0
         assert len(store.metric_points(a.key)) == 5
+
+    def test_metric_rows_in_bulk_and_clearing(self, store: Store, clock: FakeClock, tmp_path: Path) -> None:
+        a, b = ex(tmp_path, "a"), ex(tmp_path, "b")
+        store.submit(plan(tmp_path, a, b))
+        assert store.clear_metrics(a.key) is False  # nothing to clear
+        rows = [(a.key, "loss", i, float(i), 100.0 + i) for i in range(1203)]  # several multi-row statements
+        rows += [(a.key, "acc", None, None, None), (a.key, "acc", 7, 0.5, None)]
+        store.log_metric_rows(a.key, rows)
+        store.log_metrics(b.key, [Metric("loss", 9.0, 1)])
+        summary = store.metric_summaries([a.key])[a.key]
+        assert (summary["loss"].count, summary["loss"].min, summary["loss"].max, summary["loss"].last) == (
+            1203, 0.0, 1202.0, 1202.0)
+        assert (summary["acc"].count, summary["acc"].last, summary["acc"].last_step) == (2, 0.5, 7)
+        loss = store.metric_points(a.key, "loss")
+        assert [p.step for p in loss] == list(range(1203)) and loss[5].time == 105.0
+        acc = store.metric_points(a.key, "acc")
+        assert [p.time for p in acc] == [clock.now, clock.now] and sum(math.isnan(p.value) for p in acc) == 1
+        assert store.clear_metrics(a.key) is True
+        assert store.metric_points(a.key) == [] and store.metric_summaries([a.key]) == {}
+        assert [p.value for p in store.metric_points(b.key)] == [9.0]  # another execution's are kept
 
     def test_execution_lookup(self, store: Store, tmp_path: Path) -> None:
         execs = [ex(tmp_path, f"e{i}") for i in range(20)]  # 20 keys: two share a first hex digit
