@@ -11,7 +11,7 @@ import pytest
 
 from runyard.errors import RunNotFound
 from runyard.model import Metric, Run, Status, WorkerInfo
-from runyard.store.base import Store
+from runyard.store.base import MetricRow, Store
 from runyard.testing.store_helpers import FakeClock, accept_all, ex, key, plan, run_to_done
 
 R, W, D = Status.READY, Status.WAITING, Status.DONE
@@ -168,7 +168,7 @@ class QueryContract(_Contract):
         a, b = ex(tmp_path, "a"), ex(tmp_path, "b")
         store.submit(plan(tmp_path, a, b))
         assert store.clear_metrics(a.key) is False  # nothing to clear
-        rows = [(a.key, "loss", i, float(i), 100.0 + i) for i in range(1203)]  # several multi-row statements
+        rows: list[MetricRow] = [(a.key, "loss", i, float(i), 100.0 + i) for i in range(1203)]  # several statements
         rows += [(a.key, "acc", None, None, None), (a.key, "acc", 7, 0.5, None)]
         store.log_metric_rows(a.key, rows)
         store.log_metrics(b.key, [Metric("loss", 9.0, 1)])
