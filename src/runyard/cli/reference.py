@@ -18,7 +18,10 @@ def reference() -> str:
         "Every command prints one clear message and exits 2 on a usage or spec error.",
         "",
     ]
-    ctx = click.Context(cli, info_name="runyard", terminal_width=100, max_content_width=100)
+    # the group's help names (-h, --help), as when the commands run: click caches each command's help
+    # option on first use, so a context without them would make the text depend on what ran before
+    names = cli.context_settings.get("help_option_names", ["--help"])
+    ctx = click.Context(cli, info_name="runyard", terminal_width=100, max_content_width=100, help_option_names=names)
     for name in COMMANDS:
         command = cli.get_command(ctx, name)
         if command is None:  # pragma: no cover - COMMANDS lists only real commands
