@@ -53,6 +53,7 @@ def test_regex_every_match_is_a_point_in_order_and_counts_carry_over() -> None:
                                ("loss", 0.6, 200)]
     more, counts = regex_points("bleu = 4\n", rules, counts)
     assert triples(more) == [("bleu", 4.0, 3)] and counts == {"bleu": 4, "loss": 2}
+    assert regex_points("runyard: metrics: bleu = 5 is not read\n", rules, {})[0] == []  # runyard's own notes
     whole, _ = regex_points("score: 17 done", [rule(r"(?<=score: )\d+")], {})
     assert triples(whole) == [("m", 17.0, 0)]
 

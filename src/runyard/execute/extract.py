@@ -26,6 +26,7 @@ from runyard.store.base import MetricRow
 
 NAN = math.nan
 CHUNK = 8 << 20  # bytes read per batch: bounds the memory of one ingest
+OWN_NOTE = "runyard: metrics: "  # how the worker notes extraction problems in a step's log (never a point)
 
 
 # --- reading what a file gained --------------------------------------------------------------------
@@ -148,14 +149,17 @@ class Rule:
 
 
 def regex_points(text: str, rules: Sequence[Rule], counts: Mapping[str, int]) -> tuple[list[Metric], dict[str, int]]:
-    """Every match of every rule in every line of ``text``, in order: one point each. A point's
-    step is the regex's ``(?P<step>…)`` group, else its position in the series (``counts`` holds how
-    many points each metric had before this text; the updated counts are returned)."""
+    """Every match of every rule in every line of ``text`` (but runyard's own notes), in order: one
+    point each. A point's step is the regex's ``(?P<step>…)`` group, else its position in the series
+    (``counts`` holds how many points each metric had before this text; the updated counts are
+    returned)."""
     counts = dict(counts)
     points: list[Metric] = []
     if not rules:
         return points, counts
     for line in text.splitlines():
+        if line.startswith(OWN_NOTE):
+            continue
         for rule in rules:
             for match in rule.pattern.finditer(line):
                 try:

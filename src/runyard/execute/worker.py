@@ -22,7 +22,7 @@ from typing import Any
 
 from runyard.errors import LaunchError, StoreUnavailable
 from runyard.execute import files
-from runyard.execute.extract import file_size
+from runyard.execute.extract import OWN_NOTE, file_size
 from runyard.execute.ingest import Ingest, Pacer, track
 from runyard.execute.launch import Child, Guardian, kill_orphan_group, launch, signal_group
 from runyard.execute.provenance import Provenance
@@ -441,7 +441,7 @@ class Worker:
 
     def _note_problems(self, record: ExecRecord, problems: list[str]) -> None:
         with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
-            log.writelines(f"runyard: metrics: {p}\n" for p in problems)
+            log.writelines(f"{OWN_NOTE}{p}\n" for p in problems)
 
     def _finish_in_store(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
                          provenance: dict[str, Any]) -> ExecRecord | None:
