@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -84,10 +85,18 @@ def write_run_folders(plan: Plan) -> None:
             if os.path.islink(link):
                 if os.readlink(link) == relative:
                     continue
-                os.unlink(link)
             elif os.path.lexists(link):
                 continue  # a file or folder a step wrote into {run} under this name: never replace it
-            os.symlink(relative, link)
+            replace_link(relative, link)
+
+
+def replace_link(target: str, link: str | os.PathLike[str]) -> None:
+    """Point ``link`` at ``target`` atomically: two ``runyard run`` of one spec may write it at once."""
+    tmp = f"{link}.tmp{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
 
 
 def store_once(home: str, kind: str, text: str, suffix: str) -> str:
