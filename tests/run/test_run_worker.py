@@ -9,9 +9,10 @@ import threading
 import time
 from pathlib import Path
 
+from runyard.execute.events import Event
 from runyard.execute.session import forced_keys
 from runyard.execute.slots import SlotPool
-from runyard.execute.worker import Event, Worker
+from runyard.execute.worker import Worker
 from runyard.model import WorkerInfo
 from runyard.spec import expand, load_spec
 from runyard.store import Store, open_store

@@ -47,6 +47,7 @@ __all__ = [
     "group_alive",
     "kill_orphan_group",
     "launch",
+    "process_alive",
     "process_start_time",
     "signal_group",
     "terminate",
@@ -320,6 +321,23 @@ def _boot_time() -> float:
             else:
                 raise ValueError("no btime in /proc/stat")
     return _boot[0]
+
+
+def process_alive(pid: int, *, started: float, tolerance: float = 5.0) -> bool:
+    """Is ``pid`` the live process that started around ``started`` (not gone, not a zombie, not a reused pid)?
+
+    Without /proc (not Linux) only whether the pid exists can be told."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    st = _stat(pid)
+    if st is None:  # gone since os.kill, or no /proc to tell more (then: it exists)
+        return not os.path.isdir("/proc")
+    _, start, state = st
+    return state not in ("Z", "X") and start <= started + tolerance
 
 
 def process_start_time(pid: int) -> float | None:

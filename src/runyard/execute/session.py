@@ -10,8 +10,9 @@ from typing import Protocol
 
 from runyard.errors import UsageError
 from runyard.execute import files
+from runyard.execute.events import Event
 from runyard.execute.slots import SlotPool
-from runyard.execute.worker import Event, Worker
+from runyard.execute.worker import Worker
 from runyard.home import resolve_store_url
 from runyard.model import Plan, Status
 from runyard.store.base import ExecRecord, Store, SubmitResult

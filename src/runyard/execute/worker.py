@@ -16,37 +16,24 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from runyard.errors import LaunchError, StoreUnavailable
 from runyard.execute import files
+from runyard.execute.events import Event, EventSink, WorkerResult
+from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import OWN_NOTE, file_size
 from runyard.execute.ingest import Ingest, Pacer, track
-from runyard.execute.launch import Child, Guardian, kill_orphan_group, launch, signal_group
+from runyard.execute.launch import Child, Guardian, launch, signal_group
 from runyard.execute.provenance import Provenance
+from runyard.execute.recovery import recover
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
-from runyard.spec.types import MetricSpec
 from runyard.store.base import ExecRecord, Store
 
-EventSink = Callable[["Event"], None]
 # `python` in a step means the interpreter runyard runs under (its virtual environment first on PATH)
 _PATH = os.pathsep.join(dict.fromkeys([os.path.dirname(sys.executable), *os.environ.get("PATH", "").split(os.pathsep)]))
-
-
-@dataclass(frozen=True)
-class Event:
-    """What the worker tells its display: ``started``, ``finished`` (status done/failed/interrupted,
-    or ready for a retry), ``lost`` (lease taken over), ``recovered`` (a dead worker's executions requeued),
-    ``stopping`` (Ctrl-C: what happens to the running steps)."""
-
-    kind: str
-    record: ExecRecord | None = None
-    status: Status | None = None
-    message: str = ""
-    slot: str = ""
 
 
 @dataclass
@@ -57,20 +44,6 @@ class _Running:
     deadline: float | None
     kill_at: float | None = None
     reason: str = ""
-
-
-@dataclass
-class WorkerResult:
-    done: int = 0
-    failed: list[ExecRecord] = field(default_factory=list)
-    interrupted: list[str] = field(default_factory=list)
-    retried: int = 0
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return 130
-        return 1 if self.failed else 0
 
 
 class Worker:
@@ -93,8 +66,7 @@ class Worker:
         self._display_failed = False
         self._launched = 0
         self._provenance = Provenance()
-        self._spec_folders: dict[str, str | None] = {}
-        self._metric_specs: dict[str, list[MetricSpec]] = {}
+        self._experiments = ExperimentInfo(store)
         self._ingest = Ingest(store)
         self._pacer = Pacer(metrics_interval)
         self._launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
@@ -205,25 +177,8 @@ class Worker:
         self._emit(Event("stopping", message=message))
 
     def recover(self) -> None:
-        """Requeue what dead workers held: expired leases anywhere, and at once for dead pids on this host.
-
-        Called when the worker starts and then with every heartbeat, so a worker draining an experiment
-        does not wait forever for executions whose worker died while it ran."""
-        for key in self.store.reap():
-            self._emit(Event("recovered", message=f"{key[:12]}: its worker stopped renewing the lease; taken back"))
-        for worker in self.store.workers():
-            if worker.id == self.id or worker.host != self.host or _pid_alive(worker.pid, worker.started):
-                continue
-            held = {ex.key: ex for ex in self.store.executions(statuses=[Status.RUNNING])
-                    if ex.worker_id == worker.id}
-            for reaped in self.store.reap_worker(worker.id):
-                ex = held.get(reaped.key)
-                # only with its launch time, so that a reused pgid is never signalled
-                if reaped.pgid and reaped.host == self.host and ex is not None and ex.started is not None:
-                    kill_orphan_group(reaped.pgid, expected_start=ex.started)
-                what = f"{ex.step} {ex.short}" if ex is not None else reaped.key[:12]
-                self._emit(Event("recovered", status=reaped.status,
-                                    message=f"{what}: its worker (pid {worker.pid}) died while it ran; taken back"))
+        """Requeue what dead workers held (see :func:`recovery.recover`); with every heartbeat too."""
+        recover(self.store, self.id, self.host, self._emit)
 
     def _limit_reached(self) -> bool:
         return self.max_executions is not None and self._launched >= self.max_executions
@@ -287,6 +242,7 @@ class Worker:
             "PATH": _PATH,
         }
         provenance = self._provenance.for_execution(record)
+        spec_folder = self._experiments.spec_folder(record.experiment)
         # every attempt appends to the log and the metrics file: this one's metrics start here
         offsets = {"log": file_size(files.log_path(record)), "metrics": file_size(files.metrics_path(record))}
         self._launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
@@ -295,15 +251,15 @@ class Worker:
             files.write_meta(record, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
             child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
-                           pythonpath_first=self._spec_folder(record.experiment), guardian=self._guardian)
+                           pythonpath_first=spec_folder, guardian=self._guardian)
         except (LaunchError, OSError) as err:
             self._record_launch_failure(record, slot, str(err), provenance)
             return
         self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
                                               host=self.host, command_env=env))
         deadline = time.monotonic() + record.timeout if record.timeout else None
-        self._ingest.start(track(record, self._metrics_of(record.experiment), log_offset=offsets["log"],
-                                 metrics_offset=offsets["metrics"], spec_folder=self._spec_folder(record.experiment)))
+        self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
+                                 metrics_offset=offsets["metrics"], spec_folder=spec_folder))
         self._pacer.started(time.monotonic())
         self._running[record.key] = _Running(record, slot, child, deadline)
         self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
@@ -315,25 +271,6 @@ class Worker:
             log.write(f"runyard: could not start the step: {message}\n")
         self.pool.release(slot)
         self._finish(record, Status.FAILED, None, f"could not start: {message}", provenance)
-
-    def _spec_folder(self, experiment: str) -> str | None:
-        if experiment not in self._spec_folders:
-            self._read_experiment(experiment)
-        return self._spec_folders[experiment]
-
-    def _metrics_of(self, experiment: str) -> list[MetricSpec]:
-        if experiment not in self._metric_specs:
-            self._read_experiment(experiment)
-        return self._metric_specs.get(experiment, [])
-
-    def _read_experiment(self, experiment: str) -> None:
-        from runyard.spec.metrics import metric_specs
-
-        found = self._safe(lambda: self.store.experiment(experiment))
-        path = getattr(found, "spec_path", "") or ""
-        self._spec_folders[experiment] = os.path.dirname(path) if os.path.isabs(path) else None
-        if found is not None:  # else (store unreachable) read again at the next launch
-            self._metric_specs[experiment] = metric_specs(found.spec)
 
     # --- waiting and reaping ------------------------------------------------------------------------
     def _timeout(self, next_beat: float, *, idle: bool) -> float:
@@ -504,32 +441,3 @@ def _leader_exited(child: Child) -> bool | None:
         return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # reaped already
         return True
-
-
-def _pid_alive(pid: int, started: float) -> bool:
-    """Is the process ``pid`` the one that registered at ``started`` (not dead, not a reused pid)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        boot = _boot_time()
-        ticks = os.sysconf("SC_CLK_TCK")
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        start = boot + int(stat[19]) / ticks
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError, IndexError):
-        return True
-    if stat[0] in ("Z", "X"):  # killed, not reaped yet by its parent: dead
-        return False
-    return start <= started + 5.0
-
-
-def _boot_time() -> float:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    raise ValueError("no btime")

@@ -1,0 +1,39 @@
+"""What a worker reports while it works (to a progress display) and when it stops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runyard.model import Status
+from runyard.store.base import ExecRecord
+
+EventSink = Callable[["Event"], None]
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the worker tells its display: ``started``, ``finished`` (status done/failed/interrupted,
+    or ready for a retry), ``lost`` (lease taken over), ``recovered`` (a dead worker's executions requeued),
+    ``stopping`` (Ctrl-C: what happens to the running steps)."""
+
+    kind: str
+    record: ExecRecord | None = None
+    status: Status | None = None
+    message: str = ""
+    slot: str = ""
+
+
+
+@dataclass
+class WorkerResult:
+    done: int = 0
+    failed: list[ExecRecord] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)
+    retried: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed else 0

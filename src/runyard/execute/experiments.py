@@ -1,0 +1,42 @@
+"""What a worker needs to know of each experiment it runs, read from the store once."""
+
+from __future__ import annotations
+
+import os
+
+from runyard.errors import StoreUnavailable
+from runyard.spec.types import MetricSpec
+from runyard.store.base import Store
+
+
+class ExperimentInfo:
+    """The spec folder (first on a step's ``PYTHONPATH``) and the metric definitions of each experiment.
+
+    Read from the store at the first launch of an experiment; when the store is unreachable then, the
+    folder is unknown and the metrics empty for that launch, and the next launch reads again."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._folders: dict[str, str | None] = {}
+        self._metrics: dict[str, list[MetricSpec]] = {}
+
+    def spec_folder(self, experiment: str) -> str | None:
+        if experiment not in self._folders:
+            self._read(experiment)
+        return self._folders.get(experiment)
+
+    def metrics(self, experiment: str) -> list[MetricSpec]:
+        if experiment not in self._metrics:
+            self._read(experiment)
+        return self._metrics.get(experiment, [])
+
+    def _read(self, experiment: str) -> None:
+        from runyard.spec.metrics import metric_specs
+
+        try:
+            found = self.store.experiment(experiment)
+        except StoreUnavailable:
+            return
+        path = found.spec_path or ""
+        self._folders[experiment] = os.path.dirname(path) if os.path.isabs(path) else None
+        self._metrics[experiment] = metric_specs(found.spec)
