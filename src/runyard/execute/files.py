@@ -18,16 +18,55 @@ from typing import Any
 from runyard.model import Plan, StepExec
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write a file so that a reader (or a crash) never sees half of it."""
+def write_atomic(path: str | os.PathLike[str], text: str, *, new: bool = False) -> None:
+    """Write a file so that a reader (or a crash) never sees half of it.
+
+    ``new``: the file is most likely absent, so create it directly (``O_EXCL``) and fall back to a
+    temporary file and a rename only when it exists. Every inode created and freed per step execution
+    costs: on a busy ext4 file system allocating inodes next to many recently freed ones dominated the
+    worker's CPU time."""
+    if new:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            pass
+        else:
+            _write_all(fd, text)
+            return
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_file(tmp, text)
     os.replace(tmp, path)
 
 
-def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
-    write_atomic(path, json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+def write_file(path: str | os.PathLike[str], text: str) -> None:
+    """Create or truncate ``path`` and write ``text``: plain system calls (this runs for every step)."""
+    _write_all(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644), text)
+
+
+def _write_all(fd: int, text: str) -> None:
+    data = memoryview(text.encode("utf-8"))
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def write_json(path: str | os.PathLike[str], data: Mapping[str, Any], *, new: bool = False) -> None:
+    write_atomic(path, readable_json(data) + "\n", new=new)
+
+
+def readable_json(value: Any, *, levels: int = 2, pad: str = "") -> str:
+    """JSON with one key per line for the first ``levels`` levels of objects, compact below.
+
+    As readable as ``indent=2`` for meta.json and run.json, and several times faster: ``indent`` makes the
+    json module fall back from its C encoder to pure Python, which cost ~2 ms per step execution."""
+    if levels and isinstance(value, Mapping) and value:
+        inner = pad + "  "
+        items = ",\n".join(f"{inner}{json.dumps(str(k))}: {readable_json(v, levels=levels - 1, pad=inner)}"
+                           for k, v in value.items())
+        return "{\n" + items + "\n" + pad + "}"
+    return json.dumps(value, default=str)
 
 
 def log_path(ex: StepExec) -> str:
@@ -40,11 +79,16 @@ def metrics_path(ex: StepExec) -> str:
 
 def prepare_execution(ex: StepExec) -> None:
     """Create the execution folder with ``out/`` and the exact ``command`` it runs."""
-    os.makedirs(os.path.join(ex.folder, "out"), exist_ok=True)
-    write_atomic(os.path.join(ex.folder, "command"), ex.command + "\n")
+    out = os.path.join(ex.folder, "out")
+    try:
+        os.mkdir(ex.folder)
+        os.mkdir(out)
+    except (FileExistsError, FileNotFoundError):  # a retry or re-run; or the first execution of this step
+        os.makedirs(out, exist_ok=True)
+    write_file(os.path.join(ex.folder, "command"), ex.command + "\n")
 
 
-def write_meta(ex: StepExec, **state: Any) -> None:
+def write_meta(ex: StepExec, *, new: bool = False, **state: Any) -> None:
     """``meta.json``: what ran (params, command, needs) and how it went (status, exit code, timings ...)."""
     meta = {
         "key": ex.key,
@@ -59,7 +103,7 @@ def write_meta(ex: StepExec, **state: Any) -> None:
         "retries": ex.retries,
         **state,
     }
-    write_json(os.path.join(ex.folder, "meta.json"), meta)
+    write_json(os.path.join(ex.folder, "meta.json"), meta, new=new)
 
 
 def write_run_folders(plan: Plan) -> None:
@@ -68,20 +112,25 @@ def write_run_folders(plan: Plan) -> None:
     for run in plan.runs:
         folder = Path(run.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        content = json.dumps({
+        content = readable_json({
             "id": run.id, "experiment": run.experiment, "name": run.name, "params": dict(run.params),
             "steps": [{"name": step, "key": key, "folder": by_key[key].folder} for step, key in run.steps],
-        }, indent=2, default=str) + "\n"
+        }) + "\n"
         target = folder / "run.json"
         try:
             unchanged = target.read_text(encoding="utf-8") == content
         except OSError:
             unchanged = False
         if not unchanged:
-            write_atomic(target, content)
+            write_atomic(target, content, new=True)
         for step, key in run.steps:
             link = folder / step
             relative = os.path.relpath(by_key[key].folder, folder)
+            try:
+                os.symlink(relative, link)
+                continue
+            except FileExistsError:
+                pass
             if os.path.islink(link):
                 if os.readlink(link) == relative:
                     continue

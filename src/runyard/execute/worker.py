@@ -248,7 +248,7 @@ class Worker:
         self._launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
         try:
             files.prepare_execution(record)
-            files.write_meta(record, status="running", attempt=record.attempts, started=now, worker=self.id,
+            files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
             child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
                            pythonpath_first=spec_folder, guardian=self._guardian)
