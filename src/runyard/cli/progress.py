@@ -80,8 +80,8 @@ class Display:
             elif event.status == Status.INTERRUPTED:
                 self._line(f"[yellow]interrupted[/] {escape(record.step)} {record.short}")
             if not self.console.is_terminal and event.status == Status.DONE:
-                self._line(f"done {escape(record.step)} {record.short} ({record.duration or 0:.1f} s) "
-                           f"[{self.done + self.failed}/{self.to_run}]")
+                self._plain(f"done {record.step} {record.short} ({record.duration or 0:.1f} s) "
+                            f"[{self.done + self.failed}/{self.to_run}]")
         elif event.kind == "lost":
             if record is not None:
                 self._running.discard(record.key)
@@ -101,6 +101,17 @@ class Display:
             return
         try:
             self.console.print(markup)
+        except OSError:
+            self.silenced = True
+            _silence_stdout()
+
+    def _plain(self, text: str) -> None:
+        """A line of plain text, written directly: rendering markup for each finished step of a large sweep
+        cost more than scheduling it."""
+        if self.silenced or self.console.quiet:
+            return
+        try:
+            self.console.file.write(text + "\n")
         except OSError:
             self.silenced = True
             _silence_stdout()

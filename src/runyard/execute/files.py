@@ -52,8 +52,8 @@ def _write_all(fd: int, text: str) -> None:
         os.close(fd)
 
 
-def write_json(path: str | os.PathLike[str], data: Mapping[str, Any], *, new: bool = False) -> None:
-    write_atomic(path, readable_json(data) + "\n", new=new)
+def write_json(path: str | os.PathLike[str], data: Mapping[str, Any], *, new: bool = False, levels: int = 2) -> None:
+    write_atomic(path, readable_json(data, levels=levels) + "\n", new=new)
 
 
 def readable_json(value: Any, *, levels: int = 2, pad: str = "") -> str:
@@ -103,7 +103,7 @@ def write_meta(ex: StepExec, *, new: bool = False, **state: Any) -> None:
         "retries": ex.retries,
         **state,
     }
-    write_json(os.path.join(ex.folder, "meta.json"), meta, new=new)
+    write_json(os.path.join(ex.folder, "meta.json"), meta, new=new, levels=1)
 
 
 def write_run_folders(plan: Plan) -> None:
