@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
-    """The store URL for a home folder, a SQLite file, a URL or None (``RUNYARD_STORE``, else
+    """The store URL for a home folder (or a project folder holding ``.runyard``), a SQLite file, a URL
+    or None (``RUNYARD_STORE``, else
     ``RUNYARD_HOME``, else the nearest ``.runyard``); a SQLite store must exist already."""
     from runyard.home import resolve_home, resolve_store_url
 
@@ -40,6 +41,8 @@ def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
         url = str(home_or_url)
     else:
         path = Path(home_or_url).expanduser().resolve()
+        if path.is_dir() and not (path / "runyard.db").exists() and (path / ".runyard" / "runyard.db").exists():
+            path = path / ".runyard"  # a project folder: its home is the .runyard inside
         url = f"sqlite:///{path if path.is_file() else path / 'runyard.db'}"
     if url.startswith("sqlite:///"):
         file = url[len("sqlite:///"):].split("?", 1)[0]
