@@ -80,7 +80,7 @@ class Display:
             elif event.status == Status.INTERRUPTED:
                 self._line(f"[yellow]interrupted[/] {escape(record.step)} {record.short}")
             if not self.console.is_terminal and event.status == Status.DONE:
-                self._plain(f"done {record.step} {record.short} ({record.duration or 0:.1f} s) "
+                self._plain(f"done {record.step} {record.short} ({record.duration or 0:.2f} s) "
                             f"[{self.done + self.failed}/{self.to_run}]")
         elif event.kind == "lost":
             if record is not None:
