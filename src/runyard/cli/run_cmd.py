@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -90,4 +89,4 @@ def _install_signals(request_stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGHUP, terminate)
 
 
-__all__ = ["replace", "run"]
+__all__ = ["run"]
