@@ -53,6 +53,12 @@ def _retry_or_fail() -> Any:
     return case((_X.c.attempts <= _X.c.retries, Status.READY.value), else_=Status.FAILED.value)
 
 
+#: What a claim clears of the previous attempt (in the row and in the records it returns).
+CLEARED_ON_CLAIM: dict[str, Any] = dict.fromkeys(
+    ("host", "pid", "pgid", "exit_code", "ended", "duration", "error", "command_env")
+)
+
+
 class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
     """A :class:`~runyard.store.base.Store` on SQLite or PostgreSQL. Open it with
     :func:`runyard.store.open_store`."""
@@ -83,14 +89,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
                 attempts=_X.c.attempts + 1,
                 started=bindparam("now"),
                 lease_expires=bindparam("lease"),
-                host=None,
-                pid=None,
-                pgid=None,
-                exit_code=None,
-                ended=None,
-                duration=None,
-                error=None,
-                command_env=None,
+                **CLEARED_ON_CLAIM,
             )
         )
         owned = and_(
@@ -187,14 +186,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
                 attempts=r.attempts + 1,
                 started=now,
                 lease_expires=now + lease_seconds,
-                host=None,
-                pid=None,
-                pgid=None,
-                exit_code=None,
-                ended=None,
-                duration=None,
-                error=None,
-                command_env=None,
+                **CLEARED_ON_CLAIM,
             )
             for r in taken
         ]
