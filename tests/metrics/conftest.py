@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,12 +17,11 @@ from typing import Any
 
 import pytest
 
-from runyard.execute.session import forced_keys
 from runyard.execute.slots import SlotPool
 from runyard.execute.worker import Worker
 from runyard.model import Metric
-from runyard.spec import expand, load_spec
 from runyard.store import ExecRecord, Store, open_store
+from runyard.testing.workers import drain, submit_spec
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 
@@ -96,24 +94,13 @@ class Yard:
 
     def submit(self, spec: str = "runyard.yaml") -> Store:
         """Submit the spec to the home's store (for an in-process worker); the caller closes the store."""
-        plan = expand(load_spec(self.root / spec), home=str(self.home))
-        self.home.mkdir(exist_ok=True)
-        store = open_store(f"sqlite:///{self.home / 'runyard.db'}")
-        store.submit(plan, force=forced_keys(plan, force=False, steps=()))
-        return store
+        return submit_spec(self.root / spec, self.home)
 
 
 def run_worker(store: Any, experiment: str, *, timeout: float = 30, **options: Any) -> Worker:
     """``Worker.run(burst=True)`` in a thread, failing the test if it takes longer than ``timeout``."""
     worker = Worker(store, SlotPool([], jobs=2), experiment=experiment, **options)
-    thread = threading.Thread(target=worker.run, kwargs={"burst": True}, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        worker.request_stop()
-        worker.request_stop()
-        thread.join(30)
-        raise AssertionError(f"the worker was still running after {timeout}s")
+    drain(worker, timeout)
     return worker
 
 

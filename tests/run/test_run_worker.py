@@ -5,42 +5,21 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from pathlib import Path
 
 from runyard.execute.events import Event
-from runyard.execute.session import forced_keys
 from runyard.execute.slots import SlotPool
 from runyard.execute.worker import Worker
 from runyard.model import WorkerInfo
-from runyard.spec import expand, load_spec
-from runyard.store import Store, open_store
+from runyard.store import Store
+from runyard.testing.workers import drain, submit_spec
 
 from .conftest import Project
 
 
 def submit(project: Project, text: str) -> Store:
-    spec = load_spec(project.spec(text))
-    plan = expand(spec, home=str(project.home))
-    project.home.mkdir(exist_ok=True)
-    store = open_store(f"sqlite:///{project.home / 'runyard.db'}")
-    store.submit(plan, force=forced_keys(plan, force=False, steps=()))
-    return store
-
-
-def run_in_thread(worker: Worker, timeout: float) -> float:
-    """Run the worker to completion in a thread; stop it (and fail) if it takes longer than ``timeout``."""
-    began = time.monotonic()
-    thread = threading.Thread(target=worker.run, kwargs={"burst": True}, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        worker.request_stop()
-        worker.request_stop()
-        thread.join(30)
-        raise AssertionError(f"the worker was still running after {timeout}s")
-    return time.monotonic() - began
+    return submit_spec(project.spec(text), project.home)
 
 
 def test_one_slot_runs_twenty_quick_steps_back_to_back(project: Project) -> None:
@@ -56,7 +35,7 @@ def test_one_slot_runs_twenty_quick_steps_back_to_back(project: Project) -> None
     events: list[Event] = []
     worker = Worker(store, SlotPool([], jobs=1), experiment="quick", poll_interval=0.5, on_event=events.append)
     try:
-        took = run_in_thread(worker, timeout=30)
+        took = drain(worker, timeout=30)
         # event-driven: a freed slot starts the next step at once, not at the next 0.5 s poll (20 × 0.5 = 10 s)
         assert took < 5, took
         assert worker.result.done == 20 and worker.result.exit_code == 0
@@ -104,7 +83,7 @@ def test_a_worker_takes_over_what_a_silent_worker_held_once_its_lease_expires(pr
         events: list[Event] = []
         worker = Worker(store, SlotPool([], jobs=1), experiment="takeover", lease_seconds=1.5,
                         on_event=events.append)
-        took = run_in_thread(worker, timeout=20)
+        took = drain(worker, timeout=20)
         assert took < 10
         by_step = {ex.step: ex for ex in store.executions("takeover")}
         assert str(by_step["first"].status) == "done" and by_step["first"].attempts == 2
