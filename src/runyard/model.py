@@ -61,6 +61,9 @@ class StepExec:
     gpus: int = 0
     timeout: float | None = None
     retries: int = 0
+    kind: str = "command"  # "command" (a shell template), "call" (a Python callable), "aggregate"
+    code: str = ""  # content hash of the step's code (deps: files, a callable's module source); "" when none
+    snapshot: str | None = None  # a code snapshot folder the step runs from instead of its workdir's checkout
 
     @property
     def short(self) -> str:
@@ -81,6 +84,8 @@ class Run:
     params: Params
     steps: tuple[tuple[str, str], ...]
     folder: str
+    stage: str = "sweep"  # "sweep", or "final" for a run re-run from a selected one
+    origin: str | None = None  # the id of the run a final run was selected from
 
     @property
     def short(self) -> str:

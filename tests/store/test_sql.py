@@ -120,6 +120,27 @@ def test_older_schema_is_migrated_in_order(store_url: str, monkeypatch: pytest.M
         assert calls == [2, 3], "an up-to-date store is not migrated again"
 
 
+V2_COLUMNS = {"executions": ("kind", "code", "snapshot"), "runs": ("stage", "origin")}
+
+
+def test_version_1_store_gains_the_version_2_columns_and_keeps_its_rows(store_url: str, tmp_path: Path) -> None:
+    with open_store(store_url) as store:
+        a = ex(tmp_path, "a")
+        store.submit(plan(tmp_path, a, runs=[Run("r1", "exp", "r1", {"x": 1}, (("a", a.key),), "/tmp/r1")]))
+        with store.tx() as conn:  # type: ignore[attr-defined]
+            for table, columns in V2_COLUMNS.items():  # back to the version 1 layout
+                for column in columns:
+                    conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        set_version(store, 1)
+    with open_store(store_url) as store:
+        record = store.execution(a.key)
+        assert (record.kind, record.code, record.snapshot) == ("command", "", None)
+        (run,) = store.runs("exp")
+        assert (run.name, run.stage, run.origin) == ("r1", "sweep", None)
+        with store.auto() as conn:  # type: ignore[attr-defined]
+            assert schema.read_version(conn) == schema.SCHEMA_VERSION
+
+
 def test_migrate_errors() -> None:
     with pytest.raises(StoreError, match="cannot migrate"):
         schema.migrate(None, 1, target=3, migrations=[])  # type: ignore[arg-type]

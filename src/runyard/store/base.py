@@ -86,6 +86,8 @@ class RunRecord:
     steps: tuple[tuple[str, str], ...]
     created: float
     statuses: tuple[Status, ...] = ()
+    stage: str = "sweep"
+    origin: str | None = None
 
     @property
     def short(self) -> str:

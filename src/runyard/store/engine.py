@@ -292,4 +292,7 @@ def exec_record(row: Mapping[Any, Any]) -> ExecRecord:
         error=row["error"],
         provenance=_loads(row["provenance"]),
         command_env=_loads(row["command_env"]),
+        kind=row["kind"],
+        code=row["code"],
+        snapshot=row["snapshot"],
     )

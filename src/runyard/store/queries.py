@@ -122,6 +122,8 @@ class QueryMixin(SqlCore):
                     folder=row["folder"],
                     steps=tuple((step, key) for step, key, _ in links_of),
                     created=row["created"],
+                    stage=row["stage"],
+                    origin=row["origin"],
                     statuses=tuple(Status(s) if s else Status.WAITING for _, _, s in links_of),
                 )
             )

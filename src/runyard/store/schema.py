@@ -24,13 +24,14 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 
 from runyard.errors import StoreError
 
 #: The version this code writes. Bump it and append a function to MIGRATIONS together.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -85,6 +86,9 @@ executions = Table(
     Column("error", Text),
     Column("provenance", Text),  # JSON object
     Column("command_env", Text),  # JSON object
+    Column("kind", String, nullable=False, server_default="command"),  # v2
+    Column("code", String, nullable=False, server_default=""),  # v2
+    Column("snapshot", Text),  # v2
 )
 
 _x = executions.c
@@ -129,6 +133,8 @@ runs = Table(
     Column("params", Text, nullable=False),  # JSON object
     Column("folder", Text, nullable=False),
     Column("created", Float, nullable=False),
+    Column("stage", String, nullable=False, server_default="sweep"),  # v2
+    Column("origin", String),  # v2
     Index("ix_runs_experiment_name", "experiment", "name"),
 )
 
@@ -181,8 +187,19 @@ metric_summary = Table(
 Migration = Callable[[Connection], None]
 
 #: MIGRATIONS[i] upgrades a store from version i + 1 to version i + 2, inside the open transaction.
-#: Version 1 is the first released schema, so there is nothing to migrate yet.
-MIGRATIONS: list[Migration] = []
+def _v1_to_v2(conn: Connection) -> None:
+    """Step kinds, code hashes and code snapshots on executions; stages and origins on runs."""
+    for ddl in (
+        "ALTER TABLE executions ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'command'",
+        "ALTER TABLE executions ADD COLUMN code VARCHAR NOT NULL DEFAULT ''",
+        "ALTER TABLE executions ADD COLUMN snapshot TEXT",
+        "ALTER TABLE runs ADD COLUMN stage VARCHAR NOT NULL DEFAULT 'sweep'",
+        "ALTER TABLE runs ADD COLUMN origin VARCHAR",
+    ):
+        conn.execute(text(ddl))
+
+
+MIGRATIONS: list[Migration] = [_v1_to_v2]
 
 
 def read_version(conn: Connection) -> int | None:

@@ -21,6 +21,7 @@ ANALYZE_AFTER = 500  # PostgreSQL: refresh planner statistics after adding this 
 CHUNK = 2000  # keys per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 _RESET_FROM = (Status.FAILED, Status.INTERRUPTED, Status.CANCELLED)
 _X = schema.executions
+_RUN_COLS = ("experiment", "name", "params", "folder", "stage", "origin")
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -30,7 +31,7 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 def definition(ex: StepExec) -> tuple[Any, ...]:
     """The stored fields of an execution that may change without changing its key."""
-    return (ex.command, ex.folder, ex.workdir, ex.gpus, ex.timeout, ex.retries)
+    return (ex.command, ex.folder, ex.workdir, ex.gpus, ex.timeout, ex.retries, ex.kind, ex.code, ex.snapshot)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ def _row(ex: StepExec) -> dict[str, Any]:
         "gpus": ex.gpus,
         "timeout": ex.timeout,
         "retries": ex.retries,
+        "kind": ex.kind,
+        "code": ex.code,
+        "snapshot": ex.snapshot,
     }
 
 
@@ -151,8 +155,9 @@ class SubmitMixin(SqlCore):
 
     # --- reads ----------------------------------------------------------------------------
     def _existing(self, conn: Connection, keys: Sequence[str]) -> dict[str, Existing]:
-        cols = (_X.c.key, _X.c.status, _X.c.command, _X.c.folder, _X.c.workdir, _X.c.gpus)
-        stmt = select(*cols, _X.c.timeout, _X.c.retries).where(_X.c.key.in_(bindparam("keys", expanding=True)))
+        cols = [_X.c.key, _X.c.status, _X.c.command, _X.c.folder, _X.c.workdir, _X.c.gpus, _X.c.timeout]
+        cols += [_X.c.retries, _X.c.kind, _X.c.code, _X.c.snapshot]
+        stmt = select(*cols).where(_X.c.key.in_(bindparam("keys", expanding=True)))
         found: dict[str, Existing] = {}
         for part in chunks(keys):
             for row in conn.execute(stmt, {"keys": list(part)}):
@@ -287,15 +292,15 @@ class SubmitMixin(SqlCore):
         stored: dict[str, tuple[Any, ...]] = {}
         links: dict[str, dict[str, tuple[int, str]]] = {}
         for part in chunks(ids):
-            sel = select(r.c.id, r.c.experiment, r.c.name, r.c.params, r.c.folder).where(r.c.id.in_(part))
+            sel = select(r.c.id, *(r.c[c] for c in _RUN_COLS)).where(r.c.id.in_(part))
             stored.update((row[0], tuple(row[1:])) for row in conn.execute(sel))
             sel_links = select(rs.c.run_id, rs.c.step, rs.c.pos, rs.c.exec_key).where(rs.c.run_id.in_(part))
             for run_id, step, pos, key in conn.execute(sel_links):
                 links.setdefault(run_id, {})[step] = (pos, key)
         new_runs, changed_runs, new_links, changed_links, gone = [], [], [], [], []
         for run in plan.runs:
-            values = (run.experiment, run.name, dumps(dict(run.params)), run.folder)
-            row = dict(zip(("experiment", "name", "params", "folder"), values, strict=True))
+            values = (run.experiment, run.name, dumps(dict(run.params)), run.folder, run.stage, run.origin)
+            row = dict(zip(_RUN_COLS, values, strict=True))
             if run.id not in stored:
                 new_runs.append({"id": run.id, "created": now, **row})
             elif stored[run.id] != values:
@@ -312,8 +317,7 @@ class SubmitMixin(SqlCore):
         if new_runs:
             conn.execute(insert(r), new_runs)
         if changed_runs:
-            cols = ("experiment", "name", "params", "folder")
-            stmt = update(r).where(r.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in cols})
+            stmt = update(r).where(r.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _RUN_COLS})
             conn.execute(stmt, changed_runs)
         if new_links:
             conn.execute(insert(rs), new_links)
