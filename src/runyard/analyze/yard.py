@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.analyze.compare import Comparison
 from runyard.analyze.compare import compare as compare_table
-from runyard.analyze.table import Results, choose_experiment, load, stats_for, to_times
+from runyard.analyze.table import Results, choose_experiment, load, parse_stages, stats_for, to_times
 from runyard.analyze.where import Where
 from runyard.errors import RunNotFound
 
@@ -69,10 +69,12 @@ class Yard:
     def experiments(self) -> list[str]:
         return self.store.experiments()
 
-    def runs(self, experiment: str | None = None, where: str | None = None) -> RunSet:
-        """The runs of ``experiment`` (default: the only one) that match ``where`` (the --where language)."""
+    def runs(self, experiment: str | None = None, where: str | None = None,
+             stage: str | Sequence[str] | None = None) -> RunSet:
+        """The runs of ``experiment`` (default: the only one) that match ``where`` (the --where language),
+        of ``stage`` (``"sweep"``, ``"final"``, ``"aggregate"``, several, or ``"all"``; default: sweep and final)."""
         name = choose_experiment(self.store, experiment)
-        return RunSet(self, name, where)
+        return RunSet(self, name, where, stage)
 
     def run(self, id_or_name: str, experiment: str | None = None) -> RunView:
         """One run by id (or a unique prefix) or name."""
@@ -95,10 +97,12 @@ class Yard:
 class RunSet:
     """Runs of one experiment, filtered by a ``where`` expression, as pandas DataFrames."""
 
-    def __init__(self, yard: Yard, experiment: str, where: str | None = None) -> None:
+    def __init__(self, yard: Yard, experiment: str, where: str | None = None,
+                 stage: str | Sequence[str] | None = None) -> None:
         self.yard = yard
         self.experiment = experiment
         self.where = Where.parse(where) if where and where.strip() else None
+        self.stages = parse_stages(stage)
         self._all: Results | None = None
         self._results: Results | None = None
         self._stats: set[str] = set()
@@ -109,10 +113,10 @@ class RunSet:
         if self._results is None or not wanted <= self._stats:
             self._stats |= wanted
             everything = load(self.yard.store, self.experiment, stats=self._stats)
-            mask = None
+            mask = everything.frame["stage"].isin(self.stages).to_numpy()
             if self.where is not None:
                 self.where.check(everything.problem)
-                mask = self.where.evaluate(everything.column, len(everything))
+                mask = mask & self.where.evaluate(everything.column, len(everything))
             self._all = everything
             self._results = everything.select(mask)
         return self._results

@@ -14,7 +14,7 @@ import yaml
 from runyard.errors import Problem, SpecError
 from runyard.model import Params, ParamValue, Plan, Run, StepExec
 from runyard.spec import template
-from runyard.spec.keys import canonical_json, run_id, step_key
+from runyard.spec.keys import canonical_json, code_hash, run_id, step_key
 from runyard.spec.parse import did_you_mean, is_scalar
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
 from runyard.spec.types import Grid, Spec, StepSpec
@@ -211,7 +211,9 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
     if sample is not None and sample < len(chosen):
         picked = sorted(random.Random(seed).sample(range(len(chosen)), sample))
         chosen = [chosen[i] for i in picked]
-    return _build(spec, home, chosen)
+    from runyard.spec.aggregate import add_aggregates
+
+    return add_aggregates(spec, _build(spec, home, chosen))
 
 
 def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[str]]]) -> Plan:
@@ -267,7 +269,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                     needs=tuple(needs), folder=folder,
                     workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")),
                     params=key_params, gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus),
-                    timeout=step.timeout, retries=step.retries)
+                    timeout=step.timeout, retries=step.retries, code=code_hash(step.code))
         runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=params,
                         steps=tuple(keys.items()), folder=run_folder))
     if problems:

@@ -167,7 +167,8 @@ class _Keys:
 
 
 def _runs(store: SqlCore, experiment: str) -> list[Any]:
-    cols = [_key("id"), _text("name"), _json("params"), _time("created")]
+    cols = [_key("id"), _text("name"), _json("params"), _time("created"), _text("ifnull(stage, 'sweep')"),
+            _text("ifnull(origin, '')")]
     return _packed(store, "runs", cols, "experiment = :e", {"e": experiment})
 
 
@@ -211,12 +212,12 @@ def sqlite_results(store: SqlCore, experiment: str, stats: list[str]) -> ResultT
             execs_job = pool.submit(_executions, store, experiment)
             links_job = pool.submit(_links, store, experiment, runs_in_experiment)
             summaries_job = pool.submit(_summaries, store, experiment, stats)
-            run_ids, names, params, created = _runs(store, experiment)
+            run_ids, names, params, created, stages, origins = _runs(store, experiment)
             params = _param_frame(params)  # while the other reads finish
             exec_keys, exec_step, exec_rank, exec_started, exec_ended = execs_job.result()
             link_run, link_exec = links_job.result()
             summary_key, summary_name, *summary_stats = summaries_job.result()
-        return _join(stats, (run_ids, names, params, created),
+        return _join(stats, (run_ids, names, params, created, stages, origins),
                      (exec_keys, exec_step, exec_rank, exec_started, exec_ended), (link_run, link_exec),
                      (summary_key, summary_name, summary_stats))
     except Unpackable:
@@ -228,7 +229,7 @@ def _join(stats: list[str], run_cols: tuple[Any, ...], exec_cols: tuple[Any, ...
     """Runs, executions, run steps and summaries (as read) joined into :class:`ResultTables`."""
     import numpy as np
 
-    run_ids, names, params, created = run_cols
+    run_ids, names, params, created, stages, origins = run_cols
     exec_keys, exec_step, exec_rank, exec_started, exec_ended = exec_cols
     link_run, link_exec = link_cols
     summary_key, summary_name, summary_stats = summary_cols
@@ -280,6 +281,8 @@ def _join(stats: list[str], run_cols: tuple[Any, ...], exec_cols: tuple[Any, ...
         "name": names,
         "params": params,
         "created": created,
+        "stage": stages,
+        "origin": [o or None for o in origins],
         "status": status,
         "started": np.where(np.isinf(started), np.nan, started),
         "ended": np.where(np.isinf(ended), np.nan, ended),

@@ -1,0 +1,53 @@
+"""Aggregate steps in a plan: one execution per ``aggregate:`` step that needs every execution of the
+plan's runs, held by one run of stage ``aggregate``. Pure: no I/O."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from runyard.model import Plan, Run, StepExec
+from runyard.spec import template
+from runyard.spec.keys import canonical_json, code_hash, sha256_hex, step_key
+from runyard.spec.render import Context, render
+from runyard.spec.stages import RUNS_PLACEHOLDER
+from runyard.spec.types import Spec
+
+RUNS_FILE = "runs.csv"  # the run table an aggregate reads, in its execution folder
+STAGE = "aggregate"
+
+
+def aggregate_run_id(experiment: str, run_ids: list[str]) -> str:
+    return sha256_hex(canonical_json({"experiment": experiment, "stage": STAGE, "runs": sorted(run_ids)}))
+
+
+def add_aggregates(spec: Spec, plan: Plan) -> Plan:
+    """``plan`` with the spec's aggregate steps: their executions need every execution of the plan (so
+    they run once all its runs finished); their key covers those keys, their template and code."""
+    if not spec.aggregates or not plan.runs:
+        return plan
+    sweep_runs = [r for r in plan.runs if r.stage == "sweep"]
+    needs = tuple(ex.key for ex in plan.executions)
+    rid = aggregate_run_id(spec.experiment, [r.id for r in sweep_runs])
+    name = f"{STAGE}-{rid[:8]}"
+    base = os.path.join(plan.home, spec.experiment)
+    run_folder = os.path.join(base, "runs", name)
+    executions: list[StepExec] = []
+    steps: list[tuple[str, str]] = []
+    for aggregate in spec.aggregates:
+        step = aggregate.step
+        key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
+                       params={}, needs=needs, code=step.code)
+        folder = os.path.join(base, "steps", step.name, key[:12])
+        tokens = template.parse(step.run, [RUNS_PLACEHOLDER], [])
+        ctx = Context(out=os.path.join(folder, "out"), run=run_folder, name=name, step_outs={}, rest=[])
+        command = render(tokens, {RUNS_PLACEHOLDER: os.path.join(folder, RUNS_FILE)}, ctx)
+        executions.append(StepExec(
+            key=key, experiment=spec.experiment, step=step.name, command=command, needs=needs, folder=folder,
+            workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")), params={},
+            gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus), timeout=step.timeout,
+            retries=step.retries, kind="aggregate", code=code_hash(step.code)))
+        steps.append((step.name, key))
+    run = Run(id=rid, experiment=spec.experiment, name=name, params={}, steps=tuple(steps), folder=run_folder,
+              stage=STAGE)
+    return replace(plan, runs=(*plan.runs, run), executions=(*plan.executions, *executions))
