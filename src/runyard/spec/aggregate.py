@@ -48,6 +48,8 @@ def add_aggregates(spec: Spec, plan: Plan) -> Plan:
             gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus), timeout=step.timeout,
             retries=step.retries, kind="aggregate", code=code_hash(step.code)))
         steps.append((step.name, key))
-    run = Run(id=rid, experiment=spec.experiment, name=name, params={}, steps=tuple(steps), folder=run_folder,
-              stage=STAGE)
+    # the defaults as params: an aggregate run has no assignment of its own, and a run without params would
+    # turn every integer param into a float column (missing values) in tables of the experiment
+    run = Run(id=rid, experiment=spec.experiment, name=name, params=dict(plan.defaults), steps=tuple(steps),
+              folder=run_folder, stage=STAGE)
     return replace(plan, runs=(*plan.runs, run), executions=(*plan.executions, *executions))
