@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -53,12 +53,15 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace)
     from runyard.cli.progress import Display
+    from runyard.execute.session import FinalStage
 
     display = Display(plan)
+    final = FinalStage(spec, display=Display, report=_report) if spec.select is not None else None
     handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
-        code = run_session(plan, options, display=display, install_signals=_install_signals if handled else None)
+        code = run_session(plan, options, display=display, install_signals=_install_signals if handled else None,
+                           final=final)
     finally:
         for sig, old in previous.items():
             if old is not None:  # None: a handler not set from Python, which cannot be put back
@@ -67,6 +70,11 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
 
 
 _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _report(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 def _main_thread() -> bool:
