@@ -122,7 +122,7 @@ def best(results: Results, metric: str, *, mode: str | None = None, by: str | Se
         raise UsageError(f"--over: {sorted(both)[0]!r} is also in --by: a param groups runs or is averaged over")
     frame = results.frame
     values = pd.to_numeric(results.column(metric), errors="coerce").to_numpy(dtype=float, na_value=math.nan)
-    names = frame["name"].to_numpy(dtype=object)
+    run_names = frame["name"].to_numpy(dtype=object)
     status = frame["status"].to_numpy(dtype=object)
     ids = frame.index.to_numpy(dtype=object)
     config_params = [p for p in results.params if p not in over_names]
@@ -138,10 +138,10 @@ def best(results: Results, metric: str, *, mode: str | None = None, by: str | Se
         groups.setdefault(gkey, group)
         configs.setdefault(gkey, {})
         if status[row] != "done":
-            left_out.append((str(names[row]), str(status[row])))
+            left_out.append((str(run_names[row]), str(status[row])))
             continue
         if math.isnan(values[row]):
-            left_out.append((str(names[row]), f"no {metric} value"))
+            left_out.append((str(run_names[row]), f"no {metric} value"))
             continue
         ckey = canonical_json({p: _plain(columns[p][row]) for p in config_params})
         configs[gkey].setdefault(ckey, []).append(row)
@@ -151,19 +151,19 @@ def best(results: Results, metric: str, *, mode: str | None = None, by: str | Se
     for gkey, group in sorted(groups.items(), key=lambda item: item[0]):
         scored = []
         for rows in configs[gkey].values():
-            rows = sorted(rows, key=lambda r: str(names[r]))
+            rows = sorted(rows, key=lambda r: str(run_names[r]))
             score = float(sum(values[r] for r in rows) / len(rows))
             scored.append((score, rows))
         if not scored:
             empty.append(group)
             continue
         top = max(sign * s for s, _ in scored)
-        winners = sorted((rows for s, rows in scored if sign * s == top), key=lambda rows: str(names[rows[0]]))
+        winners = sorted((rows for s, rows in scored if sign * s == top), key=lambda rows: str(run_names[rows[0]]))
         rows = winners[0]
         picks.append(Pick(
-            group=group, run_ids=tuple(str(ids[r]) for r in rows), run_names=tuple(str(names[r]) for r in rows),
+            group=group, run_ids=tuple(str(ids[r]) for r in rows), run_names=tuple(str(run_names[r]) for r in rows),
             score=sign * top, config={p: _plain(columns[p][rows[0]]) for p in config_params},
-            tied_with=tuple(str(names[w[0]]) for w in winners[1:])))
+            tied_with=tuple(str(run_names[w[0]]) for w in winners[1:])))
     return Selection(metric=metric, mode=chosen_mode, by=tuple(by_names), over=tuple(over_names), picks=tuple(picks),
                      left_out=tuple(left_out), empty_groups=tuple(empty),
                      candidates=sum(len(rows) for c in configs.values() for rows in c.values()))

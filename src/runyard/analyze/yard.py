@@ -157,6 +157,20 @@ class RunSet:
 
         return render(self.comparison(over, cols, sort, all_params=all_params, limit=limit), fmt)
 
+    def best(self, metric: str, by: str | Sequence[str] | None = None, *, over: str | Sequence[str] | None = None,
+             mode: str | None = None) -> pd.DataFrame:
+        """The best sweep runs of this set on ``metric`` (last value; ``mode`` default: the metric's), one
+        per combination of the ``by`` params; with ``over`` (``"seed"``), every run of the config with the
+        best mean. Rows of :attr:`df` (index: run id) in pick order. Runs not done or without a value are
+        left out; ties go to the first run name (see ``runyard select``)."""
+        from runyard.analyze.best import best
+
+        results = self.results([metric])
+        sweep = results.select((results.frame["stage"] == "sweep").to_numpy())
+        selection = best(sweep, metric, mode=mode, by=by, over=over)
+        frame: pd.DataFrame = results.frame.loc[[i for p in selection.picks for i in p.run_ids]].copy()
+        return frame
+
     def metrics(self, name: str) -> pd.DataFrame:
         """Every point of metric ``name`` (a metric column: ``loss`` or ``train.loss``) of these runs,
         long format for plotting: ``id``, ``name`` (the run's), ``step``, ``value``, ``time``."""

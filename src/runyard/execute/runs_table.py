@@ -14,8 +14,8 @@ import os
 from collections.abc import Collection
 
 from runyard.execute import files
-from runyard.spec.aggregate import RUNS_FILE
 from runyard.model import StepExec
+from runyard.spec.aggregate import RUNS_FILE
 from runyard.store.base import RunRecord, Store
 
 ENV = "RUNYARD_RUNS"

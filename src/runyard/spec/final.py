@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from runyard.errors import Problem, SpecError
-from runyard.model import Params, Plan
+from runyard.model import Params, ParamValue, Plan
 from runyard.spec.keys import canonical_json, sha256_hex
 from runyard.spec.types import Spec
 
@@ -49,7 +49,7 @@ def final_plan(spec: Spec, home: str, origins: Sequence[Origin]) -> Plan:
     return replace(plan, runs=runs, warnings=())
 
 
-def _params(spec: Spec, stored: Params) -> dict[str, object]:
+def _params(spec: Spec, stored: Params) -> dict[str, ParamValue]:
     """The stored params in the spec's param order (as a sweep run has them)."""
     order = {name: i for i, name in enumerate(spec.param_names)}
     return dict(sorted(dict(stored).items(), key=lambda kv: order.get(kv[0], len(order))))

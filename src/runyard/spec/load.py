@@ -112,7 +112,8 @@ def _hashed(spec: Spec, step: StepSpec, block: str, problems: list[Problem]) -> 
         matches = sorted(glob.glob(str(base / pattern), recursive=True))
         files = [m for m in matches if os.path.isfile(m)]
         if not files:
-            problems.append(Problem(f"{spec.path}: {block}.{step.name}.deps", f"{pattern!r} matches no file under {base}"))
+            problems.append(Problem(f"{spec.path}: {block}.{step.name}.deps",
+                                    f"{pattern!r} matches no file under {base}"))
         for name in files:
             code[os.path.relpath(name, base)] = _file_hash(name)
     return replace(step, code=code)
