@@ -46,9 +46,9 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
                                       gpus=gpu_list, per_gpu=per_gpu)
     if dry_run:
-        from runyard.cli.plan_cmd import print_plan
+        from runyard.cli.plan_cmd import plan_reasons, print_plan
 
-        print_plan(plan)
+        print_plan(plan, plan_reasons(plan, home_path, store_url), spec)
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace)
