@@ -20,7 +20,7 @@ Reasons (``Reason.kind``):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from runyard.model import Plan, StepExec
@@ -119,7 +119,7 @@ def _show(value: object) -> str:
     return value_text(value)  # type: ignore[arg-type]
 
 
-def counts(reasons: dict[str, Reason]) -> dict[str, int]:
+def counts(reasons: Mapping[str, Reason]) -> dict[str, int]:
     found: dict[str, int] = {}
     for reason in reasons.values():
         found[reason.kind] = found.get(reason.kind, 0) + 1
