@@ -9,6 +9,7 @@ Tree::
     │   └── StoreUnavailable     a transient connection failure; callers may retry
     ├── RunNotFound              no run / experiment / execution matches what the user named (exit 2)
     ├── LaunchError              a step could not be started (missing workdir, bad interpreter ...)
+    ├── ResultError              a Python step's result cannot be saved or loaded (exit 2 when loading)
     └── MissingDependency        an optional package is needed: the message says what to install
 """
 
@@ -73,6 +74,10 @@ class RunNotFound(RunyardError):
 
 class LaunchError(RunyardError):
     pass
+
+
+class ResultError(RunyardError):
+    exit_code = 2
 
 
 class MissingDependency(RunyardError):
