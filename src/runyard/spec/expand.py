@@ -41,22 +41,15 @@ def _scalar(text: str) -> ParamValue:
 
 
 def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
+    """``KEY=VALUE`` / ``KEY=V1,V2`` / ``KEY=[V1, V2]`` texts (the command line) → overrides, or SpecError."""
     problems: list[Problem] = []
     out: list[Override] = []
-    names = spec.param_names
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         where = f"command line: {item}"
         if not sep or not key:
             problems.append(Problem(where, "an override is KEY=VALUE or KEY=V1,V2,... (an axis)"))
-            continue
-        if key not in names:
-            problems.append(Problem(where, f"{key!r} is not a param{did_you_mean(key, names)} "
-                                           f"(params: {', '.join(names) or 'none'})"))
-            continue
-        if any(o.key == key for o in out):
-            problems.append(Problem(where, f"{key!r} is given twice: list every value once (KEY=V1,V2,...)"))
             continue
         if raw.strip().startswith("["):
             try:
@@ -67,19 +60,41 @@ def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
             values = tuple(parsed) if isinstance(parsed, list) else (parsed,)
         else:
             values = tuple(_scalar(part) for part in raw.split(","))
-        if not values or not all(is_scalar(v) for v in values):
-            problems.append(Problem(where, "values must be text, numbers, true/false or null"))
-            continue
-        if key in spec.groups:
-            bad = [v for v in values if str(v) not in spec.groups[key]]
-            if bad:
-                problems.append(Problem(where, f"{bad[0]!r} is not a choice of group {key!r} "
-                                               f"(choices: {', '.join(spec.groups[key])})"))
-                continue
-        out.append(Override(key, values, item))
+        _add_override(spec, out, problems, Override(key, values, item), where)
     if problems:
         raise SpecError(problems)
     return tuple(out)
+
+
+def value_overrides(spec: Spec, values: Mapping[str, object]) -> tuple[Override, ...]:
+    """Overrides given as Python values (``lr=0.1``, ``seed=[1, 2, 3]``: a list or tuple is an axis), or SpecError."""
+    problems: list[Problem] = []
+    out: list[Override] = []
+    for key, value in values.items():
+        seq = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        text = f"{key}={value!r}"
+        _add_override(spec, out, problems, Override(key, seq, text), f"override {text}")
+    if problems:
+        raise SpecError(problems)
+    return tuple(out)
+
+
+def _add_override(spec: Spec, out: list[Override], problems: list[Problem], override: Override, where: str) -> None:
+    key, values = override.key, override.values
+    names = spec.param_names
+    if key not in names:
+        problems.append(Problem(where, f"{key!r} is not a param{did_you_mean(key, names)} "
+                                       f"(params: {', '.join(names) or 'none'})"))
+    elif any(o.key == key for o in out):
+        problems.append(Problem(where, f"{key!r} is given twice: list every value once (KEY=V1,V2,...)"))
+    elif not values or not all(is_scalar(v) for v in values):
+        problems.append(Problem(where, "values must be text, numbers, true/false or null"))
+    elif key in spec.groups and any(str(v) not in spec.groups[key] for v in values):
+        bad = next(v for v in values if str(v) not in spec.groups[key])
+        problems.append(Problem(where, f"{bad!r} is not a choice of group {key!r} "
+                                       f"(choices: {', '.join(spec.groups[key])})"))
+    else:
+        out.append(override)
 
 
 def resolve_params(spec: Spec, explicit: Params) -> dict[str, ParamValue]:
