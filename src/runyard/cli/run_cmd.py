@@ -29,10 +29,12 @@ from runyard.cli.main import friendly
               help="Lease of a running step; a dead worker's steps are requeued after it expires.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
               help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM before SIGKILL.")
+@click.option("--inline", is_flag=True,
+              help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
-        store_url: str | None, dry_run: bool, lease: float, grace: float) -> None:
+        store_url: str | None, dry_run: bool, lease: float, grace: float, inline: bool) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -51,12 +53,15 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         print_plan(plan, plan_reasons(plan, home_path, store_url), spec)
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
-                         jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace)
+                         jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
+                         inline=inline)
     from runyard.cli.progress import Display
     from runyard.execute.session import FinalStage
 
-    display = Display(plan)
-    final = FinalStage(spec, display=Display, report=_report) if spec.select is not None else None
+    display = Display(plan, live=not inline)  # no live status line under a debugger's prompt
+    final = None
+    if spec.select is not None:
+        final = FinalStage(spec, display=lambda finals: Display(finals, live=not inline), report=_report)
     handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from runyard.errors import Problem, SpecError
 from runyard.model import ParamValue
-from runyard.spec import template
+from runyard.spec import calls, template
 from runyard.spec.metrics import parse_metrics
 from runyard.spec.stages import parse_aggregates, parse_select
 from runyard.spec.types import Grid, ResourceSpec, Spec, StepSpec
@@ -21,7 +21,7 @@ from runyard.spec.yamlfile import KeyPath, dotted, in_line_order
 
 TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources", "aggregate",
              "select")
-STEP_KEYS = ("run", "gpus", "timeout", "retries", "deps", "workdir", "needs")
+STEP_KEYS = ("run", "call", "gpus", "timeout", "retries", "deps", "workdir", "needs")
 RESOURCE_KEYS = ("gpus", "per_gpu")
 GRID_STEPS_KEYS = ("_steps", "_cmd")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
@@ -113,7 +113,9 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     params = _params(check, data.get("params"))
     groups = _groups(check, data.get("groups"), params)
     names = list(dict.fromkeys([*params, *groups, *(k for c in groups.values() for v in c.values() for k in v)]))
-    steps = _steps(check, data.get("steps"), names)
+    steps, taken = _steps(check, data.get("steps"), names, folder)
+    params, required = calls.merge_defaults(check.add, params, taken, names)
+    names = list(dict.fromkeys([*names, *params, *required]))
     step_names = [s.name for s in steps]
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)
     stage_names = _stage_step_names(data)
@@ -130,7 +132,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
                 description=str(description), raw={"experiment": experiment, **data},
-                aggregates=aggregates, select=select)
+                required=required, aggregates=aggregates, select=select)
 
 
 def _stage_step_names(data: Mapping[str, Any]) -> list[str]:
@@ -213,13 +215,16 @@ def _groups(check: _Checker, value: object, params: dict[str, ParamValue]) -> Gr
     return groups
 
 
-def _steps(check: _Checker, value: object, params: list[str]) -> list[StepSpec]:
+def _steps(check: _Checker, value: object, params: list[str],
+           folder: str) -> tuple[list[StepSpec], list[tuple[StepSpec, dict[str, Any]]]]:
+    """The steps, and for each call step the params its function takes (with their signature defaults)."""
     raw = check.mapping(value, ("steps",), "step names to commands")
     if not raw and (value is None or isinstance(value, dict)):
         check.add(("steps",), "missing: a spec needs at least one step (name: shell command)")
     names = list(raw)
     steps: list[StepSpec] = []
     refs: dict[str, list[str]] = {}
+    taken: list[tuple[StepSpec, dict[str, Any]]] = []
     for index, (name, body) in enumerate(raw.items()):
         path: KeyPath = ("steps", name)
         if not STEP_RE.match(name):
@@ -228,12 +233,17 @@ def _steps(check: _Checker, value: object, params: list[str]) -> list[StepSpec]:
         spec = _step(check, path, name, body)
         if spec is None:
             continue
-        try:
-            tokens = template.parse(spec.run, params, [n for n in names if n != name])
-        except template.TemplateError as err:
-            check.add((*path, "run") if isinstance(body, dict) else path, str(err))
-            tokens = ()
-        refs[name] = [t.name for t in tokens if isinstance(t, template.Ref) and t.kind == "step_out"]
+        if spec.call:
+            spec, takes = calls.resolve(check.add, path, spec, folder, names)
+            taken.append((spec, takes))
+            refs[name] = list(spec.inputs)
+        else:
+            try:
+                tokens = template.parse(spec.run, params, [n for n in names if n != name])
+            except template.TemplateError as err:
+                check.add((*path, "run") if isinstance(body, dict) else path, str(err))
+                tokens = ()
+            refs[name] = [t.name for t in tokens if isinstance(t, template.Ref) and t.kind == "step_out"]
         if spec.needs is None:
             needs = tuple(dict.fromkeys(refs[name])) or ((names[index - 1],) if index else ())
             spec = StepSpec(**{**spec.__dict__, "needs": needs})
@@ -245,20 +255,30 @@ def _steps(check: _Checker, value: object, params: list[str]) -> list[StepSpec]:
             spec = StepSpec(**{**spec.__dict__, "needs": (*spec.needs, *missing)})
         steps.append(spec)
     _check_cycles(check, steps)
-    return steps
+    return steps, taken
 
 
 def _step(check: _Checker, path: KeyPath, name: str, body: object) -> StepSpec | None:
     if isinstance(body, str):
         body = {"run": body}
     if not isinstance(body, dict):
-        check.add(path, "a step is a shell command or a mapping with `run:` (and gpus, timeout, retries, deps, "
-                  "workdir, needs)")
+        check.add(path, "a step is a shell command or a mapping with `run:` or `call:` (and gpus, timeout, "
+                  "retries, deps, workdir, needs)")
         return None
     check.unknown_keys(body, path, STEP_KEYS)
     run = body.get("run")
-    if not isinstance(run, str) or not run.strip():
-        check.add((*path, "run"), "missing: the shell command template of the step")
+    call = None
+    if "call" in body:
+        if run is not None:
+            check.add((*path, "call"), "a step has either `run:` (a shell command) or `call:` (a Python function), "
+                                       "not both")
+            return None
+        call = calls.check_target(check.add, (*path, "call"), body["call"])
+        if call is None:
+            return None
+        run = ""
+    elif not isinstance(run, str) or not run.strip():
+        check.add((*path, "run"), "missing: the shell command template of the step (or `call: module:function`)")
         return None
     gpus = _int(check, (*path, "gpus"), body.get("gpus"), minimum=0)
     retries = _int(check, (*path, "retries"), body.get("retries"), minimum=0) or 0
@@ -276,7 +296,7 @@ def _step(check: _Checker, path: KeyPath, name: str, body: object) -> StepSpec |
         workdir = None
     # one command line: a backslash-newline continues the line (as in bash), other line breaks become spaces
     run = " ".join(run.replace("\\\n", "").split("\n")).strip()
-    return StepSpec(name=name, run=run,
+    return StepSpec(name=name, run=run, call=call,
                     gpus=gpus, timeout=timeout, retries=retries, deps=deps, workdir=workdir, needs=needs)
 
 
