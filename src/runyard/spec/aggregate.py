@@ -7,7 +7,7 @@ import os
 from dataclasses import replace
 
 from runyard.model import Plan, Run, StepExec
-from runyard.spec import template
+from runyard.spec import calls, template
 from runyard.spec.keys import canonical_json, code_hash, sha256_hex, step_key
 from runyard.spec.render import Context, render
 from runyard.spec.stages import RUNS_PLACEHOLDER
@@ -36,17 +36,22 @@ def add_aggregates(spec: Spec, plan: Plan) -> Plan:
     steps: list[tuple[str, str]] = []
     for aggregate in spec.aggregates:
         step = aggregate.step
-        key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
-                       params={}, needs=needs, code=step.code)
+        code = {**step.code, "<call>": step.call_code} if step.call else step.code
+        key = step_key(experiment=spec.experiment, step=step.name,
+                       template=f"call:{step.call}" if step.call else step.run, workdir=step.workdir,
+                       params={}, needs=needs, code=code)
         folder = os.path.join(base, "steps", step.name, key[:12])
-        tokens = template.parse(step.run, [RUNS_PLACEHOLDER], [])
-        ctx = Context(out=os.path.join(folder, "out"), run=run_folder, name=name, step_outs={}, rest=[])
-        command = render(tokens, {RUNS_PLACEHOLDER: os.path.join(folder, RUNS_FILE)}, ctx)
+        if step.call:  # the function gets the run table as `runs` (read from $RUNYARD_RUNS) and `out`
+            command = calls.command(step.call, {}, {}, {})
+        else:
+            tokens = template.parse(step.run, [RUNS_PLACEHOLDER], [])
+            ctx = Context(out=os.path.join(folder, "out"), run=run_folder, name=name, step_outs={}, rest=[])
+            command = render(tokens, {RUNS_PLACEHOLDER: os.path.join(folder, RUNS_FILE)}, ctx)
         executions.append(StepExec(
             key=key, experiment=spec.experiment, step=step.name, command=command, needs=needs, folder=folder,
             workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")), params={},
             gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus), timeout=step.timeout,
-            retries=step.retries, kind="aggregate", code=code_hash(step.code)))
+            retries=step.retries, kind="aggregate", code=step.call_code or code_hash(step.code)))
         steps.append((step.name, key))
     # the defaults as params: an aggregate run has no assignment of its own, and a run without params would
     # turn every integer param into a float column (missing values) in tables of the experiment

@@ -120,9 +120,9 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)
     stage_names = _stage_step_names(data)
     metrics = parse_metrics(check, data.get("metrics"), step_names, folder, later_steps=stage_names)
-    aggregates = parse_aggregates(check, data.get("aggregate"), step_names, metrics)
+    aggregates = parse_aggregates(check, data.get("aggregate"), step_names, metrics, folder)
     select = parse_select(check, data.get("select"), steps=step_names, params=names, metrics=metrics,
-                          taken=[*step_names, *(a.name for a in aggregates)])
+                          taken=[*step_names, *(a.name for a in aggregates)], folder=folder)
     resources = _resources(check, data.get("resources"))
     description = data.get("description") or ""
     if not isinstance(description, str):

@@ -38,8 +38,8 @@ RUNS_PLACEHOLDER = "runs"  # {runs} in an aggregate template: the run table's CS
 AGGREGATE_REFS = ("out", "param")  # {out} and {runs} (parsed as the only param of an aggregate template)
 
 
-def parse_aggregates(check: _Checker, value: object, taken: list[str],
-                     metrics: list[MetricSpec]) -> tuple[AggregateSpec, ...]:
+def parse_aggregates(check: _Checker, value: object, taken: list[str], metrics: list[MetricSpec],
+                     folder: str) -> tuple[AggregateSpec, ...]:
     """Validate the ``aggregate:`` block. ``taken``: the sweep's step names (an aggregate needs its own)."""
     from runyard.spec.parse import STEP_KEYS, STEP_RE, _step, _str_list, did_you_mean
 
@@ -67,11 +67,17 @@ def parse_aggregates(check: _Checker, value: object, taken: list[str],
                     check.add((*path, key), f"unknown key{did_you_mean(key, valid)} (valid: {', '.join(valid)})")
             body = {k: v for k, v in body.items() if k in STEP_KEYS}
         step = _step(check, path, name, body)
+        if step is not None and step.call:
+            step = _aggregate_call(check, path, step, folder)
         for metric in uses:
             if metric not in metric_names:
                 check.add((*path, "uses"), f"{metric!r} is not a metric{did_you_mean(metric, metric_names)} "
                           f"(metrics defined under metrics: {', '.join(metric_names) or 'none'})")
         if step is None:
+            continue
+        if step.call:
+            taken = [*taken, name]
+            out.append(AggregateSpec(step=replace(step, needs=()), uses=uses))
             continue
         run_path = (*path, "run") if isinstance(body, dict) else path
         try:
@@ -88,8 +94,22 @@ def parse_aggregates(check: _Checker, value: object, taken: list[str],
     return tuple(out)
 
 
+def _aggregate_call(check: _Checker, path: KeyPath, step: StepSpec, folder: str) -> StepSpec:
+    """An aggregate's function takes ``runs`` (the run table as a DataFrame), ``out`` and parameters with
+    defaults only: an aggregate belongs to no run, so no param has a value for it."""
+    from runyard.callables import REQUIRED
+    from runyard.spec import calls
+
+    resolved, takes = calls.resolve(check.add, path, step, folder, [])
+    missing = [name for name, default in takes.items() if default is REQUIRED]
+    if missing:
+        check.add((*path, "call"), f"parameter {missing[0]!r} of {step.call} has no default: an aggregate function "
+                  "takes `runs` (the run table, a pandas DataFrame), `out` and parameters with defaults only")
+    return resolved
+
+
 def parse_select(check: _Checker, value: object, *, steps: list[str], taken: list[str], params: list[str],
-                 metrics: list[MetricSpec]) -> SelectSpec | None:
+                 metrics: list[MetricSpec], folder: str) -> SelectSpec | None:
     """Validate the ``select:`` block. ``steps``: the sweep's steps; ``taken``: every step name in use."""
     from runyard.spec.parse import _str_list, did_you_mean
 
@@ -128,7 +148,7 @@ def parse_select(check: _Checker, value: object, *, steps: list[str], taken: lis
     for name in set(by) & set(over):
         check.add(("select", "over"), f"{name!r} is both in `by` and in `over`: a param groups runs or is "
                   "averaged over, not both")
-    then = _then_steps(check, data.get("then"), steps=steps, taken=taken, params=params)
+    then = _then_steps(check, data.get("then"), steps=steps, taken=taken, params=params, folder=folder)
     if chosen is None or not then:
         return None
     return SelectSpec(metric=str(metric), mode=str(mode or chosen.mode), then=then, by=by, over=over,
@@ -136,7 +156,7 @@ def parse_select(check: _Checker, value: object, *, steps: list[str], taken: lis
 
 
 def _then_steps(check: _Checker, value: object, *, steps: list[str], taken: list[str],
-                params: list[str]) -> tuple[StepSpec, ...]:
+                params: list[str], folder: str) -> tuple[StepSpec, ...]:
     from runyard.spec.parse import STEP_RE, _step, did_you_mean
 
     raw = check.mapping(value, ("select", "then"), "step names to commands")
@@ -157,16 +177,11 @@ def _then_steps(check: _Checker, value: object, *, steps: list[str], taken: list
         spec = _step(check, path, name, body)
         if spec is None:
             continue
-        run_path = (*path, "run") if isinstance(body, dict) else path
         visible = [*steps, *before]
-        try:
-            tokens = template.parse(spec.run, params, visible)
-        except template.TemplateError as err:
-            later = [n for n in raw if n not in before and n != name and f"{{{n}.out}}" in spec.run]
-            note = f" (a then step may use the outputs of the steps before it, not of {later[0]!r})" if later else ""
-            check.add(run_path, f"{err}{note}")
-            tokens = ()
-        refs = list(dict.fromkeys(t.name for t in tokens if isinstance(t, template.Ref) and t.kind == "step_out"))
+        if spec.call:
+            spec, refs = _then_call(check, path, spec, folder, visible, params)
+        else:
+            refs = _then_refs(check, path, spec, body, visible, params, [n for n in raw if n not in before])
         if spec.needs is None:
             needs = tuple(refs) or ((before[-1],) if before else ())
         else:
@@ -178,4 +193,34 @@ def _then_steps(check: _Checker, value: object, *, steps: list[str], taken: list
         out.append(replace(spec, needs=needs))
         before.append(name)
     return tuple(out)
+
+
+def _then_refs(check: _Checker, path: KeyPath, spec: StepSpec, body: object, visible: list[str], params: list[str],
+               later: list[str]) -> list[str]:
+    """The steps a ``then`` command template references (``{STEP.out}``)."""
+    run_path = (*path, "run") if isinstance(body, dict) else path
+    try:
+        tokens = template.parse(spec.run, params, visible)
+    except template.TemplateError as err:
+        ahead = [n for n in later if n != spec.name and f"{{{n}.out}}" in spec.run]
+        note = f" (a then step may use the outputs of the steps before it, not of {ahead[0]!r})" if ahead else ""
+        check.add(run_path, f"{err}{note}")
+        tokens = ()
+    return list(dict.fromkeys(t.name for t in tokens if isinstance(t, template.Ref) and t.kind == "step_out"))
+
+
+def _then_call(check: _Checker, path: KeyPath, spec: StepSpec, folder: str, visible: list[str],
+               params: list[str]) -> tuple[StepSpec, list[str]]:
+    """A ``then`` call step: its function's parameters are the selected run's params or the results of
+    the steps it may see (the sweep's, the ``then`` steps before it)."""
+    from runyard.spec import calls
+    from runyard.spec.parse import did_you_mean
+
+    resolved, takes = calls.resolve(check.add, path, spec, folder, visible)
+    for name in takes:
+        if name not in params:
+            check.add((*path, "call"), f"parameter {name!r} of {spec.call} is not a param of the spec"
+                      f"{did_you_mean(name, params)}: a final step takes the selected run's params and the results "
+                      f"of steps ({', '.join(visible)})")
+    return resolved, list(resolved.inputs)
 
