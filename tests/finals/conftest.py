@@ -9,7 +9,7 @@ from typing import Any
 
 from run.conftest import Proc, Project, project
 
-__all__ = ["JOB_PY", "files_under", "Proc", "Project", "calls", "compare_json", "project", "write_job"]
+__all__ = ["JOB_PY", "Proc", "Project", "calls", "compare_json", "files_under", "project", "write_job"]
 
 JOB_PY = r'''
 import json, os, sys

@@ -20,7 +20,9 @@ select:
   metric: val_acc
   by: [model]
   then:
-    retrain: python job.py --label retrain --model {model} --lr {lr} --seed {seed} --data {prep.out} --from {train.out} --out {out}
+    retrain: >-
+      python job.py --label retrain --model {model} --lr {lr} --seed {seed}
+      --data {prep.out} --from {train.out} --out {out}
     test: python job.py --label test --ckpt {retrain.out} --model {model}
 sweeps:
   grid: {model: [a, b], lr: [0.1, 0.2, 0.3], seed: [1]}
@@ -109,7 +111,8 @@ def test_failed_runs_and_nan_values_are_left_out(project: Project) -> None:
     assert proc.code == 1, proc  # the sweep had failures
     assert "model=a: default  val_acc 0.6" in proc.stdout
     assert "model=b: no run has a val_acc value to rank: nothing selected" in proc.stdout
-    assert "left out:" in proc.stdout and "lr=0.2 (failed)" in proc.stdout and "lr=0.3 (no val_acc value)" in proc.stdout
+    assert "left out:" in proc.stdout and "lr=0.2 (failed)" in proc.stdout
+    assert "lr=0.3 (no val_acc value)" in proc.stdout
     assert [c["opts"]["--model"] for c in calls(project, "retrain")] == ["a"]
 
 
