@@ -83,12 +83,15 @@ def _of_stored(stored: PastExecution, folder_exists: Callable[[str], bool]) -> R
 def _previous(ex: StepExec, holders: list[tuple[str, str, str]], past: Past,
               same_params: dict[tuple[str, str], list[PastExecution]]) -> PastExecution | None:
     """The earlier execution of this step to compare with: the same run's (by id, then by name), else
-    the latest one of the step with the same params."""
+    the latest one of the step with the same params (a step shared by runs that are all new; the last
+    aggregate of an aggregate step)."""
     for table, index in ((past.by_run_id, 0), (past.by_run_name, 1)):
         for holder in holders:
             key = table.get(holder[index], {}).get(holder[2])
             if key is not None and key in past.executions:
                 return past.executions[key]
+    if not ex.params and ex.kind != "aggregate":
+        return None  # a step using no params in a new run: its earlier executions belong to other runs
     candidates = same_params.get((ex.step, canonical_json(dict(ex.params))), [])
     return max(candidates, key=lambda old: old.ended or 0.0) if candidates else None
 
