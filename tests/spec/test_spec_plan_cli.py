@@ -159,7 +159,8 @@ def test_text_output_of_the_mlrunner_reference(isolated: Path) -> None:
 def test_single_run_summary_and_warnings(isolated: Path) -> None:
     write(isolated, "experiment: e\nparams: {a: 1, b: 1}\nsteps:\n  s: echo {a}\n")
     out = invoke().stdout
-    assert out.splitlines()[-2:] == ["1 run, 1 step execution (0 shared by several runs)", "1 would run (1 new), 0 cached"]
+    assert out.splitlines()[-2:] == ["1 run, 1 step execution (0 shared by several runs)",
+                                     "1 would run (1 new), 0 cached"]
     out = invoke("b=1,2").stdout
     assert "warning: param 'b' varies across runs but no step uses it" in out
     assert out.splitlines()[-2] == "2 runs, 1 step execution (1 shared by several runs)"
