@@ -97,7 +97,7 @@ def import_target(target: str, folders: list[str] | None = None) -> Callable[...
             raise CallError(f"module {module_name!r} ({getattr(module, '__file__', None) or 'no file'}) has no "
                             f"attribute {attr!r}{hint}") from None
     if not callable(value):
-        raise CallError(f"{target} is a {type(value).__name__}, not a function")
+        raise CallError(f"{target} is not callable (it is of type {type(value).__name__}): name a function")
     return value  # type: ignore[no-any-return]
 
 

@@ -128,8 +128,9 @@ class Experiment:
             force_steps: Sequence[str] = (), inline: bool = False, quiet: bool = False, store: str | None = None,
             overrides: Mapping[str, Any] | None = None, **values: Any) -> RunSet:
         """Run every run of the plan with a local worker, like ``runyard run`` (done executions are cached).
-        Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works). Returns the experiment's runs;
-        raises :class:`~runyard.errors.StepFailed` (naming each failed step's log) when a step failed."""
+        Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works).
+        Returns the experiment's runs; raises :class:`~runyard.errors.StepFailed` (naming each failed step's
+        log) when a step failed."""
         from runyard.execute.session import RunOptions, run_session
 
         plan = self.plan(sweep=sweep, sample=sample, sample_seed=sample_seed, gpus=gpus, overrides=overrides,

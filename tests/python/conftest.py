@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from run.conftest import Proc, Project, project  # noqa: F401 - the fixture is used by the tests here
+from run.conftest import Proc, Project, project
 
 __all__ = ["Proc", "Project", "compare_json", "count", "project", "show_json"]
 
