@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard.callables import code_hash, importable, target_of
+from runyard.callables import code_hash, give, importable, target_of
 from runyard.errors import SpecError, StepFailed, UsageError
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Experiment:
         func = body.get("call")
         if callable(func):
             self.functions[step_name] = func
-            body["call"] = target_of(func)
+            body["call"] = give(func)
         return body
 
     # --- spec and plan -------------------------------------------------------------------------------
