@@ -75,8 +75,21 @@ def search_path(folders: list[str]) -> Iterator[None]:
         sys.dont_write_bytecode = saved_flag
 
 
+_given: dict[str, Callable[..., Any]] = {}  # target → function, for functions handed over in this process
+
+
+def give(func: Callable[..., Any]) -> str:
+    """Remember ``func`` under its target (``module:qualname``) for this process, so that a function no import
+    can reach (a local function, one of a notebook) resolves here; return the target."""
+    target = target_of(func)
+    _given[target] = func
+    return target
+
+
 def import_target(target: str, folders: list[str] | None = None) -> Callable[..., Any]:
     """The function ``package.module:function`` names (``function`` may be ``Class.method``)."""
+    if target in _given:
+        return _given[target]
     module_name, attr = split_target(target)
     with search_path(folders or []):
         try:
@@ -97,7 +110,7 @@ def import_target(target: str, folders: list[str] | None = None) -> Callable[...
             raise CallError(f"module {module_name!r} ({getattr(module, '__file__', None) or 'no file'}) has no "
                             f"attribute {attr!r}{hint}") from None
     if not callable(value):
-        raise CallError(f"{target} is a {type(value).__name__}, not a function")
+        raise CallError(f"{target} is not callable (it is of type {type(value).__name__}): name a function")
     return value  # type: ignore[no-any-return]
 
 

@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runyard.callables import code_hash, importable, target_of
+from runyard.callables import code_hash, give, importable, target_of
 from runyard.errors import SpecError, StepFailed, UsageError
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Experiment:
         func = body.get("call")
         if callable(func):
             self.functions[step_name] = func
-            body["call"] = target_of(func)
+            body["call"] = give(func)
         return body
 
     # --- spec and plan -------------------------------------------------------------------------------
@@ -128,8 +128,9 @@ class Experiment:
             force_steps: Sequence[str] = (), inline: bool = False, quiet: bool = False, store: str | None = None,
             overrides: Mapping[str, Any] | None = None, **values: Any) -> RunSet:
         """Run every run of the plan with a local worker, like ``runyard run`` (done executions are cached).
-        Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works). Returns the experiment's runs;
-        raises :class:`~runyard.errors.StepFailed` (naming each failed step's log) when a step failed."""
+        Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works).
+        Returns the experiment's runs; raises :class:`~runyard.errors.StepFailed` (naming each failed step's
+        log) when a step failed."""
         from runyard.execute.session import RunOptions, run_session
 
         plan = self.plan(sweep=sweep, sample=sample, sample_seed=sample_seed, gpus=gpus, overrides=overrides,

@@ -85,7 +85,11 @@ def _type_name(cls: type) -> str:
 
 
 def _matches(kind: type | str, cls: type) -> bool:
-    return kind is cls if isinstance(kind, type) else kind == _type_name(cls)
+    """``kind`` is ``cls``, or names it: ``module.Class``, or ``package.Class`` for a class a package re-exports
+    (``pandas.DataFrame`` is ``pandas.core.frame.DataFrame``)."""
+    if isinstance(kind, type):
+        return kind is cls
+    return kind in (_type_name(cls), f"{cls.__module__.partition('.')[0]}.{cls.__qualname__}")
 
 
 # --- built-in serializers ------------------------------------------------------------------------------
@@ -147,9 +151,7 @@ def _load_parquet(path: str) -> Any:
 
 
 def _parquet_ok(value: Any) -> bool:
-    import importlib.util
-
-    if importlib.util.find_spec("pyarrow") is None:
+    if not _has_pyarrow():
         return False
     columns = [value.name] if type(value).__name__ == "Series" else list(value.columns)
     return type(value).__name__ == "Series" or all(isinstance(c, str) for c in columns)
@@ -182,7 +184,7 @@ def _load_torch(path: str) -> Any:
 NONE = Serializer("none", (type(None),), lambda value, path: None, lambda path: None, "")
 JSON = Serializer("json", (), _save_json, _load_json, ".json")
 PICKLE = Serializer("pickle", (), _save_pickle, _load_pickle, ".pkl")
-PARQUET = Serializer("parquet", ("pandas.core.frame.DataFrame", "pandas.core.series.Series"), _save_parquet,
+PARQUET = Serializer("parquet", ("pandas.DataFrame", "pandas.Series"), _save_parquet,
                      _load_parquet, ".parquet", accepts=_parquet_ok)
 NPY = Serializer("npy", ("numpy.ndarray",), _save_npy, _load_npy, ".npy",
                  accepts=lambda value: not value.dtype.hasobject)
@@ -215,9 +217,11 @@ def choose(value: Any, warn: Warn | None = None) -> Serializer:
 
 
 def _has_pyarrow() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("pyarrow") is not None
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # --- saving and loading --------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from run.conftest import Proc, Project, project  # noqa: F401 - the fixture is used by the tests here
+from run.conftest import RUNYARD, Proc, Project, project
 
-__all__ = ["Proc", "Project", "compare_json", "count", "project", "show_json"]
+__all__ = ["RUNYARD", "Proc", "Project", "compare_json", "count", "project", "show_json"]
 
 
 def show_json(proj: Project, run: str, *args: str) -> dict[str, Any]:

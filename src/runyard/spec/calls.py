@@ -14,7 +14,7 @@ from runyard.model import ParamValue
 from runyard.spec.types import StepSpec
 from runyard.spec.yamlfile import KeyPath
 
-TARGET_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*\Z")
+TARGET_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_<][A-Za-z0-9_.<>]*\Z")  # <locals>: a function given
 PARAM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 BUILTIN_NAMES = ("run", "name", "time")  # placeholders that cannot be function parameters ("out" is given)
 

@@ -225,7 +225,8 @@ def _steps(check: _Checker, value: object, params: list[str],
     steps: list[StepSpec] = []
     refs: dict[str, list[str]] = {}
     taken: list[tuple[StepSpec, dict[str, Any]]] = []
-    for index, (name, body) in enumerate(raw.items()):
+    drafts: list[tuple[int, KeyPath, object, StepSpec]] = []
+    for index, (name, body) in enumerate(raw.items()):  # first the call steps' functions: their params
         path: KeyPath = ("steps", name)
         if not STEP_RE.match(name):
             check.add(path, "a step name must start with a letter or '_' and hold only letters, digits, '_', '-'")
@@ -236,10 +237,15 @@ def _steps(check: _Checker, value: object, params: list[str],
         if spec.call:
             spec, takes = calls.resolve(check.add, path, spec, folder, names)
             taken.append((spec, takes))
+        drafts.append((index, path, body, spec))
+    known = list(dict.fromkeys([*params, *(p for _, takes in taken for p in takes)]))
+    for index, path, body, spec in drafts:  # then the templates, which may use those params too
+        name = spec.name
+        if spec.call:
             refs[name] = list(spec.inputs)
         else:
             try:
-                tokens = template.parse(spec.run, params, [n for n in names if n != name])
+                tokens = template.parse(spec.run, known, [n for n in names if n != name])
             except template.TemplateError as err:
                 check.add((*path, "run") if isinstance(body, dict) else path, str(err))
                 tokens = ()
