@@ -64,3 +64,8 @@ def files_under(path: Path) -> dict[str, int]:
     """Every file under ``path`` with its size (what a command that writes nothing must leave alone)."""
     return {str(p.relative_to(path)): p.stat().st_size for p in path.rglob("*") if p.is_file()} \
         if path.exists() else {}
+
+
+from store.conftest import pg_server, store_url  # noqa: E402 - the store fixtures (SQLite and PostgreSQL)
+
+__all__ += ["pg_server", "store_url"]

@@ -91,7 +91,9 @@ class AggregateSpec:
         return self.step.name
 
     def to_data(self) -> dict[str, object]:
-        return {**step_data(self.step), "uses": list(self.uses)}
+        data = {**step_data(self.step), "uses": list(self.uses)}
+        data.pop("needs", None)  # an aggregate needs every execution of the sweep: never written
+        return data
 
 
 @dataclass(frozen=True)
