@@ -138,3 +138,17 @@ def test_runset_best(project: Project) -> None:
         assert list(best["name"]) == ["lr=0.2", "model=b"]
         worst = yard.runs("sel").best("val_acc", mode="min")
         assert list(worst["name"]) == ["model=b,lr=0.3"]
+
+
+def test_force_step_reaches_the_final_runs(project: Project) -> None:
+    _setup(project)
+    assert project.run("run").code == 0
+    forced = project.run("run", "--force-step", "retrain")
+    assert forced.code == 0, forced
+    assert (len(calls(project, "train")), len(calls(project, "retrain")), len(calls(project, "test"))) == (6, 4, 4)
+    upstream = project.run("run", "--force-step", "train")  # the final runs use {train.out}: downstream
+    assert upstream.code == 0, upstream
+    assert (len(calls(project, "train")), len(calls(project, "retrain")), len(calls(project, "test"))) == (12, 6, 6)
+    bad = project.run("run", "--force-step", "retrian")
+    assert bad.code == 2 and "did you mean 'retrain'" in bad.stderr and "retrain" in bad.stderr
+    assert len(calls(project)) == 1 + 12 + 6 + 6
