@@ -143,6 +143,10 @@ def _save_parquet(value: Any, path: str) -> dict[str, Any]:
 def _load_parquet(path: str) -> Any:
     import pandas as pd
 
+    if not _has_pyarrow():
+        from runyard.errors import MissingDependency
+
+        raise MissingDependency("pyarrow", "parquet", "loading a result saved as parquet")
     meta = _read_meta(os.path.dirname(path)).get("meta", {})
     frame = pd.read_parquet(path)
     if meta.get("series"):
