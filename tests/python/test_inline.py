@@ -146,3 +146,33 @@ def test_the_runner_rejects_bad_arguments(tmp_path: Path) -> None:
                           text=True, check=False)
     assert done.returncode == 2
     assert done.stderr.startswith("runyard: cannot import module 'nowhere': ModuleNotFoundError")
+
+
+def test_ctrl_c_interrupts_an_inline_step_and_the_next_run_resumes(project: Project) -> None:
+    import signal
+
+    from run.conftest import wait_for
+
+    project.file("sleepy.py", '''
+import os, time
+
+def sleepy(seed=1):
+    if not os.path.exists("started"):
+        open("started", "w").close()
+        time.sleep(60)
+    return {"seed": seed}
+
+def after(sleepy):
+    return sleepy["seed"] + 1
+''')
+    project.spec("experiment: sl\nsteps:\n  sleepy: {call: sleepy:sleepy}\n  after: {call: sleepy:after}\n")
+    proc = project.start("run", "--inline")
+    wait_for(lambda: (project.root / "started").exists(), what="the inline step to start")
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(30) == 130, project.output_of(proc)
+    steps = {s["name"]: s["status"] for s in show_json(project, "default")["steps"]}
+    assert steps == {"sleepy": "interrupted", "after": "waiting"}
+    assert "interrupted: run the same command again to resume" in project.output_of(proc)
+    done = _run(project, "--inline")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert runyard.load("default", home=project.home) == 2
