@@ -176,3 +176,15 @@ def after(sleepy):
     done = _run(project, "--inline")
     assert done.returncode == 0, done.stdout + done.stderr
     assert runyard.load("default", home=project.home) == 2
+
+
+def test_an_unreadable_run_table_is_a_clear_failure(tmp_path: Path) -> None:
+    (tmp_path / "agg.py").write_text(RUNS)
+    env = {**os.environ, "RUNYARD_RUNS": str(tmp_path / "missing.csv"), "RUNYARD_OUT": str(tmp_path),
+           "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "runyard.call", "agg:summarize"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"runyard: parameter 'runs': cannot read the run table {tmp_path / 'missing.csv'} "
+                                  "($RUNYARD_RUNS): FileNotFoundError")
+    assert not (tmp_path / "result.meta.json").exists()

@@ -146,7 +146,11 @@ def build_kwargs(func: Callable[..., Any], request: CallRequest, *, out: str,
             if runs_table:
                 import pandas as pd
 
-                kwargs["runs"] = pd.read_csv(runs_table)
+                try:
+                    kwargs["runs"] = pd.read_csv(runs_table)
+                except Exception as err:
+                    raise CallFailed(f"parameter 'runs': cannot read the run table {runs_table} ($RUNYARD_RUNS): "
+                                     f"{type(err).__name__}: {err}") from None
             elif not arg.has_default:
                 raise CallFailed("parameter 'runs' receives the run table of an aggregating step ($RUNYARD_RUNS), "
                                  "which is not set for this step")
