@@ -188,3 +188,28 @@ def test_an_unreadable_run_table_is_a_clear_failure(tmp_path: Path) -> None:
     assert done.stderr.startswith(f"runyard: parameter 'runs': cannot read the run table {tmp_path / 'missing.csv'} "
                                   "($RUNYARD_RUNS): FileNotFoundError")
     assert not (tmp_path / "result.meta.json").exists()
+
+
+def test_a_long_inline_step_keeps_its_lease(project: Project) -> None:
+    from run.conftest import wait_for
+
+    project.file("long.py", """
+import time
+
+def long(seconds=4.0):
+    with open("calls.txt", "a") as handle:
+        handle.write("long\\n")
+    time.sleep(seconds)
+    return {"slept": seconds}
+""")
+    project.spec("experiment: long\nsteps:\n  long: {call: long:long}\n")
+    first = project.start("run", "--inline", "--lease", "1")
+    wait_for(lambda: (project.root / "calls.txt").exists(), what="the inline step to start")
+    # another worker on the same store takes back executions whose lease expired: this one must not expire
+    second = _run(project, "--lease", "1")
+    assert first.wait(30) == 0, project.output_of(first)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert (project.root / "calls.txt").read_text() == "long\n"
+    with project.store() as store:
+        (ex,) = store.executions("long")
+    assert ex.status == "done" and ex.attempts == 1
