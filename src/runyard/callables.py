@@ -16,7 +16,6 @@ The standard library only: the step runner (``python -m runyard.call``) imports 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import inspect
 import os
@@ -24,8 +23,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
+TYPE_CHECKING = False  # typing costs ~2 ms to import; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 INJECTED = ("out", "runs")  # parameters runyard fills itself (not params, not steps)
 REQUIRED: Any = inspect.Parameter.empty  # the default of a param that has none
 
@@ -119,12 +120,16 @@ def is_scalar(value: object) -> bool:
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """The annotations as objects (``from __future__ import annotations`` makes them text)."""
+    raw = dict(getattr(func, "__annotations__", {}) or {})
+    if not any(isinstance(value, str) for value in raw.values()):
+        return raw  # nothing to resolve: no need for typing (the step runner starts faster)
     import typing
 
     try:
         return typing.get_type_hints(func)
     except Exception:  # annotations that do not resolve: use them as written
-        return dict(getattr(func, "__annotations__", {}) or {})
+        return raw
 
 
 def _flatten(cls: type, prefix: str, instance: object, where: str) -> dict[str, Any]:
@@ -189,6 +194,8 @@ def arguments(func: Callable[..., Any], target: str, steps: frozenset[str] = fro
 def code_hash(func: Callable[..., Any]) -> tuple[str | None, str]:
     """(source file, sha256) of the function's module file; without one (``__main__`` of a notebook),
     the sha256 of the function's own source text."""
+    import hashlib
+
     module = sys.modules.get(getattr(func, "__module__", "") or "")
     source = getattr(module, "__file__", None)
     if source and os.path.isfile(source) and source.endswith(".py"):

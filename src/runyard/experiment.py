@@ -89,6 +89,8 @@ class Experiment:
         from runyard.spec.load import spec_from_dict
         from runyard.spec.types import ResourceSpec
 
+        for func in self.functions.values():  # this experiment's functions, should another have the same name
+            give(func)
         with _module_roots(self.functions.values()):
             spec = spec_from_dict(self.data, folder=self.folder, source=f"<experiment {self.name}>")
         if gpus is None and per_gpu is None:

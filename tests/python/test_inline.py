@@ -146,3 +146,70 @@ def test_the_runner_rejects_bad_arguments(tmp_path: Path) -> None:
                           text=True, check=False)
     assert done.returncode == 2
     assert done.stderr.startswith("runyard: cannot import module 'nowhere': ModuleNotFoundError")
+
+
+def test_ctrl_c_interrupts_an_inline_step_and_the_next_run_resumes(project: Project) -> None:
+    import signal
+
+    from run.conftest import wait_for
+
+    project.file("sleepy.py", '''
+import os, time
+
+def sleepy(seed=1):
+    if not os.path.exists("started"):
+        open("started", "w").close()
+        time.sleep(60)
+    return {"seed": seed}
+
+def after(sleepy):
+    return sleepy["seed"] + 1
+''')
+    project.spec("experiment: sl\nsteps:\n  sleepy: {call: sleepy:sleepy}\n  after: {call: sleepy:after}\n")
+    proc = project.start("run", "--inline")
+    wait_for(lambda: (project.root / "started").exists(), what="the inline step to start")
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(30) == 130, project.output_of(proc)
+    steps = {s["name"]: s["status"] for s in show_json(project, "default")["steps"]}
+    assert steps == {"sleepy": "interrupted", "after": "waiting"}
+    assert "interrupted: run the same command again to resume" in project.output_of(proc)
+    done = _run(project, "--inline")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert runyard.load("default", home=project.home) == 2
+
+
+def test_an_unreadable_run_table_is_a_clear_failure(tmp_path: Path) -> None:
+    (tmp_path / "agg.py").write_text(RUNS)
+    env = {**os.environ, "RUNYARD_RUNS": str(tmp_path / "missing.csv"), "RUNYARD_OUT": str(tmp_path),
+           "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "runyard.call", "agg:summarize"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"runyard: parameter 'runs': cannot read the run table {tmp_path / 'missing.csv'} "
+                                  "($RUNYARD_RUNS): FileNotFoundError")
+    assert not (tmp_path / "result.meta.json").exists()
+
+
+def test_a_long_inline_step_keeps_its_lease(project: Project) -> None:
+    from run.conftest import wait_for
+
+    project.file("long.py", """
+import time
+
+def long(seconds=4.0):
+    with open("calls.txt", "a") as handle:
+        handle.write("long\\n")
+    time.sleep(seconds)
+    return {"slept": seconds}
+""")
+    project.spec("experiment: long\nsteps:\n  long: {call: long:long}\n")
+    first = project.start("run", "--inline", "--lease", "1")
+    wait_for(lambda: (project.root / "calls.txt").exists(), what="the inline step to start")
+    # another worker on the same store takes back executions whose lease expired: this one must not expire
+    second = _run(project, "--lease", "1")
+    assert first.wait(30) == 0, project.output_of(first)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert (project.root / "calls.txt").read_text() == "long\n"
+    with project.store() as store:
+        (ex,) = store.executions("long")
+    assert ex.status == "done" and ex.attempts == 1

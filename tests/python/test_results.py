@@ -4,6 +4,7 @@ custom serializers, failures that keep nothing, and runyard.load's lookups."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,6 @@ def test_every_serializer_round_trips(project: Project) -> None:
     """)
     proc = project.run("run")
     assert proc.code == 0, proc
-    import sys
-
     sys.path.insert(0, str(project.root))
     try:
         import values  # the test process loads the results like a notebook would
@@ -251,3 +250,14 @@ def test_load_refuses_a_result_whose_serializer_is_not_registered(tmp_path: Path
     np.save(tmp_path / "x.npy", np.zeros(2))
     with pytest.raises(ResultError, match="no saved result in"):
         load_result(str(tmp_path / "nothing"))
+
+
+def test_loading_parquet_without_pyarrow_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runyard.serializers import load_result, save_result
+
+    frame = pd.DataFrame({"x": [1, 2]})
+    assert save_result(frame, str(tmp_path))["serializer"] == "parquet"
+    assert load_result(str(tmp_path)).equals(frame)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    with pytest.raises(ResultError, match=r"needs the optional package 'pyarrow': pip install 'runyard\[parquet\]'"):
+        load_result(str(tmp_path))

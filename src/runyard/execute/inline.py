@@ -94,6 +94,25 @@ def _signals(timeout: float | None) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
+@contextlib.contextmanager
+def heartbeats(beat: Callable[[], object], *, every: float) -> Iterator[None]:
+    """Call ``beat`` every ``every`` seconds in a thread while the block runs (the worker's loop, which
+    renews its leases, waits for an inline step)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            beat()
+
+    thread = threading.Thread(target=loop, name="runyard-inline-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run_inline(command: str, *, cwd: str, env: Mapping[str, str], log_path: str, spec_folder: str | None,
                timeout: float | None) -> tuple[int, str]:
     """Run the call step whose ``command`` is ``python -m runyard.call ...`` in this process.

@@ -288,29 +288,20 @@ class Worker:
     def _run_inline(self, record: ExecRecord, slot: Slot, env: dict[str, str], spec_folder: str | None,
                     offsets: dict[str, int]) -> None:
         """Run a call step in this process (``--inline``), heartbeats going on in a thread meanwhile."""
-        import threading
-
-        from runyard.execute.inline import run_inline
+        from runyard.execute.inline import heartbeats, run_inline
 
         self._safe(lambda: self.store.started(record.key, self.id, pid=os.getpid(), pgid=None, host=self.host,
-                                              command_env=env))
+                                              command_env=env, lease_seconds=self.lease_seconds))
         self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
                                  metrics_offset=offsets["metrics"], spec_folder=spec_folder))
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(self.lease_seconds / 3):
-                self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds))
-
-        beating = threading.Thread(target=beat, name="runyard-inline-heartbeat", daemon=True)
-        beating.start()
         try:
-            code, reason = run_inline(record.command, cwd=record.workdir, env=env, log_path=files.log_path(record),
-                                      spec_folder=spec_folder, timeout=record.timeout)
+            with heartbeats(lambda: self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds)),
+                            every=self.lease_seconds / 3):
+                code, reason = run_inline(record.command, cwd=record.workdir, env=env,
+                                          log_path=files.log_path(record), spec_folder=spec_folder,
+                                          timeout=record.timeout)
         finally:
-            stop.set()
-            beating.join()
             self.pool.release(slot)
         if reason == "interrupted":
             self.request_stop()
