@@ -58,11 +58,13 @@ class Display(Protocol):
 @dataclass(frozen=True)
 class FinalStage:
     """``select:`` after the sweep: ``spec`` holds the block, ``display`` makes the progress display of
-    the final runs' plan, ``report`` prints the selection (lines of text)."""
+    the final runs' plan, ``report`` prints the selection (lines of text), ``prepare`` (optional) changes
+    the final runs' plan before it is submitted (``runyard.Experiment``: functions pickled by value)."""
 
     spec: Spec
     display: Callable[[Plan], Display]
     report: Callable[[Sequence[str]], None]
+    prepare: Callable[[Plan], Plan] | None = None  # a last change to the final runs' plan before it is submitted
 
 
 def forced_keys(plan: Plan, *, force: bool, steps: Collection[str], later: Collection[str] = ()) -> set[str]:
@@ -157,6 +159,8 @@ def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalS
     finals = plan_finals(store, final.spec, plan.home, selection)
     if finals is None:
         return 0
+    if final.prepare is not None:
+        finals = final.prepare(finals)
     check_fits(finals, pool)
     force = final_forced(finals, [ex.key for ex in plan.executions], force=options.force,
                          steps=options.force_steps, forced_keys=forced_keys)
