@@ -152,3 +152,15 @@ def test_force_step_reaches_the_final_runs(project: Project) -> None:
     bad = project.run("run", "--force-step", "retrian")
     assert bad.code == 2 and "did you mean 'retrain'" in bad.stderr and "retrain" in bad.stderr
     assert len(calls(project)) == 1 + 12 + 6 + 6
+
+
+def test_a_sweep_where_every_run_failed_selects_nothing(project: Project) -> None:
+    _setup(project, {key: "fail" for key in SCORES})
+    proc = project.run("run")
+    assert proc.code == 1, proc
+    assert "Traceback" not in proc.stderr
+    assert "model=a: no run has a val_acc value to rank: nothing selected" in proc.stdout
+    assert "model=b: no run has a val_acc value to rank: nothing selected" in proc.stdout
+    assert calls(project, "retrain") == []
+    after = project.run("select", "--dry-run")
+    assert after.code == 0 and "nothing selected" in after.stdout

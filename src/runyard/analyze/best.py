@@ -15,7 +15,7 @@ Rules (the same for ``select:`` in a spec, ``runyard select`` and ``RunSet.best`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,12 +100,14 @@ def _plain(value: Any) -> Any:
 
 
 def best(results: Results, metric: str, *, mode: str | None = None, by: str | Sequence[str] | None = None,
-         over: str | Sequence[str] | None = None) -> Selection:
-    """Select from ``results`` (already restricted to the runs to rank). UsageError for unknown names."""
+         over: str | Sequence[str] | None = None, declared: Collection[str] = ()) -> Selection:
+    """Select from ``results`` (already restricted to the runs to rank). UsageError for unknown names;
+    a ``declared`` metric (defined in the spec) that no run reported yet leaves every run out."""
+    import numpy as np
     import pandas as pd
 
     problem = results.problem(metric)
-    if problem:
+    if problem and metric not in declared:
         raise UsageError(f"--metric: {problem}")
     if mode is not None and mode not in ("max", "min"):
         raise UsageError(f"--mode: {mode!r} is not a mode (max or min)")
@@ -121,7 +123,10 @@ def best(results: Results, metric: str, *, mode: str | None = None, by: str | Se
     if both:
         raise UsageError(f"--over: {sorted(both)[0]!r} is also in --by: a param groups runs or is averaged over")
     frame = results.frame
-    values = pd.to_numeric(results.column(metric), errors="coerce").to_numpy(dtype=float, na_value=math.nan)
+    if problem:  # declared, never reported: no run has a value
+        values = np.full(len(frame), math.nan)
+    else:
+        values = pd.to_numeric(results.column(metric), errors="coerce").to_numpy(dtype=float, na_value=math.nan)
     run_names = frame["name"].to_numpy(dtype=object)
     status = frame["status"].to_numpy(dtype=object)
     ids = frame.index.to_numpy(dtype=object)

@@ -48,7 +48,7 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
         spec = spec_from_dict(stored.spec, folder=folder, source=stored.spec_path or "<stored spec>")
         criteria = Criteria.of(spec, metric=metric, mode=mode, by=split_list(by) if by is not None else None,
                                over=split_list(over) if over is not None else None)
-        selection = rank(store, name, criteria, where=where)
+        selection = rank(store, name, criteria, where=where, declared=[m.name for m in spec.metrics])
         if spec.select is None:
             if as_json:
                 click.echo(json.dumps({"picks": [p.__dict__ for p in selection.picks], "final_runs": []}, default=str))

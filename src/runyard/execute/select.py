@@ -42,7 +42,7 @@ class Criteria:
 
 
 def rank(store: Store, experiment: str, criteria: Criteria, *, run_ids: Collection[str] | None = None,
-         where: str | None = None) -> Selection:
+         where: str | None = None, declared: Collection[str] = ()) -> Selection:
     """The selection among the sweep runs of ``experiment`` (of ``run_ids`` / matching ``where`` only)."""
     from runyard.analyze.best import best
     from runyard.analyze.table import load
@@ -58,7 +58,8 @@ def rank(store: Store, experiment: str, criteria: Criteria, *, run_ids: Collecti
         parsed = Where.parse(where)
         parsed.check(results.problem)
         mask &= parsed.evaluate(results.column, len(results))
-    return best(results.select(mask), criteria.metric, mode=criteria.mode, by=criteria.by, over=criteria.over)
+    return best(results.select(mask), criteria.metric, mode=criteria.mode, by=criteria.by, over=criteria.over,
+                declared=declared)
 
 
 def origins(store: Store, selection: Selection) -> list[Origin]:

@@ -154,7 +154,8 @@ def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalS
     from runyard.execute.select import Criteria, final_forced, plan_finals, rank
 
     selection = rank(store, plan.experiment, Criteria.of(final.spec),
-                     run_ids=[r.id for r in plan.runs if r.stage == "sweep"])
+                     run_ids=[r.id for r in plan.runs if r.stage == "sweep"],
+                     declared=[m.name for m in final.spec.metrics])
     final.report(selection.lines())
     finals = plan_finals(store, final.spec, plan.home, selection)
     if finals is None:
