@@ -271,10 +271,10 @@ def load(store: Store, experiment: str, *, stats: Collection[str] = ("last",)) -
     finished = np.isin(status, FINISHED)
     started = np.asarray(runs["started"], dtype=float)[order]
     ended = np.where(finished, np.asarray(runs["ended"], dtype=float)[order], np.nan)
-    stages = np.asarray(runs.get("stage", ["sweep"] * n), dtype=object)[order] if n else np.zeros(0, dtype=object)
-    origins = np.asarray(runs.get("origin", [None] * n), dtype=object)[order] if n else np.zeros(0, dtype=object)
+    stages = np.asarray(runs["stage"], dtype=object)[order] if n and "stage" in runs else np.full(n, "sweep", object)
+    origins = np.asarray(runs["origin"], dtype=object)[order] if n and "origin" in runs else np.full(n, None, object)
     base = pd.DataFrame({"name": names[order].astype(str) if n else [], "status": status.astype(str),
-                         "stage": stages.astype(str), "origin": origins}, index=index)
+                         "stage": stages, "origin": origins}, index=index)
     params.index = index
     times = pd.DataFrame({
         "started": to_times(started),

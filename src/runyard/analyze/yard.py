@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.analyze.compare import Comparison
 from runyard.analyze.compare import compare as compare_table
-from runyard.analyze.table import Results, choose_experiment, load, parse_stages, stats_for, to_times
+from runyard.analyze.table import STAGES, Results, choose_experiment, load, parse_stages, stats_for, to_times
 from runyard.analyze.where import Where
 from runyard.errors import RunNotFound
 
@@ -113,10 +113,14 @@ class RunSet:
         if self._results is None or not wanted <= self._stats:
             self._stats |= wanted
             everything = load(self.yard.store, self.experiment, stats=self._stats)
-            mask = everything.frame["stage"].isin(self.stages).to_numpy()
+            stages = everything.frame["stage"]
+            mask = None if len(self.stages) == len(STAGES) else stages.isin(self.stages).to_numpy()
+            if mask is not None and bool(mask.all()):
+                mask = None  # every run is of the chosen stages: no copy of the tables
             if self.where is not None:
                 self.where.check(everything.problem)
-                mask = mask & self.where.evaluate(everything.column, len(everything))
+                matched = self.where.evaluate(everything.column, len(everything))
+                mask = matched if mask is None else mask & matched
             self._all = everything
             self._results = everything.select(mask)
         return self._results
