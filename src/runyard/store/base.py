@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from runyard.errors import RunNotFound
 from runyard.model import Metric, Plan, Status, StepExec, WorkerInfo
@@ -210,6 +210,27 @@ class Reaped:
     pgid: int | None
 
 
+@dataclass(frozen=True)
+class Cancelled:
+    """What a cancel did: every execution it cancelled, and which of them were running (their
+    workers terminate them when they next check, within seconds)."""
+
+    keys: tuple[str, ...]
+    running: tuple[str, ...]
+
+
+class Listener(Protocol):
+    """A wake-up channel: ``fileno`` waits in a selector; ``drain`` returns what arrived (never
+    blocks); a broken link makes ``alive`` False until ``reconnect`` succeeds."""
+
+    @property
+    def alive(self) -> bool: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> list[str]: ...
+    def reconnect(self) -> bool: ...
+    def close(self) -> None: ...
+
+
 class Store(abc.ABC):
     """The database of record. Every method is atomic (heartbeat's two renewals are independent);
     every status change is a compare-and-set, so any number of workers (threads, processes,
@@ -282,6 +303,13 @@ class Store(abc.ABC):
       by the executions of the experiment's runs (of ``run_ids`` only when given), column-wise:
       ``run_id``, ``step_name`` (the run's step), ``step`` (the training step, or None),
       ``value`` (NaN when not a number) and ``time``, ordered by run, step name, time and step.
+    - ``cancel(experiment, run_ids=None)`` marks the unfinished executions of the experiment (of
+      those runs only, minus what they share with other runs) ``cancelled``, with every waiting
+      execution downstream of them; returns a ``Cancelled`` naming those that were running (their
+      workers see it through ``holders`` and stop them). ``holders(keys)`` gives each key's status
+      and worker. ``set_priority(experiment, n)`` re-prioritises its queued executions.
+    - ``listener()`` returns a wake-up channel (PostgreSQL ``LISTEN``; None on SQLite): every
+      transaction that makes work ready, resumes an experiment or cancels sends a notification.
     - Time comes from the injectable ``clock`` (epoch seconds), never from the database server.
     - Connection trouble (server down, SQLite busy beyond its timeout) raises
       :class:`StoreUnavailable` (retry later); other database trouble :class:`StoreError`.
@@ -415,6 +443,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def pause(self, experiment: str, paused: bool = True) -> None: ...
+
+    @abc.abstractmethod
+    def cancel(self, experiment: str, run_ids: Collection[str] | None = None) -> Cancelled: ...
+
+    @abc.abstractmethod
+    def holders(self, keys: Collection[str]) -> dict[str, tuple[Status, str | None]]: ...
+
+    @abc.abstractmethod
+    def set_priority(self, experiment: str, priority: int) -> int: ...
+
+    @abc.abstractmethod
+    def listener(self) -> Listener | None: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...

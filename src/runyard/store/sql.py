@@ -33,6 +33,7 @@ from sqlalchemy import (
 from runyard.model import Status, WorkerInfo
 from runyard.store import schema
 from runyard.store.base import ExecRecord, Reaped
+from runyard.store.control import ControlMixin
 from runyard.store.engine import SqlCore, dumps, exec_record
 from runyard.store.metrics import MetricsMixin
 from runyard.store.queries import QueryMixin
@@ -59,7 +60,7 @@ CLEARED_ON_CLAIM: dict[str, Any] = dict.fromkeys(
 )
 
 
-class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
+class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, SqlCore):
     """A :class:`~runyard.store.base.Store` on SQLite or PostgreSQL. Open it with
     :func:`runyard.store.open_store`."""
 
@@ -239,6 +240,8 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
                 return None
             if status == Status.DONE:
                 self._ready_dependents(conn, key)
+            elif row["status"] == Status.READY.value:  # a retry
+                self.notify(conn, f"ready:{row['experiment']}")
         return exec_record(row)
 
     def _ready_dependents(self, conn: Connection, key: str) -> None:
@@ -248,8 +251,8 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
         keys = list(conn.execute(self._dependents, {"need": key}).scalars())
         if keys and self.is_pg:
             keys = list(conn.execute(self._lock_dependents, {"keys": keys}).scalars())
-        if keys:
-            conn.execute(self._promote, {"keys": keys})
+        if keys and conn.execute(self._promote, {"keys": keys}).rowcount:
+            self.notify(conn, "ready:")
 
     def set_status(self, key: str, to: Status, *, expected: Status) -> bool:
         to, expected = Status(to), Status(expected)
@@ -289,10 +292,12 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
             )
             .returning(_X.c.key, _X.c.status, _X.c.worker_id, _X.c.host, _X.c.pid, _X.c.pgid)
         )
-        with self.tx() if forget_worker is not None else self.auto() as conn:
+        with self.tx() as conn:
             rows = conn.execute(stmt).all()
             if forget_worker is not None:
                 conn.execute(delete(_W).where(_W.c.id == forget_worker))
+            if any(status == Status.READY.value for _, status, *_ in rows):
+                self.notify(conn, "ready:")
         return sorted(
             (Reaped(key, Status(status), worker, host, pid, pgid) for key, status, worker, host, pid, pgid in rows),
             key=lambda r: r.key,
