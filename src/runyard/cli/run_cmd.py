@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 
-from runyard.cli.common import load_plan, spec_arguments
+from runyard.cli.common import install_stop_signals, load_plan, spec_arguments
 from runyard.cli.main import friendly
 
 
@@ -58,7 +56,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
-        code = run_session(plan, options, display=display, install_signals=_install_signals if handled else None)
+        code = run_session(plan, options, display=display, install_signals=install_stop_signals if handled else None)
     finally:
         for sig, old in previous.items():
             if old is not None:  # None: a handler not set from Python, which cannot be put back
@@ -73,20 +71,6 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-def _install_signals(request_stop: Callable[[], None]) -> None:
-    """Ctrl-C once: stop launching; twice: terminate the running steps (the worker counts the calls).
-    SIGTERM / SIGHUP (``kill``, a closed terminal): terminate the running steps at once. Either way the
-    steps are recorded ``interrupted`` and the exit code is 130."""
-
-    def terminate(signum: int, frame: Any) -> None:
-        request_stop()
-        request_stop()
-
-    signal.signal(signal.SIGINT, lambda signum, frame: request_stop())
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
 
 
 __all__ = ["run"]

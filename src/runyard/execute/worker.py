@@ -256,7 +256,7 @@ class Worker:
             "PATH": _PATH,
         }
         provenance = self._provenance.for_execution(record)
-        spec_folder = self._experiments.spec_folder(record.experiment)
+        spec_folder = record.snapshot or self._experiments.spec_folder(record.experiment)
         # every attempt appends to the log and the metrics file: this one's metrics start here
         offsets = {"log": file_size(files.log_path(record)), "metrics": file_size(files.metrics_path(record))}
         self._launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
