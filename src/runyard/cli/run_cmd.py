@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from runyard.cli.common import install_stop_signals, load_plan, spec_arguments
 from runyard.cli.main import friendly
+
+if TYPE_CHECKING:
+    from runyard.execute.session import RunOptions
+    from runyard.model import Plan
 
 
 @click.command()
@@ -23,6 +28,8 @@ from runyard.cli.main import friendly
 @click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
               help="Store URL (default: sqlite:///<home>/runyard.db).")
 @click.option("--dry-run", is_flag=True, help="Show what would run (like `runyard plan`) and write nothing.")
+@click.option("--detach", is_flag=True,
+              help="Submit, then run the steps in a background worker that outlives the terminal.")
 @click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
               help="Lease of a running step; a dead worker's steps are requeued after it expires.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
@@ -30,7 +37,7 @@ from runyard.cli.main import friendly
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
-        store_url: str | None, dry_run: bool, lease: float, grace: float) -> None:
+        store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -50,6 +57,9 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace)
+    if detach:
+        _run_detached(plan, options)
+        return
     from runyard.cli.progress import Display
 
     display = Display(plan)
@@ -62,6 +72,22 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
             if old is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(sig, old)
     sys.exit(code)
+
+
+def _run_detached(plan: Plan, options: RunOptions) -> None:
+    from runyard.execute.detach import start_worker
+    from runyard.execute.session import run_detached
+
+    result, worker_args, url = run_detached(plan, options)
+    from runyard.execute.submission import describe
+
+    click.echo(describe(result))
+    if not result.queued and not result.already_queued:
+        click.echo("everything is cached, nothing to run")
+        return
+    pid, log = start_worker(worker_args, home=options.home, experiment=plan.experiment, store_url=url)
+    click.echo(f"worker running in the background: pid {pid}, output {log}")
+    click.echo(f"follow with: runyard status · runyard logs -f RUN · stop with: kill {pid}")
 
 
 _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
