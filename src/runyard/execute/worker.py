@@ -235,7 +235,8 @@ class Worker:
                 return False  # other workers may finish and make dependents ready
             if counts.get(Status.READY, 0):
                 ready = self.store.executions(experiment, statuses=[Status.READY])
-                if any(self.pool.can_ever_fit(r.resources) for r in ready):
+                if any(self.pool.can_ever_fit(r.resources) and not self._experiments.paused(r.experiment)
+                       for r in ready):
                     return False
         return True
 
