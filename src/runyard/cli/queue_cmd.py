@@ -8,7 +8,7 @@ import time
 
 import click
 
-from runyard.cli.common import install_stop_signals, load_plan, spec_arguments, store_options
+from runyard.cli.common import install_stop_signals, load_plan, open_existing, spec_arguments, store_options
 from runyard.cli.main import friendly
 from runyard.execute.events import Event
 
@@ -91,14 +91,11 @@ def worker(home: str | None, store_url: str | None, gpus: str, per_gpu: int, job
     """
     from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
     from runyard.execute.worker import Worker
-    from runyard.home import resolve_home, resolve_store_url
-    from runyard.store import open_store
 
     chosen = parse_gpus(gpus)
     gpu_list = detect_gpus() if chosen is None else chosen
     pool = SlotPool(gpu_list, per_gpu=per_gpu, jobs=jobs)
-    url = resolve_store_url(store_url, resolve_home(home))
-    with open_store(url) as store:
+    with open_existing(home, store_url) as store:
         for name in experiments:
             store.experiment(name)  # an unknown name is an error (with suggestions), not an idle worker
         scope = list(experiments) or None

@@ -30,6 +30,7 @@ def submit_plan(store: Store, plan: Plan, *, priority: int = 0, force: Collectio
     if snapshot:
         taken = snapshots.take(os.path.dirname(plan.spec_path), plan.home)
         plan = snapshots.apply(plan, taken)
+    store.reap()  # steps of workers that died: queued again (or failed) before the plan is matched
     result = store.submit(plan, force=force, priority=priority)
     files.write_run_folders(plan)
     return Submitted(result, taken)
