@@ -11,30 +11,11 @@ from typing import Any, TypeVar
 
 import click
 
+from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
 from runyard.errors import RunNotFound
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def store_options(func: F) -> F:
-    func = click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
-                        help="Store URL (default: sqlite:///<home>/runyard.db).")(func)
-    return click.option("--home", type=click.Path(file_okay=False), envvar="RUNYARD_HOME",
-                        help="Folder of runyard's data (default: the nearest .runyard).")(func)
-
-
-def open_existing(home: str | None, store_url: str | None) -> Any:
-    """Open the store without creating one: reading commands never write a new home."""
-    from runyard.home import resolve_home, resolve_store_url
-    from runyard.store import open_store
-
-    home_path = resolve_home(home)
-    url = resolve_store_url(store_url, home_path)
-    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` first, or point "
-                          "--home / --store at an existing one")
-    return open_store(url)
 
 
 def _echo_json(data: object) -> None:

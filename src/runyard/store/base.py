@@ -335,7 +335,7 @@ class Store(abc.ABC):
         accept: Callable[[ExecRecord], bool],
         *,
         limit: int,
-        experiment: str | None = None,
+        experiment: str | Sequence[str] | None = None,
         lease_seconds: float = 30.0,
     ) -> list[ExecRecord]: ...
 

@@ -13,7 +13,7 @@ executions table against other writers for its one transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -81,6 +81,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin
             pick = pick.with_for_update(skip_locked=True, of=_X)
         self._pick_any = pick
         self._pick_one = pick.where(_X.c.experiment == bindparam("exp"))
+        self._pick_some = pick.where(_X.c.experiment.in_(bindparam("exps", expanding=True)))
         self._take = (
             update(_X)
             .where(_X.c.key.in_(bindparam("keys", expanding=True)), _X.c.status == Status.READY.value)
@@ -153,7 +154,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin
         accept: Callable[[ExecRecord], bool],
         *,
         limit: int,
-        experiment: str | None = None,
+        experiment: str | Sequence[str] | None = None,
         lease_seconds: float = 30.0,
     ) -> list[ExecRecord]:
         if limit <= 0:
@@ -165,8 +166,10 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin
         with self.tx() as conn:
             if experiment is None:
                 result = conn.execute(self._pick_any, {"window": window})
-            else:
+            elif isinstance(experiment, str):
                 result = conn.execute(self._pick_one, {"window": window, "exp": experiment})
+            else:
+                result = conn.execute(self._pick_some, {"window": window, "exps": list(experiment)})
             with result:
                 for row in result.mappings():
                     record = exec_record(row)
