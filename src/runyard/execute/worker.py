@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runyard.errors import LaunchError, StoreUnavailable
+from runyard.errors import LaunchError, LeaseLost, StoreUnavailable
 from runyard.execute import files
 from runyard.execute.control import CANCELLED, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult
@@ -69,7 +69,7 @@ class Worker:
         self._launched = 0
         self._provenance = Provenance()
         self._experiments = ExperimentInfo(store)
-        self._ingest = Ingest(store)
+        self._ingest = Ingest(store, owner=self.id)
         self._pacer = Pacer(metrics_interval)
         self._launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
         self._guardian: Guardian | None = None
@@ -271,7 +271,7 @@ class Worker:
             self._record_launch_failure(record, slot, str(err), provenance)
             return
         self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
-                                              host=self.host, command_env=env))
+                                              host=self.host, command_env=env, lease_seconds=self.lease_seconds))
         deadline = time.monotonic() + record.timeout if record.timeout else None
         self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
                                  metrics_offset=offsets["metrics"], spec_folder=spec_folder))
@@ -395,6 +395,8 @@ class Worker:
             except StoreUnavailable:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
+            except LeaseLost:  # taken over: finish() will not record this attempt either
+                return []
             except Exception as err:  # never let metrics stop the recording of the step itself
                 self._ingest.drop(record.key)
                 return [f"metrics were not stored: {type(err).__name__}: {err} (runyard reparse reads them again)"]

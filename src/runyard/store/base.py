@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from runyard.errors import RunNotFound
+from runyard.errors import LeaseLost, RunNotFound
 from runyard.model import Metric, Plan, Status, WorkerInfo
 from runyard.store.records import (  # re-exported: the store's records are part of its interface
     RUN_STATUS_ORDER,
@@ -110,10 +110,14 @@ class Store(abc.ABC):
       ``interrupt(worker_id)`` marks that worker's running executions ``interrupted``.
     - ``log_metrics(key, points)`` appends points in one batch and updates the per-(key, name)
       summary (last, min, max, count) in the same transaction.
-    - ``log_metric_rows(key, rows)`` is ``log_metrics`` for plain :data:`MetricRow` tuples, every one
-      of execution ``key`` (the worker's ingest path: no object per point).
-    - ``clear_metrics(key)`` deletes every point and summary of execution ``key`` in one
+    - ``log_metric_rows(key, rows, owner=)`` is ``log_metrics`` for plain :data:`MetricRow` tuples,
+      every one of execution ``key`` (the worker's ingest path: no object per point).
+    - ``clear_metrics(key, owner=)`` deletes every point and summary of execution ``key`` in one
       transaction (a new attempt starts its metrics afresh); returns whether there was any.
+    - With ``owner`` (a worker id), ``log_metric_rows`` and ``clear_metrics`` write only while that
+      worker holds ``key`` ``running``, checked in the same transaction (a takeover waits for it);
+      otherwise they write nothing and raise :class:`LeaseLost`: the points of an attempt whose
+      lease was taken over never mix with those of the attempt that replaced it.
     - Queries never change anything: ``execution`` and ``run`` resolve prefixes/names and raise
       :class:`RunNotFound` (naming the candidates when ambiguous, suggestions when unknown).
     - ``results(experiment, stats=)`` reads every run of an experiment with its derived status and
@@ -212,10 +216,13 @@ class Store(abc.ABC):
     def log_metrics(self, key: str, points: Sequence[Metric]) -> None: ...
 
     @abc.abstractmethod
-    def clear_metrics(self, key: str) -> bool: ...
+    def clear_metrics(self, key: str, *, owner: str | None = None) -> bool: ...
 
-    def log_metric_rows(self, key: str, rows: Sequence[MetricRow]) -> None:
-        """:meth:`log_metrics` for rows; backends override it with a path that builds no objects."""
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None) -> None:
+        """:meth:`log_metrics` for rows; backends override it with a path that builds no objects, and
+        that checks ``owner`` in the transaction that writes (here it is checked just before)."""
+        if owner is not None and self.holders([key]).get(key) != (Status.RUNNING, owner):
+            raise LeaseLost(f"{key[:12]}: the worker {owner} no longer holds this execution; metrics not stored")
         nan = float("nan")
         self.log_metrics(key, [Metric(name, nan if value is None else value, step, time)
                                for _, name, step, value, time in rows])
