@@ -251,15 +251,17 @@ class Worker:
             files.prepare_execution(record)
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
-            if self.inline and record.kind == "call":
-                if not os.path.isdir(record.workdir):
-                    raise LaunchError(f"cannot start step in {record.workdir}: no such folder")
-                self._run_inline(record, slot, env, spec_folder, offsets)
-                return
-            child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
-                           pythonpath_first=spec_folder, guardian=self._guardian)
+            inline = self.inline and record.kind == "call"
+            if inline and not os.path.isdir(record.workdir):
+                raise LaunchError(f"cannot start step in {record.workdir}: no such folder")
+            if not inline:
+                child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
+                               pythonpath_first=spec_folder, guardian=self._guardian)
         except (LaunchError, OSError) as err:
             self._record_launch_failure(record, slot, str(err), provenance)
+            return
+        if inline:
+            self._run_inline(record, slot, env, spec_folder, offsets)
             return
         self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
                                               host=self.host, command_env=env))
@@ -287,6 +289,10 @@ class Worker:
                 code, reason = run_inline(record.command, cwd=record.workdir, env=env,
                                           log_path=files.log_path(record), spec_folder=spec_folder,
                                           timeout=record.timeout)
+        except Exception as err:  # runyard's side failed (the log cannot be opened ...): the step fails, loudly
+            code, reason = 2, ""
+            with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
+                log.write(f"runyard: could not run the step inline: {type(err).__name__}: {err}\n")
         finally:
             self.pool.release(slot)
         if reason == "interrupted":
