@@ -15,6 +15,7 @@ The standard library only: the step runner (``python -m runyard.call``) imports 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -92,10 +93,10 @@ def import_target(target: str, folders: list[str] | None = None) -> Callable[...
     if target in _given:
         return _given[target]
     module_name, attr = split_target(target)
-    with search_path(folders or []):
+    with search_path(folders or []), contextlib.redirect_stdout(sys.stderr):  # prints at import: not our output
         try:
             module = importlib.import_module(module_name)
-        except Exception as err:  # user code: a missing module, a syntax error, an error at import
+        except (Exception, SystemExit) as err:  # user code: a missing module, a syntax error, an error at import
             where = f" (searched first in {', '.join(folders)})" if folders else ""
             raise CallError(f"cannot import module {module_name!r}{where}: {type(err).__name__}: {err}") from None
     value: Any = module

@@ -6,7 +6,8 @@ Tree::
     ├── UsageError               bad command-line input (exit 2)
     ├── SpecError                a spec with one or more problems (exit 2), each with file:line or key path
     ├── StoreError               the store cannot be opened, migrated or reached (exit 2 when opening)
-    │   └── StoreUnavailable     a transient connection failure; callers may retry
+    │   ├── StoreUnavailable     a transient connection failure; callers may retry
+    │   └── LeaseLost            a worker wrote for an execution it no longer holds (another took it over)
     ├── RunNotFound              no run / experiment / execution matches what the user named (exit 2)
     ├── LaunchError              a step could not be started (missing workdir, bad interpreter ...)
     ├── StepFailed               some step of a run started from Python failed (exit 1); names each log
@@ -67,6 +68,11 @@ class StoreError(RunyardError):
 
 class StoreUnavailable(StoreError):
     """The store could not be reached right now (connection refused, server restarting ...)."""
+
+
+class LeaseLost(StoreError):
+    """A worker wrote for a step execution it no longer holds: its lease expired and the execution was
+    taken back (and maybe claimed by another worker). Nothing was written."""
 
 
 class RunNotFound(RunyardError):

@@ -9,12 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runyard.errors import StoreUnavailable
+import pytest
+
+from runyard.errors import LeaseLost, StoreUnavailable
 from runyard.execute.extract import Tail
 from runyard.execute.ingest import Ingest, Tracked
 from runyard.model import Metric
-from runyard.store import Store
+from runyard.store import Store, open_store
 from runyard.store.base import MetricRow
+from runyard.testing.store_helpers import FakeClock, accept_all, ex, plan
 
 from .conftest import Yard, run_worker, wait_for
 
@@ -49,14 +52,14 @@ class Recorder:
         self.points: list[Metric] = []
         self.clears = 0
 
-    def clear_metrics(self, key: str) -> bool:
+    def clear_metrics(self, key: str, *, owner: str | None = None) -> bool:
         if self.down:
             raise StoreUnavailable("down")
         self.clears += 1
         self.points.clear()
         return True
 
-    def log_metric_rows(self, key: str, rows: Sequence[MetricRow]) -> None:
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None) -> None:
         if self.down:
             raise StoreUnavailable("down")
         assert all(r[0] == key for r in rows)
@@ -97,6 +100,40 @@ def test_poll_moves_on_only_once_the_store_took_the_points(tmp_path: Path) -> No
     assert ingest.finish("k") == []
     assert [(p.value, p.step) for p in store.points if p.name == "acc"] == [(1, 0), (2, 1), (3, 2)]
     assert len(store.points) == 13 and store.clears == 1 and ingest.tracked == {}
+
+
+def test_an_attempt_taken_over_stores_nothing_more(tmp_path: Path) -> None:
+    """Once another worker took the execution over, the old attempt's ingest stops: its later lines (and
+    whatever the new attempt appends to the shared metrics file) never reach the store through it."""
+    clock = FakeClock()
+    a = ex(tmp_path, "a", retries=1)
+    with open_store(f"sqlite:///{tmp_path}/runyard.db", clock=clock) as store:
+        store.submit(plan(tmp_path, a))
+        store.claim("w1", accept_all, limit=1, lease_seconds=10)
+        metrics = tmp_path / "metrics.jsonl"
+        metrics.write_bytes(b'{"step": 0, "loss": 1}\n')
+        old = Ingest(store, owner="w1")
+        old.start(Tracked(key=a.key, folder=str(tmp_path), metrics=Tail(str(metrics)), log=None, rules=(), after=()))
+        old.poll()
+        assert [p.value for p in store.metric_points(a.key)] == [1.0]
+        clock.advance(11)
+        assert store.reap() == [a.key]
+        store.claim("w2", accept_all, limit=1)
+        new = Ingest(store, owner="w2")
+        new.start(Tracked(key=a.key, folder=str(tmp_path), metrics=Tail(str(metrics), metrics.stat().st_size),
+                          log=None, rules=(), after=()))
+        with open(metrics, "ab") as handle:
+            handle.write(b'{"step": 0, "loss": 5}\n{"step": 1, "loss": 6}\n')
+        assert new.finish(a.key) == []
+        old.poll()  # refused: no longer tracked
+        assert old.tracked == {}
+        with open(metrics, "ab") as handle:
+            handle.write(b'{"step": 2, "loss": 7}\n')
+        old.start(Tracked(key=a.key, folder=str(tmp_path), metrics=Tail(str(metrics)), log=None, rules=(), after=()))
+        with pytest.raises(LeaseLost):
+            old.finish(a.key)
+        assert old.tracked == {}
+        assert [(p.step, p.value) for p in store.metric_points(a.key)] == [(0, 5.0), (1, 6.0)]
 
 
 STEP = r'''

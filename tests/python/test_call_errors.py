@@ -112,3 +112,18 @@ def test_plan_imports_without_writing_bytecode(project: Project) -> None:
     assert "python -m runyard.call pkg.steps:train --params '{\"lr\": 1, \"seed\": 0}'" in proc.stdout
     assert not list(project.root.rglob("__pycache__"))
     assert not project.home.exists()
+
+
+def test_a_module_that_exits_at_import_is_a_spec_error(project: Project) -> None:
+    project.file("quits.py", "import sys\nprint('loading quits')\nsys.exit(3)\n")
+    message = _check(project, "experiment: e\nsteps:\n  a: {call: 'quits:f'}\n",
+                     "steps.a.call: cannot import module 'quits'", "SystemExit: 3")
+    assert "loading quits" in message  # what the module prints at import goes to stderr, never stdout
+
+
+def test_what_a_module_prints_at_import_stays_off_stdout(project: Project) -> None:
+    project.file("chatty.py", "print('hello from chatty')\n\ndef f(x=1):\n    return x\n")
+    project.spec("experiment: e\nsteps:\n  a: {call: 'chatty:f'}\n")
+    proc = project.run("plan")
+    assert proc.code == 0, proc
+    assert "hello from chatty" not in proc.stdout and "hello from chatty" in proc.stderr

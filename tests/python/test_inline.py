@@ -213,3 +213,13 @@ def long(seconds=4.0):
     with project.store() as store:
         (ex,) = store.executions("long")
     assert ex.status == "done" and ex.attempts == 1
+
+
+def test_an_inline_step_whose_workdir_is_missing_fails_to_start(project: Project) -> None:
+    project.file("steps.py", STEPS)
+    project.spec("experiment: wd\nsteps:\n  first: {call: steps:first, workdir: nowhere}\n")
+    done = _run(project, "--inline")
+    assert done.returncode == 1, done.stdout + done.stderr
+    step = show_json(project, "default")["steps"][0]
+    assert step["status"] == "failed" and step["error"].startswith("could not start: cannot start step in ")
+    assert "runyard: could not start the step: cannot start step in" in Path(step["log"]).read_text()

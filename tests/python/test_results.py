@@ -261,3 +261,15 @@ def test_loading_parquet_without_pyarrow_names_the_package(tmp_path: Path, monke
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
     with pytest.raises(ResultError, match=r"needs the optional package 'pyarrow': pip install 'runyard\[parquet\]'"):
         load_result(str(tmp_path))
+
+
+def test_numpy_numbers_in_a_returned_dict_are_metrics_saved_as_json(project: Project) -> None:
+    project.file("npm.py", "import numpy as np\n\ndef f():\n    return {'a': np.float32(0.5), 'n': np.int64(3)}\n")
+    project.spec("experiment: npm\nsteps:\n  f: {call: 'npm:f'}\n")
+    assert project.run("run").code == 0
+    step = show_json(project, "default")["steps"][0]
+    assert (Path(step["folder"]) / "out" / "result.json").read_text() == '{"a": 0.5, "n": 3}'
+    value = runyard.load("default", home=project.home)
+    assert value == {"a": 0.5, "n": 3} and type(value["n"]) is int
+    rows = json.loads(project.run("compare", "--format", "json").stdout)
+    assert rows[0]["a"] == 0.5 and rows[0]["n"] == 3

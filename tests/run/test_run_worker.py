@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from runyard.execute.slots import SlotPool
 from runyard.execute.worker import Worker
 from runyard.model import WorkerInfo
 from runyard.store import Store
+from runyard.store.base import ExecRecord
 from runyard.testing.workers import drain, submit_spec
 
-from .conftest import Project
+from .conftest import Project, wait_for
 
 
 def submit(project: Project, text: str) -> Store:
@@ -90,5 +92,30 @@ def test_a_worker_takes_over_what_a_silent_worker_held_once_its_lease_expires(pr
         assert str(by_step["second"].status) == "done"
         assert any(e.kind == "recovered" for e in events)
         assert Path(project.rec).exists() and [r["label"] for r in project.ends()] == ["first", "second"]
+    finally:
+        store.close()
+
+
+def test_a_launched_step_holds_the_workers_lease_not_a_default_one(project: Project) -> None:
+    """A worker with a short lease records that lease when it launches a step, so that if it dies at once its
+    step is taken back after that lease, not after a default one."""
+    store = submit(project, """
+        experiment: short-lease
+        steps:
+          slow: python rec.py slow --sleep 3
+        """)
+    try:
+        worker = Worker(store, SlotPool([], jobs=1), experiment="short-lease", lease_seconds=2)
+        thread = threading.Thread(target=worker.run, kwargs={"burst": True}, daemon=True)
+        thread.start()
+
+        def launched() -> ExecRecord | None:
+            (ex,) = store.executions("short-lease")
+            return ex if ex.pgid is not None else None  # the launch is recorded
+
+        ex = wait_for(launched, timeout=20, what="the step to be launched")
+        assert ex.lease_expires is not None and ex.lease_expires <= time.time() + 2  # not a 30 s default
+        thread.join(30)
+        assert not thread.is_alive() and worker.result.done == 1
     finally:
         store.close()

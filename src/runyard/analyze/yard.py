@@ -26,7 +26,7 @@ from runyard.errors import RunNotFound
 if TYPE_CHECKING:
     import pandas as pd
 
-    from runyard.store.base import ExecRecord, MetricSummary, RunRecord, Store
+    from runyard.store.base import ExecRecord, MetricSummary, RunRecord, Store, SubmitResult
 
 
 def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
@@ -79,6 +79,17 @@ class Yard:
     def run(self, id_or_name: str, experiment: str | None = None) -> RunView:
         """One run by id (or a unique prefix) or name."""
         return RunView(self.store, self.store.run(id_or_name, experiment))
+
+    def submit(self, experiment: str, *, sweep: str | None = None, priority: int = 0, snapshot: bool = False,
+               force: bool = False, **params: Any) -> SubmitResult:
+        """Queue more runs of ``experiment`` (its spec is the one in the store) for workers to run.
+
+        ``lr=[0.1, 0.01]`` makes ``lr`` an axis of every grid, ``seed=3`` pins it; done step executions
+        stay cached. Start ``runyard worker`` processes (anywhere that reaches the store) to run them."""
+        from runyard.execute.submission import submit_stored
+
+        return submit_stored(self.store, experiment, params, sweep=sweep, priority=priority, snapshot=snapshot,
+                             force=force).result
 
     def close(self) -> None:
         self.store.close()

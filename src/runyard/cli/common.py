@@ -45,9 +45,10 @@ def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
 
 def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sample_seed: int,
               home: str | None, gpus: Sequence[int] | None = None,
-              per_gpu: int | None = None) -> tuple[Spec, Plan, Path]:
+              per_gpu: int | None = None, detect: bool = True) -> tuple[Spec, Plan, Path]:
     """Load, override and expand a spec. ``gpus`` / ``per_gpu`` replace the spec's resources (a step's
-    default GPU need follows the GPUs actually used); ``resources.gpus: auto`` is detected here."""
+    default GPU need follows the GPUs actually used); ``resources.gpus: auto`` is detected here unless
+    ``detect`` is False (a submit from a machine without the workers' GPUs: steps still need one each)."""
     from runyard.errors import UsageError
     from runyard.home import resolve_home
 
@@ -56,7 +57,7 @@ def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sam
         if "=" not in text:
             raise UsageError(f"{text!r}: expected KEY=VALUE after the spec (only one spec per command)")
     spec = load_spec(spec_path)
-    spec = with_resources(spec, gpus, per_gpu)
+    spec = with_resources(spec, gpus, per_gpu, detect=detect)
     overrides = parse_overrides(spec, override_texts)
     home_path = resolve_home(home, spec_folder=spec.folder, cwd=os.getcwd())
     plan = expand(spec, home=str(home_path), overrides=overrides, sweep=sweep, sample=sample, seed=sample_seed)
@@ -73,14 +74,51 @@ def differing_params(plan: Plan) -> list[str]:
     return [n for n in names if len({canonical_json(r.params.get(n)) for r in plan.runs}) > 1]
 
 
-def with_resources(spec: Spec, gpus: Sequence[int] | None, per_gpu: int | None) -> Spec:
+def with_resources(spec: Spec, gpus: Sequence[int] | None, per_gpu: int | None, *, detect: bool = True) -> Spec:
     from dataclasses import replace
 
     from runyard.spec import ResourceSpec
 
     chosen: tuple[int, ...] | str = tuple(gpus) if gpus is not None else spec.resources.gpus
-    if chosen == "auto":
+    if chosen == "auto" and detect:
         from runyard.execute.slots import detect_gpus
 
         chosen = tuple(detect_gpus())
     return replace(spec, resources=ResourceSpec(gpus=chosen, per_gpu=per_gpu or spec.resources.per_gpu))
+
+
+def store_options(func: F) -> F:
+    """``--store URL --home DIR``: which store a command works on."""
+    func = click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
+                        help="Store URL (default: sqlite:///<home>/runyard.db).")(func)
+    return click.option("--home", type=click.Path(file_okay=False), envvar="RUNYARD_HOME",
+                        help="Folder of runyard's data (default: the nearest .runyard).")(func)
+
+
+def open_existing(home: str | None, store_url: str | None) -> Any:
+    """Open the store without creating one: reading commands never write a new home."""
+    from runyard.errors import RunNotFound
+    from runyard.home import resolve_home, resolve_store_url
+    from runyard.store import open_store
+
+    home_path = resolve_home(home)
+    url = resolve_store_url(store_url, home_path)
+    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
+        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` or `runyard submit` "
+                          "first, or point --home / --store at an existing one")
+    return open_store(url)
+
+
+def install_stop_signals(request_stop: Callable[[], None]) -> None:
+    """Ctrl-C once: stop launching; twice: terminate the running steps (the worker counts the calls).
+    SIGTERM / SIGHUP (``kill``, a closed terminal): terminate the running steps at once. Either way the
+    steps are recorded ``interrupted`` and the exit code is 130."""
+    import signal
+
+    def terminate(signum: int, frame: Any) -> None:
+        request_stop()
+        request_stop()
+
+    signal.signal(signal.SIGINT, lambda signum, frame: request_stop())
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, terminate)

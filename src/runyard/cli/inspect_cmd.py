@@ -11,30 +11,12 @@ from typing import Any, TypeVar
 
 import click
 
+from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
 from runyard.errors import RunNotFound
+from runyard.model import Status
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def store_options(func: F) -> F:
-    func = click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
-                        help="Store URL (default: sqlite:///<home>/runyard.db).")(func)
-    return click.option("--home", type=click.Path(file_okay=False), envvar="RUNYARD_HOME",
-                        help="Folder of runyard's data (default: the nearest .runyard).")(func)
-
-
-def open_existing(home: str | None, store_url: str | None) -> Any:
-    """Open the store without creating one: reading commands never write a new home."""
-    from runyard.home import resolve_home, resolve_store_url
-    from runyard.store import open_store
-
-    home_path = resolve_home(home)
-    url = resolve_store_url(store_url, home_path)
-    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` first, or point "
-                          "--home / --store at an existing one")
-    return open_store(url)
 
 
 def _echo_json(data: object) -> None:
@@ -253,3 +235,11 @@ def status(as_json: bool, home: str | None, store_url: str | None) -> None:
                            f"running {item['elapsed']}s · log {item['log']}")
         counts = store.counts()
         click.echo("queue: " + (", ".join(f"{n} {s}" for s, n in counts.items() if n) or "empty"))
+        names = store.experiments()
+        for name in names:
+            record = store.experiment(name)
+            mine = store.counts(name)
+            queued = mine[Status.READY] + mine[Status.WAITING]
+            if record.paused or (len(names) > 1 and (queued or mine[Status.RUNNING])):
+                paused = " (paused: nothing new starts; `runyard resume` it)" if record.paused else ""
+                click.echo(f"  {name}: {queued} queued, {mine[Status.RUNNING]} running{paused}")

@@ -36,6 +36,12 @@ def friendly(func: F) -> F:
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("runyard.cli.run_cmd", "run", "Run a spec's sweeps on every free slot; resumes what is not done."),
     "plan": ("runyard.cli.plan_cmd", "plan", "Show the runs and step executions of a spec. Writes nothing."),
+    "submit": ("runyard.cli.queue_cmd", "submit", "Plan and enqueue a spec's runs for workers, without running them."),
+    "worker": ("runyard.cli.queue_cmd", "worker", "Pull queued steps from the store and run them on this machine."),
+    "pause": ("runyard.cli.control_cmd", "pause", "Stop starting an experiment's steps; queued work stays."),
+    "resume": ("runyard.cli.control_cmd", "resume", "Start a paused experiment's queued steps again."),
+    "cancel": ("runyard.cli.control_cmd", "cancel", "Cancel an experiment's or a run's unfinished steps, anywhere."),
+    "priority": ("runyard.cli.control_cmd", "priority", "Re-prioritise an experiment's queued steps."),
     "ls": ("runyard.cli.inspect_cmd", "ls", "List experiments, or the runs of one experiment."),
     "show": ("runyard.cli.inspect_cmd", "show", "Show a run: params, steps, commands, logs."),
     "logs": ("runyard.cli.inspect_cmd", "logs", "Print (or follow) the log of a step of a run."),

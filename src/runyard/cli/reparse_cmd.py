@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from runyard.cli.inspect_cmd import open_existing, store_options
+from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from runyard.cli.common import load_plan, spec_arguments
+from runyard.cli.common import install_stop_signals, load_plan, spec_arguments
 from runyard.cli.main import friendly
+
+if TYPE_CHECKING:
+    from runyard.execute.session import RunOptions
+    from runyard.model import Plan
 
 
 @click.command()
@@ -25,6 +29,8 @@ from runyard.cli.main import friendly
 @click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
               help="Store URL (default: sqlite:///<home>/runyard.db).")
 @click.option("--dry-run", is_flag=True, help="Show what would run (like `runyard plan`) and write nothing.")
+@click.option("--detach", is_flag=True,
+              help="Submit, then run the steps in a background worker that outlives the terminal.")
 @click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
               help="Lease of a running step; a dead worker's steps are requeued after it expires.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
@@ -34,7 +40,7 @@ from runyard.cli.main import friendly
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
-        store_url: str | None, dry_run: bool, lease: float, grace: float, inline: bool) -> None:
+        store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float, inline: bool) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -55,6 +61,16 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
                          inline=inline)
+    if detach:
+        if inline:
+            from runyard.errors import UsageError
+
+            raise UsageError("--detach and --inline do not mix: --inline runs steps in this terminal's process")
+        _run_detached(plan, options)
+        if spec.select is not None:
+            click.echo("select: the final runs are chosen once the sweep is done; run `runyard select "
+                       f"{plan.experiment}` then")
+        return
     from runyard.cli.progress import Display
     from runyard.execute.session import FinalStage
 
@@ -65,13 +81,29 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
-        code = run_session(plan, options, display=display, install_signals=_install_signals if handled else None,
+        code = run_session(plan, options, display=display, install_signals=install_stop_signals if handled else None,
                            final=final)
     finally:
         for sig, old in previous.items():
             if old is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(sig, old)
     sys.exit(code)
+
+
+def _run_detached(plan: Plan, options: RunOptions) -> None:
+    from runyard.execute.detach import start_worker
+    from runyard.execute.session import run_detached
+
+    result, worker_args, url = run_detached(plan, options)
+    from runyard.execute.submission import describe
+
+    click.echo(describe(result))
+    if not result.queued and not result.already_queued:
+        click.echo("everything is cached, nothing to run")
+        return
+    pid, log = start_worker(worker_args, home=options.home, experiment=plan.experiment, store_url=url)
+    click.echo(f"worker running in the background: pid {pid}, output {log}")
+    click.echo(f"follow with: runyard status · runyard logs -f RUN · stop with: kill {pid}")
 
 
 _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -86,20 +118,6 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-def _install_signals(request_stop: Callable[[], None]) -> None:
-    """Ctrl-C once: stop launching; twice: terminate the running steps (the worker counts the calls).
-    SIGTERM / SIGHUP (``kill``, a closed terminal): terminate the running steps at once. Either way the
-    steps are recorded ``interrupted`` and the exit code is 130."""
-
-    def terminate(signum: int, frame: Any) -> None:
-        request_stop()
-        request_stop()
-
-    signal.signal(signal.SIGINT, lambda signum, frame: request_stop())
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
 
 
 __all__ = ["run"]

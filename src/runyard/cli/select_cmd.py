@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import click
 
-from runyard.cli.inspect_cmd import open_existing, store_options
+from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
 
 
@@ -78,9 +78,10 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
 
 def _signals() -> Callable[[Callable[[], None]], None] | None:
     """Ctrl-C handling like ``runyard run`` (None outside the main thread)."""
-    from runyard.cli.run_cmd import _install_signals, _main_thread
+    from runyard.cli.common import install_stop_signals
+    from runyard.cli.run_cmd import _main_thread
 
-    return _install_signals if _main_thread() else None
+    return install_stop_signals if _main_thread() else None
 
 
 def _show(selection: object, finals: object, store: object, *, as_json: bool) -> None:

@@ -30,6 +30,7 @@ class WorkerResult:
     done: int = 0
     failed: list[ExecRecord] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
     retried: int = 0
 
     @property

@@ -40,3 +40,10 @@ class ExperimentInfo:
         path = found.spec_path or ""
         self._folders[experiment] = os.path.dirname(path) if os.path.isabs(path) else None
         self._metrics[experiment] = metric_specs(found.spec)
+
+    def paused(self, experiment: str) -> bool:
+        """Whether the experiment is paused now (read fresh: pausing happens while workers run)."""
+        try:
+            return self.store.experiment(experiment).paused
+        except StoreUnavailable:
+            return False

@@ -15,6 +15,10 @@ Attempts: the log and the metrics file are appended to by every attempt of an ex
 attempt starts reading at the size they had at its launch (recorded in ``meta.json`` as
 ``metrics_from``), and its first batch clears the execution's points (``Store.clear_metrics``): the
 stored metrics are those of the latest attempt, never a sum of attempts.
+
+Ownership: a worker's ingest writes with its worker id as ``owner``, so once its lease of an
+execution was taken over, nothing more of that attempt reaches the store (``LeaseLost``): the
+execution stops being tracked, and the attempt that replaced it keeps its own points.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from runyard.errors import StoreUnavailable
+from runyard.errors import LeaseLost, StoreUnavailable
 from runyard.execute import extract
 from runyard.execute.extract import Rule, Tail
 from runyard.model import StepExec
@@ -71,9 +75,10 @@ def track(ex: StepExec, specs: Iterable[MetricSpec], *, log_offset: int = 0, met
 class Ingest:
     """The metrics of the running executions of one worker, on their way to ``store``."""
 
-    def __init__(self, store: Store, *, chunk: int = extract.CHUNK) -> None:
+    def __init__(self, store: Store, *, chunk: int = extract.CHUNK, owner: str | None = None) -> None:
         self.store = store
         self.chunk = chunk
+        self.owner = owner  # the worker whose attempts these are (None: no ownership check, e.g. reparse)
         self.tracked: dict[str, Tracked] = {}
 
     def start(self, tracked: Tracked) -> None:
@@ -84,22 +89,34 @@ class Ingest:
 
     def poll(self) -> bool:
         """Store what every tracked execution's files gained. Returns True when some file gained a
-        lot (poll again soon). A store that cannot be reached is left for the next poll."""
+        lot (poll again soon). A store that cannot be reached is left for the next poll; an execution
+        whose lease was taken over is no longer tracked."""
         busy = False
         for tracked in list(self.tracked.values()):
             try:
                 busy = self.read(tracked)[0] >= BUSY_BYTES or busy
             except StoreUnavailable:
                 return False
+            except LeaseLost:
+                self.drop(tracked.key)
         return busy
 
     def finish(self, key: str) -> list[str]:
         """Read everything an exited execution left: the rest of its metrics file and log, then its
         file and parser metrics; store them and stop tracking it. Returns problems worth telling (bad
-        lines, missing files). Raises StoreUnavailable with nothing lost: call again later."""
+        lines, missing files). Raises StoreUnavailable with nothing lost: call again later; LeaseLost
+        (the execution is then no longer tracked) when this worker no longer holds it."""
         tracked = self.tracked.get(key)
         if tracked is None:
             return []
+        try:
+            return self._finish(tracked)
+        except LeaseLost:
+            self.drop(key)
+            raise
+
+    def _finish(self, tracked: Tracked) -> list[str]:
+        key = tracked.key
         while self.read(tracked, final=True)[1]:
             pass
         if tracked.extracted is None:
@@ -138,10 +155,10 @@ class Ingest:
 
     def _store(self, tracked: Tracked, rows: Sequence[MetricRow]) -> None:
         if not tracked.cleared:
-            self.store.clear_metrics(tracked.key)
+            self.store.clear_metrics(tracked.key, owner=self.owner)
             tracked.cleared = True
         if rows:
-            self.store.log_metric_rows(tracked.key, rows)
+            self.store.log_metric_rows(tracked.key, rows, owner=self.owner)
             tracked.stored += len(rows)
 
 

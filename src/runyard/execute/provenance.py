@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard import capture
-from runyard.execute import files
+from runyard.execute import files, snapshot
 from runyard.model import StepExec
 
 
@@ -19,9 +19,15 @@ class Provenance:
         self._env: dict[str, Any] | None = None
         self._code: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._saved_env: dict[str, str] = {}
+        self._snapshots: dict[str, dict[str, Any]] = {}
 
     def for_execution(self, ex: StepExec) -> dict[str, Any]:
         home = str(Path(ex.folder).parents[3])
+        if ex.snapshot:  # the code as it was submitted, recorded when the snapshot was taken
+            code = self._snapshots.get(ex.snapshot)
+            if code is None:
+                code = self._snapshots[ex.snapshot] = snapshot.info_of(ex.snapshot) or {"snapshot": ex.snapshot}
+            return {"code": code, **self._environment(home)}
         return {"code": self._code_state(ex.workdir, home), **self._environment(home)}
 
     def _environment(self, home: str) -> dict[str, Any]:

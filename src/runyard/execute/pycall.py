@@ -171,17 +171,18 @@ def build_kwargs(func: Callable[..., Any], request: CallRequest, *, out: str,
 
 
 def metrics_of(value: Any) -> dict[str, float] | None:
-    """A non-empty mapping of text → number (not bool) as metrics; None for anything else."""
+    """A non-empty mapping of text → number (not bool) as metrics, with plain int and float values; None for
+    anything else."""
     import numbers
 
     if not isinstance(value, Mapping) or not value:
         return None
-    out = {}
+    out: dict[str, float] = {}
     for name, number in value.items():
         if not isinstance(name, str) or isinstance(number, bool) or not isinstance(number, numbers.Real):
             return None
-        out[name] = number
-    return out  # type: ignore[return-value]
+        out[name] = int(number) if isinstance(number, numbers.Integral) else float(number)
+    return out
 
 
 def finish(value: Any, out: str, *, note: Callable[[str], None]) -> None:
@@ -193,6 +194,7 @@ def finish(value: Any, out: str, *, note: Callable[[str], None]) -> None:
     if metrics is not None:
         points: dict[str, Any] = dict(metrics)
         track.log(**points)
+        value = metrics  # plain numbers (numpy scalars converted): saved as JSON
     try:
         meta = save_result(value, out, warn=lambda text: note(f"warning: {text}"))
     except ResultError as err:

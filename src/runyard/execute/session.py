@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
           install_signals: Callable[[Callable[[], None]], None] | None, force: Collection[str] = ()) -> int:
     """Submit ``plan`` to an open store and drain it with a local worker (no recovery first)."""
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
-                    grace=options.grace, on_event=display.event)
+                    grace=options.grace, on_event=display.event, inline=options.inline)
     if install_signals is not None:
         install_signals(worker.request_stop)
     try:
@@ -196,3 +197,27 @@ def collect_outcome(store: Store, plan: Plan) -> Outcome:
     outcome.failed = [r for r in records if r.status == Status.FAILED]
     outcome.blocked = sum(1 for r in records if r.status in (Status.WAITING, Status.READY))
     return outcome
+
+
+def run_detached(plan: Plan, options: RunOptions) -> tuple[SubmitResult, list[str], str]:
+    """What ``runyard run --detach`` does in the foreground: check, take back dead workers' steps,
+    submit and write the run folders. Returns the submit result, the ``runyard worker`` arguments
+    that drain this experiment on the same slots, and the store URL (passed by environment: it may
+    hold a password)."""
+    from runyard.execute.recovery import recover
+    from runyard.execute.submission import submit_plan
+
+    pool = make_pool(options)
+    check_fits(plan, pool)
+    force = forced_keys(plan, force=options.force, steps=options.force_steps)
+    os.makedirs(options.home, exist_ok=True)
+    with open_plan_store(options) as store:
+        recover(store, "", socket.gethostname(), lambda event: None)
+        done = submit_plan(store, plan, force=force)
+    gpus = "none" if isinstance(options.gpus, str) or not options.gpus else ",".join(map(str, options.gpus))
+    args = ["--home", str(options.home), "--experiment", plan.experiment, "--burst",
+            "--gpus", gpus, "--per-gpu", str(options.per_gpu), "--lease", str(options.lease_seconds),
+            "--grace", str(options.grace)]
+    if options.jobs:
+        args += ["--jobs", str(options.jobs)]
+    return done.result, args, resolve_store_url(options.store_url, options.home)

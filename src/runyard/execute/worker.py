@@ -15,12 +15,13 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runyard.errors import LaunchError, StoreUnavailable
+from runyard.errors import LaunchError, LeaseLost, StoreUnavailable
 from runyard.execute import files
+from runyard.execute.control import CANCELLED, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import OWN_NOTE, file_size
@@ -49,12 +50,13 @@ class _Running:
 
 
 class Worker:
-    def __init__(self, store: Store, pool: SlotPool, *, experiment: str | None = None, lease_seconds: float = 30.0,
+    def __init__(self, store: Store, pool: SlotPool, *, experiment: str | Sequence[str] | None = None,
+                 lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
                  max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False) -> None:
         self.store = store
         self.pool = pool
-        self.experiment = experiment
+        self.experiment = experiment  # one name, several, or None: every experiment
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.grace = grace
@@ -70,7 +72,7 @@ class Worker:
         self._launched = 0
         self._provenance = Provenance()
         self._experiments = ExperimentInfo(store)
-        self._ingest = Ingest(store)
+        self._ingest = Ingest(store, owner=self.id)
         self._pacer = Pacer(metrics_interval)
         self._launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
         self._guardian: Guardian | None = None
@@ -79,6 +81,8 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._control: Control | None = None
+        self._listen_fd = -1
 
     # --- control (safe to call from a signal handler) -----------------------------------------------
     def request_stop(self) -> None:
@@ -103,6 +107,8 @@ class Worker:
         terminated = killed = False
         announced = 0
         self._guardian = Guardian()
+        self._control = Control(self.store, self.id, poll=self.poll_interval)
+        self._watch_listener()
         try:
             self.recover()
             while True:
@@ -128,9 +134,12 @@ class Worker:
                 if now >= next_beat:
                     self._heartbeat()
                     self._safe(self.recover)
+                    if self._control.keep_alive():
+                        self._watch_listener()
                     next_beat = now + self.lease_seconds / 3
                 self._wait(self._timeout(next_beat, idle=not self._running or claimed == 0))
                 self._collect()
+                self._apply_stops()
                 self._enforce_deadlines()
                 self._poll_metrics()
         finally:
@@ -142,6 +151,7 @@ class Worker:
                     self._collect()
                     self._enforce_deadlines()
             self._safe(lambda: self.store.unregister_worker(self.id))
+            self._control.close()
             self._guardian.close()
             self.close()
         return self.result
@@ -218,15 +228,20 @@ class Worker:
 
     def _drained(self) -> bool:
         """Nothing left that this worker could ever run: no ready work that fits, nothing running elsewhere."""
-        counts = self._safe(lambda: self.store.counts(self.experiment))
-        if counts is None:
-            return False
-        if counts.get(Status.RUNNING, 0):
-            return False  # other workers may finish and make dependents ready
-        if not counts.get(Status.READY, 0):
-            return True
-        ready = self.store.executions(self.experiment, statuses=[Status.READY])
-        return not any(self.pool.can_ever_fit(r.resources) for r in ready)
+        scope = [self.experiment] if self.experiment is None or isinstance(self.experiment, str) else self.experiment
+        for experiment in scope:
+            try:
+                counts = self.store.counts(experiment)
+            except StoreUnavailable:
+                return False
+            if counts.get(Status.RUNNING, 0):
+                return False  # other workers may finish and make dependents ready
+            if counts.get(Status.READY, 0):
+                ready = self.store.executions(experiment, statuses=[Status.READY])
+                if any(self.pool.can_ever_fit(r.resources) and not self._experiments.paused(r.experiment)
+                       for r in ready):
+                    return False
+        return True
 
     def _launch(self, record: ExecRecord, slot: Slot) -> None:
         self._launched += 1
@@ -245,7 +260,7 @@ class Worker:
             "PATH": _PATH,
         }
         provenance = self._provenance.for_execution(record)
-        spec_folder = self._experiments.spec_folder(record.experiment)
+        spec_folder = record.snapshot or self._experiments.spec_folder(record.experiment)
         # every attempt appends to the log and the metrics file: this one's metrics start here
         offsets = {"log": file_size(files.log_path(record)), "metrics": file_size(files.metrics_path(record))}
         self._launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
@@ -255,18 +270,20 @@ class Worker:
                 env[RUNS_ENV] = self._runs_table(record)
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
-            if self.inline and record.kind == "call":
-                if not os.path.isdir(record.workdir):
-                    raise LaunchError(f"cannot start step in {record.workdir}: no such folder")
-                self._run_inline(record, slot, env, spec_folder, offsets)
-                return
-            child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
-                           pythonpath_first=spec_folder, guardian=self._guardian)
+            inline = self.inline and record.kind == "call"
+            if inline and not os.path.isdir(record.workdir):
+                raise LaunchError(f"cannot start step in {record.workdir}: no such folder")
+            if not inline:
+                child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
+                               pythonpath_first=spec_folder, guardian=self._guardian)
         except (LaunchError, OSError) as err:
             self._record_launch_failure(record, slot, str(err), provenance)
             return
+        if inline:
+            self._run_inline(record, slot, env, spec_folder, offsets)
+            return
         self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
-                                              host=self.host, command_env=env))
+                                              host=self.host, command_env=env, lease_seconds=self.lease_seconds))
         deadline = time.monotonic() + record.timeout if record.timeout else None
         self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
                                  metrics_offset=offsets["metrics"], spec_folder=spec_folder))
@@ -301,6 +318,10 @@ class Worker:
                 code, reason = run_inline(record.command, cwd=record.workdir, env=env,
                                           log_path=files.log_path(record), spec_folder=spec_folder,
                                           timeout=record.timeout)
+        except Exception as err:  # runyard's side failed (the log cannot be opened ...): the step fails, loudly
+            code, reason = 2, ""
+            with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
+                log.write(f"runyard: could not run the step inline: {type(err).__name__}: {err}\n")
         finally:
             self.pool.release(slot)
         if reason == "interrupted":
@@ -328,14 +349,19 @@ class Worker:
                 if moment is not None:
                     candidates.append(moment - now)
         if idle:
-            candidates.append(self.poll_interval)
+            candidates.append(self._control.poll if self._control else self.poll_interval)
+        if self._running and self._control is not None:
+            candidates.append(self._control.next_check() - now)
         if self._ingest.tracked:
             candidates.append(self._pacer.next - now)
         return max(0.0, min(candidates))
 
     def _wait(self, timeout: float) -> None:
         for key, _ in self._selector.select(timeout):
-            if key.data is None:
+            if key.data == "listen":
+                if self._control is not None:
+                    self._control.woken()
+            elif key.data is None:
                 try:
                     while os.read(self._wake_r, 512):
                         pass
@@ -361,7 +387,10 @@ class Worker:
             running.child.close()
             del self._running[key]
             self.pool.release(running.slot)
-            if running.reason == "lost":
+            if running.reason == CANCELLED:
+                self._record_cancelled(running.record, code)
+                continue
+            if running.reason == LOST:
                 self._launch_state.pop(key, None)
                 self._ingest.drop(key)
                 self._emit(Event("lost", running.record, message=f"{running.record.step} {running.record.short}: "
@@ -419,6 +448,8 @@ class Worker:
             except StoreUnavailable:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
+            except LeaseLost:  # taken over: finish() will not record this attempt either
+                return []
             except Exception as err:  # never let metrics stop the recording of the step itself
                 self._ingest.drop(record.key)
                 return [f"metrics were not stored: {type(err).__name__}: {err} (runyard reparse reads them again)"]
@@ -461,14 +492,46 @@ class Worker:
                 running.reason = running.reason or reason
                 self._signal(running, signal.SIGTERM)
 
+    def _watch_listener(self) -> None:
+        """Wait on the store's wake-up channel (PostgreSQL) next to the children."""
+        if self._listen_fd >= 0:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(self._listen_fd)
+            self._listen_fd = -1
+        fd = self._control.fileno() if self._control is not None else -1
+        if fd >= 0:
+            self._selector.register(fd, selectors.EVENT_READ, "listen")
+            self._listen_fd = fd
+
+    def _apply_stops(self) -> None:
+        """Stop the steps cancelled from elsewhere, or whose lease another worker took over."""
+        if self._control is None or not self._running:
+            return
+        for key, why in self._control.stops(list(self._running)).items():
+            running = self._running.get(key)
+            if running is not None and running.reason not in (CANCELLED, LOST):
+                running.reason = why
+                self._signal(running, signal.SIGTERM)
+
+    def _record_cancelled(self, record: ExecRecord, code: int | None) -> None:
+        launched = self._launch_state.pop(record.key, {})
+        self._ingest.drop(record.key)
+        files.write_meta(record, status=str(Status.CANCELLED), exit_code=code, error="cancelled",
+                         attempt=record.attempts, ended=time.time(), worker=self.id, host=self.host, **launched)
+        self.result.cancelled.append(record.key)
+        self._emit(Event("finished", record, Status.CANCELLED, message="cancelled"))
+
     def _heartbeat(self) -> None:
         owned = self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds))
-        if owned is None:
+        if owned is None or self._control is None:
             return
-        for key, running in self._running.items():
-            if key not in owned and running.reason != "lost":
-                running.reason = "lost"
-                self._signal(running, signal.SIGTERM)
+        missing = [key for key, running in self._running.items()
+                   if key not in owned and running.reason not in (CANCELLED, LOST)]
+        if missing:
+            why = self._control.stops(missing, force=True)
+            for key in missing:
+                self._running[key].reason = why.get(key, LOST)
+                self._signal(self._running[key], signal.SIGTERM)
 
     def _safe(self, call: Callable[[], Any]) -> Any:
         try:

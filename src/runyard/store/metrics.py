@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from runyard.model import Metric
+from runyard.errors import LeaseLost
+from runyard.model import Metric, Status
 from runyard.store import schema
 from runyard.store.base import MetricRow, MetricSummary
 from runyard.store.engine import SqlCore
@@ -69,7 +70,7 @@ class MetricsMixin(SqlCore):
     def log_metrics(self, key: str, points: Sequence[Metric]) -> None:
         self.log_metric_rows(key, [(key, p.name, p.step, _value(p.value), p.time) for p in points])
 
-    def log_metric_rows(self, key: str, rows: Sequence[MetricRow]) -> None:
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None) -> None:
         if not rows:
             return
         now = self.clock()
@@ -77,19 +78,34 @@ class MetricsMixin(SqlCore):
             rows = [r if r[4] is not None else (*r[:4], now) for r in rows]
         summaries = summarize(key, rows, now)
         with self.tx() as conn:
+            self._check_owner(conn, key, owner)
             self._insert_points(conn, rows)
             conn.execute(self._summary_upsert(), summaries)
 
-    def clear_metrics(self, key: str) -> bool:
+    def clear_metrics(self, key: str, *, owner: str | None = None) -> bool:
         # a read first: most executions have nothing to clear, and a read takes no write lock
         with self.auto() as conn:
             found = conn.execute(select(_S.c.name).where(_S.c.exec_key == key).limit(1)).first()
         if found is None:
             return False
         with self.tx() as conn:
+            self._check_owner(conn, key, owner)
             conn.execute(delete(_M).where(_M.c.exec_key == key))
             conn.execute(delete(_S).where(_S.c.exec_key == key))
         return True
+
+    def _check_owner(self, conn: Connection, key: str, owner: str | None) -> None:
+        """Raise LeaseLost unless ``owner`` (if given) holds ``key`` running. In the writing transaction:
+        SQLite's BEGIN IMMEDIATE keeps a takeover out until it ends; on PostgreSQL the row is locked
+        FOR SHARE, so a reap or claim of it waits for this transaction."""
+        if owner is None:
+            return
+        x = schema.executions
+        held = select(x.c.key).where(x.c.key == key, x.c.status == Status.RUNNING.value, x.c.worker_id == owner)
+        if self.is_pg:
+            held = held.with_for_update(read=True)
+        if conn.execute(held).first() is None:
+            raise LeaseLost(f"{key[:12]}: the worker {owner} no longer holds this execution; metrics not stored")
 
     def _insert_points(self, conn: Connection, rows: Sequence[MetricRow]) -> None:
         # Straight to the driver: SQLAlchemy's per-row parameter processing would halve the ingest

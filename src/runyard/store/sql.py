@@ -13,7 +13,7 @@ executions table against other writers for its one transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +33,7 @@ from sqlalchemy import (
 from runyard.model import Status, WorkerInfo
 from runyard.store import schema
 from runyard.store.base import ExecRecord, Reaped
+from runyard.store.control import ControlMixin
 from runyard.store.engine import SqlCore, dumps, exec_record
 from runyard.store.metrics import MetricsMixin
 from runyard.store.queries import QueryMixin
@@ -59,7 +60,7 @@ CLEARED_ON_CLAIM: dict[str, Any] = dict.fromkeys(
 )
 
 
-class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
+class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, SqlCore):
     """A :class:`~runyard.store.base.Store` on SQLite or PostgreSQL. Open it with
     :func:`runyard.store.open_store`."""
 
@@ -80,6 +81,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
             pick = pick.with_for_update(skip_locked=True, of=_X)
         self._pick_any = pick
         self._pick_one = pick.where(_X.c.experiment == bindparam("exp"))
+        self._pick_some = pick.where(_X.c.experiment.in_(bindparam("exps", expanding=True)))
         self._take = (
             update(_X)
             .where(_X.c.key.in_(bindparam("keys", expanding=True)), _X.c.status == Status.READY.value)
@@ -152,7 +154,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
         accept: Callable[[ExecRecord], bool],
         *,
         limit: int,
-        experiment: str | None = None,
+        experiment: str | Sequence[str] | None = None,
         lease_seconds: float = 30.0,
     ) -> list[ExecRecord]:
         if limit <= 0:
@@ -164,8 +166,10 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
         with self.tx() as conn:
             if experiment is None:
                 result = conn.execute(self._pick_any, {"window": window})
-            else:
+            elif isinstance(experiment, str):
                 result = conn.execute(self._pick_one, {"window": window, "exp": experiment})
+            else:
+                result = conn.execute(self._pick_some, {"window": window, "exps": list(experiment)})
             with result:
                 for row in result.mappings():
                     record = exec_record(row)
@@ -239,6 +243,8 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
                 return None
             if status == Status.DONE:
                 self._ready_dependents(conn, key)
+            elif row["status"] == Status.READY.value:  # a retry
+                self.notify(conn, f"ready:{row['experiment']}")
         return exec_record(row)
 
     def _ready_dependents(self, conn: Connection, key: str) -> None:
@@ -248,8 +254,8 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
         keys = list(conn.execute(self._dependents, {"need": key}).scalars())
         if keys and self.is_pg:
             keys = list(conn.execute(self._lock_dependents, {"keys": keys}).scalars())
-        if keys:
-            conn.execute(self._promote, {"keys": keys})
+        if keys and conn.execute(self._promote, {"keys": keys}).rowcount:
+            self.notify(conn, "ready:")
 
     def set_status(self, key: str, to: Status, *, expected: Status) -> bool:
         to, expected = Status(to), Status(expected)
@@ -289,10 +295,12 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, SqlCore):
             )
             .returning(_X.c.key, _X.c.status, _X.c.worker_id, _X.c.host, _X.c.pid, _X.c.pgid)
         )
-        with self.tx() if forget_worker is not None else self.auto() as conn:
+        with self.tx() as conn:
             rows = conn.execute(stmt).all()
             if forget_worker is not None:
                 conn.execute(delete(_W).where(_W.c.id == forget_worker))
+            if any(status == Status.READY.value for _, status, *_ in rows):
+                self.notify(conn, "ready:")
         return sorted(
             (Reaped(key, Status(status), worker, host, pid, pgid) for key, status, worker, host, pid, pgid in rows),
             key=lambda r: r.key,

@@ -30,6 +30,7 @@ import pytest
 from runyard.errors import RunNotFound
 from runyard.model import Run, Status
 from runyard.store.base import ExecRecord, Store
+from runyard.testing.store_contract_control import ControlContract
 from runyard.testing.store_contract_state import FinishContract, LeaseContract, QueryContract, _Contract
 from runyard.testing.store_helpers import (
     FakeClock,
@@ -45,7 +46,15 @@ from runyard.testing.store_helpers import (
 
 R, W, D = Status.READY, Status.WAITING, Status.DONE
 
-__all__ = ["ClaimContract", "FinishContract", "LeaseContract", "QueryContract", "StoreContract", "SubmitContract"]
+__all__ = [
+    "ClaimContract",
+    "ControlContract",
+    "FinishContract",
+    "LeaseContract",
+    "QueryContract",
+    "StoreContract",
+    "SubmitContract",
+]
 
 
 class SubmitContract(_Contract):
@@ -320,6 +329,6 @@ class ClaimContract(_Contract):
         assert store.counts("exp")[D] == len(execs)
 
 
-class StoreContract(SubmitContract, ClaimContract, FinishContract, LeaseContract, QueryContract):
+class StoreContract(SubmitContract, ClaimContract, FinishContract, LeaseContract, QueryContract, ControlContract):
     """The whole contract. ``opener`` names a ``module:function(url) -> Store`` used to open
     further connections to the same store (in threads and child processes)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runyard.errors import RunNotFound
+from runyard.errors import LeaseLost, RunNotFound
 from runyard.model import Metric, Run, Status, WorkerInfo
 from runyard.store.base import MetricRow, Store
 from runyard.testing.store_helpers import FakeClock, accept_all, ex, key, plan, run_to_done
@@ -64,6 +64,43 @@ class FinishContract(_Contract):
         assert not store.started(a.key, "w1", pid=1, pgid=1, host="h")
         assert store.heartbeat("w1") == [] and store.heartbeat("w2") == [a.key]
         assert store.finish(a.key, "w2", status=D, exit_code=0) is not None
+
+    def test_metrics_of_a_taken_over_attempt_are_refused(self, store: Store, clock: FakeClock,
+                                                            tmp_path: Path) -> None:
+        a = ex(tmp_path, "a", retries=1)
+        store.submit(plan(tmp_path, a))
+        store.claim("w1", accept_all, limit=1, lease_seconds=30)
+        store.log_metric_rows(a.key, [(a.key, "loss", 0, 1.0, None)], owner="w1")
+        with pytest.raises(LeaseLost):  # not the owner: nothing written
+            store.log_metric_rows(a.key, [(a.key, "loss", 0, 9.0, None)], owner="w2")
+        clock.advance(31)
+        assert store.reap() == [a.key]
+        with pytest.raises(LeaseLost):  # taken back, not claimed again yet
+            store.log_metric_rows(a.key, [(a.key, "loss", 1, 2.0, None)], owner="w1")
+        store.claim("w2", accept_all, limit=1)
+        with pytest.raises(LeaseLost):
+            store.clear_metrics(a.key, owner="w1")
+        assert [p.value for p in store.metric_points(a.key)] == [1.0]  # w1's point from when it held a
+        assert store.clear_metrics(a.key, owner="w2") is True
+        store.log_metric_rows(a.key, [(a.key, "loss", 0, 5.0, None)], owner="w2")
+        with pytest.raises(LeaseLost):
+            store.log_metric_rows(a.key, [(a.key, "loss", 1, 2.0, None)], owner="w1")
+        assert store.finish(a.key, "w2", status=D, exit_code=0) is not None
+        with pytest.raises(LeaseLost):  # finished: even its last owner writes no more as owner
+            store.log_metric_rows(a.key, [(a.key, "loss", 1, 6.0, None)], owner="w2")
+        assert [p.value for p in store.metric_points(a.key)] == [5.0]
+        assert store.metric_summaries([a.key])[a.key]["loss"].count == 1
+        store.log_metric_rows(a.key, [(a.key, "loss", 1, 6.0, None)])  # no owner (reparse): no check
+        assert len(store.metric_points(a.key)) == 2
+
+    def test_started_sets_the_lease_it_is_given(self, store: Store, clock: FakeClock, tmp_path: Path) -> None:
+        a = ex(tmp_path, "a")
+        store.submit(plan(tmp_path, a))
+        store.claim("w", accept_all, limit=1, lease_seconds=2)
+        assert store.started(a.key, "w", pid=1, pgid=1, host="h", lease_seconds=2)
+        assert store.execution(a.key).lease_expires == clock.now + 2
+        clock.advance(3)
+        assert store.reap() == [a.key]
 
     def test_retries(self, store: Store, tmp_path: Path) -> None:
         a = ex(tmp_path, "a", retries=1)

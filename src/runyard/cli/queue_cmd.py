@@ -1,0 +1,143 @@
+"""``runyard submit`` (enqueue without running) and ``runyard worker`` (pull and run, on any machine)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from runyard.cli.common import install_stop_signals, load_plan, open_existing, spec_arguments, store_options
+from runyard.cli.main import friendly
+from runyard.execute.events import Event
+
+
+@click.command()
+@spec_arguments
+@click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
+              help="Store URL (default: sqlite:///<home>/runyard.db); workers must use the same one.")
+@click.option("--priority", type=int, default=0, show_default=True, metavar="N",
+              help="Workers take higher priorities first.")
+@click.option("--snapshot", is_flag=True,
+              help="Freeze the code now: queued steps run from a copy of the git work tree as it is at submit time.")
+@click.option("--force", is_flag=True, help="Re-run every step execution of the selection, even if done.")
+@click.option("--force-step", "force_steps", multiple=True, metavar="NAME",
+              help="Re-run this step and everything downstream of it (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was submitted as JSON.")
+@friendly
+def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
+           store_url: str | None, priority: int, snapshot: bool, force: bool, force_steps: tuple[str, ...],
+           as_json: bool) -> None:
+    """Validate, plan and enqueue SPEC's runs without running them; `runyard worker` processes run them.
+
+    KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Done step executions stay cached;
+    failed, interrupted and cancelled ones are queued again.
+    """
+    from runyard.execute.session import forced_keys
+    from runyard.execute.submission import describe, submit_plan
+    from runyard.home import resolve_store_url
+    from runyard.store import open_store
+
+    _spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
+                                       detect=False)
+    force_set = forced_keys(plan, force=force, steps=force_steps)
+    url = resolve_store_url(store_url, home_path)
+    os.makedirs(home_path, exist_ok=True)
+    with open_store(url) as store:
+        done = submit_plan(store, plan, priority=priority, force=force_set, snapshot=snapshot)
+    result = done.result
+    if as_json:
+        import json
+
+        data = {"experiment": plan.experiment, "store": store.url, **result.counts(), "runs": result.runs_total,
+                "snapshot": None if done.snapshot is None else str(done.snapshot.root)}
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(describe(result))
+    if done.snapshot is not None:
+        click.echo(f"code snapshot {done.snapshot.id}: {done.snapshot.root}")
+    if result.queued or result.already_queued:
+        click.echo(f"start workers with: runyard worker --store {store.url}  (on every machine that shares it)")
+
+
+@click.command()
+@store_options
+@click.option("--gpus", metavar="LIST", default="auto", show_default=True,
+              help="GPU indices this worker uses: '0,1,2,3', 'auto' (every visible GPU) or 'none'.")
+@click.option("--per-gpu", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+              help="Steps sharing one GPU.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
+              help="Concurrent CPU-only steps (default: GPU slots, or the CPU count without GPUs).")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Only run these experiments (repeatable; default: every experiment in the store).")
+@click.option("--burst", is_flag=True, help="Exit once nothing this worker could run is left.")
+@click.option("--max-runs", type=click.IntRange(min=1), metavar="N", help="Exit after starting N step executions.")
+@click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
+              help="Lease of a running step; if this worker dies, others requeue its steps after it expires.")
+@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+              help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
+              help="How often an idle worker looks for work without a wake-up channel (SQLite).")
+@friendly
+def worker(home: str | None, store_url: str | None, gpus: str, per_gpu: int, jobs: int | None,
+           experiments: tuple[str, ...], burst: bool, max_runs: int | None, lease: float, grace: float,
+           poll: float) -> None:
+    """Pull queued step executions from the store and run them on this machine's slots.
+
+    Start one per machine (PostgreSQL store) or several on one (SQLite). Ctrl-C once: finish the
+    running steps and exit; twice: terminate them (recorded interrupted, queued again by the next
+    submit or run). Exit code: 0, 1 if a step failed (with --burst), 130 interrupted.
+    """
+    from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
+    from runyard.execute.worker import Worker
+
+    chosen = parse_gpus(gpus)
+    gpu_list = detect_gpus() if chosen is None else chosen
+    pool = SlotPool(gpu_list, per_gpu=per_gpu, jobs=jobs)
+    with open_existing(home, store_url) as store:
+        for name in experiments:
+            store.experiment(name)  # an unknown name is an error (with suggestions), not an idle worker
+        scope = list(experiments) or None
+        runner = Worker(store, pool, experiment=scope, lease_seconds=lease, grace=grace, poll_interval=poll,
+                        on_event=_print_event, max_executions=max_runs)
+        install_stop_signals(runner.request_stop)
+        where = ", ".join(experiments) if experiments else "every experiment"
+        _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"
+             + ("; exits when drained" if burst else "; Ctrl-C to stop"))
+        result = runner.run(burst=burst)
+    _say(f"worker {runner.id} stopped: {result.done} done, {len(result.failed)} failed, "
+         f"{len(result.interrupted)} interrupted, {len(result.cancelled)} cancelled")
+    sys.exit(result.exit_code if burst or result.interrupted else 0)
+
+
+def _say(text: str) -> None:
+    click.echo(f"{time.strftime('%H:%M:%S')} {text}")
+
+
+def _print_event(event: Event) -> None:
+    record = event.record
+    if record is None:
+        if event.message:
+            _say(event.message)
+        return
+    what = f"{record.experiment} {record.step} {record.short}"
+    if event.kind == "started":
+        _say(f"started {what} on {event.slot}")
+    elif event.kind == "finished":
+        log = os.path.join(record.folder, "log")
+        status = str(event.status)
+        took = f" in {record.duration:.2f} s" if record.duration is not None else ""
+        if status == "done":
+            _say(f"done {what}{took}")
+        elif status == "cancelled":
+            _say(f"cancelled {what}")
+        elif status == "ready":
+            _say(f"retry {what}: {event.message} · log {log}")
+        else:
+            _say(f"{status} {what}: {event.message} · log {log}")
+    else:
+        _say(event.message or f"{event.kind} {what}")
+
+
+__all__ = ["submit", "worker"]

@@ -1,0 +1,130 @@
+"""Code snapshots: ``runyard submit --snapshot`` freezes the code a sweep was submitted with.
+
+A snapshot is a copy of the git work tree holding the spec, as it is at submit time: the tracked
+files with their uncommitted changes (``git stash create``, which leaves the checkout untouched),
+plus untracked files that are not ignored. It lives under ``<home>/snapshots/<id>/`` where ``id``
+is a hash of that content, so submitting twice from the same code reuses one snapshot; beside it,
+``<id>.json`` records the commit, branch, dirty flag and diff file (the provenance of every step
+that runs from it). Queued steps then run in the snapshot's copy of their working folder, with the
+snapshot's copy of the spec's folder first on ``PYTHONPATH``: later edits of the checkout do not
+reach them. Ignored files (data, checkpoints) are not copied: point at them with absolute paths or
+params.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from runyard import capture
+from runyard.errors import UsageError
+from runyard.execute import files
+from runyard.model import Plan
+
+SNAPSHOTS = "snapshots"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    root: Path  # the copy of the repository's top folder
+    repo: Path  # the repository it was taken from
+    info: dict[str, Any]
+
+    def mirror(self, folder: str) -> str:
+        """The snapshot's copy of ``folder`` (a folder inside the repository)."""
+        rel = os.path.relpath(os.path.realpath(folder), os.path.realpath(self.repo))
+        if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+            raise UsageError(f"--snapshot: {folder} is outside the git repository {self.repo}; a snapshot holds "
+                             "only that repository (set the step's workdir inside it)")
+        return os.path.normpath(os.path.join(self.root, rel))
+
+
+def _git(folder: str | Path, *args: str, binary: bool = False) -> Any:
+    try:
+        done = subprocess.run(["git", *args], cwd=folder, capture_output=True, check=False, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise UsageError(f"--snapshot: git {' '.join(args)} failed in {folder}: {err}") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise UsageError(f"--snapshot: git {' '.join(args)} failed in {folder}: {message[-1] if message else ''}")
+    return done.stdout if binary else done.stdout.decode("utf-8", "replace")
+
+
+def take(spec_folder: str, home: str) -> Snapshot:
+    """Snapshot the repository holding ``spec_folder`` into ``home`` (reused when unchanged)."""
+    state = capture.code_state(spec_folder)
+    if state is None:
+        raise UsageError(f"--snapshot needs the spec's folder {spec_folder} to be in a git repository "
+                         "(git init && git add . && git commit), or submit without --snapshot")
+    repo = Path(_git(spec_folder, "rev-parse", "--show-toplevel").strip())
+    commit = _git(repo, "stash", "create").strip() or _git(repo, "rev-parse", "HEAD").strip()
+    tree = _git(repo, "rev-parse", f"{commit}^{{tree}}").strip()
+    untracked = [p for p in _git(repo, "ls-files", "-z", "--others", "--exclude-standard").split("\0") if p]
+    digest = hashlib.sha256(tree.encode())
+    for rel in sorted(untracked):
+        digest.update(b"\0" + rel.encode() + b"\0")
+        digest.update(hashlib.sha256((repo / rel).read_bytes()).digest())
+    snap_id = digest.hexdigest()[:16]
+    base = Path(home) / SNAPSHOTS
+    root = base / snap_id
+    data = state.to_dict()
+    diff = data.pop("diff", None)
+    if diff:
+        data["diff_file"] = files.store_once(home, "code", diff, ".diff")
+    info = {"id": snap_id, "repository": str(repo), "snapshot_commit": commit, "tree": tree,
+            "untracked_files": len(untracked), **data}
+    if not root.is_dir():
+        base.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{snap_id}-", dir=base))
+        try:
+            archive = _git(repo, "archive", "--format=tar", commit, binary=True)
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(staging, filter="data")
+                else:  # pragma: no cover - Python without extraction filters
+                    tar.extractall(staging)
+            for rel in untracked:
+                target = staging / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(repo / rel, target, follow_symlinks=False)
+            try:
+                os.rename(staging, root)
+            except OSError:  # taken meanwhile by another submit: the same content
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    files.write_atomic(str(base / f"{snap_id}.json"), json.dumps(info, indent=1, sort_keys=True))
+    return Snapshot(snap_id, root, repo, info)
+
+
+def apply(plan: Plan, snapshot: Snapshot) -> Plan:
+    """The plan with every execution running from the snapshot: its workdir mirrored there and
+    ``snapshot`` set to the mirror of the spec's folder (first on ``PYTHONPATH``)."""
+    spec_folder = snapshot.mirror(os.path.dirname(plan.spec_path))
+    executions = tuple(replace(ex, workdir=snapshot.mirror(ex.workdir), snapshot=spec_folder)
+                       for ex in plan.executions)
+    return replace(plan, executions=executions)
+
+
+def info_of(spec_folder_in_snapshot: str) -> dict[str, Any] | None:
+    """The recorded provenance of the snapshot holding this folder, or None."""
+    path = Path(spec_folder_in_snapshot)
+    for parent in (path, *path.parents):
+        if parent.parent.name == SNAPSHOTS:
+            try:
+                data: dict[str, Any] = json.loads((parent.parent / f"{parent.name}.json").read_text())
+                return data
+            except (OSError, ValueError):
+                return None
+    return None

@@ -1,0 +1,74 @@
+"""Submitting without running: what ``runyard submit``, ``runyard run --detach`` and the notebook's
+``yard.submit`` share. Workers anywhere (``runyard worker``) then pull the queued executions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runyard.execute import files
+from runyard.execute import snapshot as snapshots
+from runyard.model import Plan
+from runyard.store.base import Store, SubmitResult
+
+
+@dataclass(frozen=True)
+class Submitted:
+    result: SubmitResult
+    snapshot: snapshots.Snapshot | None = None
+
+
+def submit_plan(store: Store, plan: Plan, *, priority: int = 0, force: Collection[str] = (),
+                snapshot: bool = False) -> Submitted:
+    """Enqueue ``plan`` (one transaction, idempotent by key) and write its run folders.
+
+    ``snapshot``: freeze the code first (see :mod:`runyard.execute.snapshot`); the queued steps run
+    from that copy whatever happens to the checkout later."""
+    taken = None
+    if snapshot:
+        taken = snapshots.take(os.path.dirname(plan.spec_path), plan.home)
+        plan = snapshots.apply(plan, taken)
+    store.reap()  # steps of workers that died: queued again (or failed) before the plan is matched
+    result = store.submit(plan, force=force, priority=priority)
+    files.write_run_folders(plan)
+    return Submitted(result, taken)
+
+
+def describe(result: SubmitResult) -> str:
+    """One line: what the submit added and what was already there."""
+    parts = [f"{len(result.added)} added"]
+    for label, keys in (("requeued", result.requeued), ("forced", result.forced),
+                        ("already queued or running", result.already_queued), ("already done", result.cached)):
+        if keys:
+            parts.append(f"{len(keys)} {label}")
+    runs = f"{result.runs_total} runs ({result.runs_added} new)"
+    return f"{result.experiment}: {runs}; step executions: {', '.join(parts)}"
+
+
+def submit_stored(store: Store, experiment: str, overrides: Mapping[str, Any], *, sweep: str | None = None,
+                  priority: int = 0, snapshot: bool = False, force: bool = False) -> Submitted:
+    """Submit more runs of an experiment whose spec is in the store (the notebook's ``yard.submit``).
+
+    ``overrides``: a scalar pins a param in every run, a list or tuple makes it an axis of every grid
+    (like ``k=v`` and ``k=a,b`` on the command line). The spec is the one stored by the last submit;
+    its folder (for ``deps:`` hashes, imports, working folders) is where that spec file was."""
+    from runyard.errors import Problem, SpecError
+    from runyard.spec import expand, spec_from_dict
+    from runyard.spec.expand import Override
+    from runyard.spec.parse import did_you_mean
+
+    stored = store.experiment(experiment)
+    source = f"{stored.spec_path} (as stored for {experiment})"
+    spec = spec_from_dict(stored.spec, folder=os.path.dirname(stored.spec_path), source=source)
+    names = spec.param_names
+    problems = [Problem(f"submit({key}=…)", f"{key!r} is not a param of {experiment}{did_you_mean(key, names)} "
+                        f"(params: {', '.join(names)})") for key in overrides if key not in names]
+    if problems:
+        raise SpecError(problems)
+    chosen = tuple(Override(key, tuple(value) if isinstance(value, (list, tuple)) else (value,), f"{key}={value!r}")
+                   for key, value in overrides.items())
+    plan = expand(spec, home=stored.home, overrides=chosen, sweep=sweep)
+    keys = {ex.key for ex in plan.executions} if force else set()
+    return submit_plan(store, plan, priority=priority, force=keys, snapshot=snapshot)

@@ -1,0 +1,68 @@
+"""Workers on a shared PostgreSQL store: woken by LISTEN/NOTIFY, cancelled from another process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runyard.model import Status
+from runyard.store import open_store
+from runyard.testing.pgserver import PgServer, server_for_pytest
+
+from .conftest import Project, wait_for
+
+pytestmark = pytest.mark.postgres
+
+SPEC = """
+experiment: shared
+params: {x: 1, s: 0}
+steps:
+  train: python ROOT/rec.py train-{x} --sleep {s}
+"""
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    server = server_for_pytest()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def url(pg: PgServer) -> Iterator[str]:
+    created = pg.create_database()
+    try:
+        yield created
+    finally:
+        pg.drop_database(created)
+
+
+def test_an_idle_worker_is_woken_by_a_submit(project: Project, url: str) -> None:
+    project.spec(SPEC.replace("ROOT", str(project.root)))
+    # polling once every 10 minutes: only the notification can make it start the step in time
+    worker = project.start("worker", "--poll", "600", RUNYARD_STORE=url)
+    wait_for(lambda: "Ctrl-C to stop" in project.output_of(worker), what="the worker to start")
+    assert project.run("submit", "x=1,2", RUNYARD_STORE=url).code == 0
+    wait_for(lambda: len(project.ends()) == 2, timeout=60, what="the woken worker to run both steps")
+    status = project.run("status", RUNYARD_STORE=url)
+    assert "queue: 2 done" in status.stdout and "host" in status.stdout
+    assert project.run("cancel", "shared", RUNYARD_STORE=url).stdout.startswith("experiment shared: nothing")
+    worker.terminate()
+    assert worker.wait(30) == 0
+
+
+def test_cancel_reaches_a_worker_through_the_shared_store(project: Project, url: str) -> None:
+    project.spec(SPEC.replace("ROOT", str(project.root)))
+    assert project.run("submit", "s=120", RUNYARD_STORE=url).code == 0
+    worker = project.start("worker", "--burst", RUNYARD_STORE=url)
+    wait_for(lambda: project.starts("train-1"), what="the step to start")
+    out = project.run("cancel", "shared", RUNYARD_STORE=url)
+    assert "1 running on" in out.stdout
+    assert worker.wait(60) == 0, project.output_of(worker)
+    assert "cancelled shared train" in project.output_of(worker)
+    with open_store(url) as store:
+        assert store.counts("shared")[Status.CANCELLED] == 1
+    assert project.ends() == []
