@@ -39,6 +39,21 @@ def test_only_differing_params_unless_all_params(project: Project) -> None:
     assert list(everything.columns) == ["name", "status", "data", "early-stop", "lr", "norm", "seed", "bleu", "loss"]
 
 
+def test_a_metric_no_shown_run_reports_is_no_column_unless_asked(tmp_path: Path) -> None:
+    proj = Project(tmp_path, SPEC)
+    proj.finish_all()
+    for run in proj.plan.runs:
+        proj.log(run, "train", loss=[1.0, float(run.params["seed"])])
+        if run.params["norm"] == "batch":
+            proj.log(run, "test", bleu=30.0)
+    assert "bleu" in comparison(proj).frame.columns
+    shown = comparison(proj, "norm != batch")  # no shown run reports bleu
+    assert "bleu" not in shown.frame.columns and "loss" in shown.frame.columns
+    assert "bleu.mean" not in comparison(proj, "norm != batch", over="seed").frame.columns
+    assert "bleu" in comparison(proj, "norm != batch", cols="name,bleu").frame.columns
+    proj.close()
+
+
 def test_a_param_missing_in_some_runs_differs(tmp_path: Path) -> None:
     spec = dict(SPEC, groups={"opt": {"sgd": {"momentum": 0.9}, "adam": {"beta": 0.99}}},
                 params={**SPEC["params"], "opt": "sgd"}, sweeps={"main": {"opt": ["sgd", "adam"]}})

@@ -73,7 +73,7 @@ def compare(results: Results, *, cols: str | Sequence[str] | None = None, sort: 
     frame = results.frame
     if not chosen:
         params = results.params if all_params else differing(frame, results.params)
-        chosen = ["name", "status", *mixed_stages(results), *params, *results.metric_columns]
+        chosen = ["name", "status", *mixed_stages(results), *params, *reported_metrics(results)]
     import pandas as pd
 
     table = pd.DataFrame({name: results.column(name) for name in dict.fromkeys(chosen)}, index=frame.index)
@@ -113,7 +113,7 @@ def _over(results: Results, over: list[str], chosen: list[str], keys: list[tuple
         else:
             values.append(name)
     if not chosen:
-        values = list(results.metric_columns)
+        values = reported_metrics(results)
     data = pd.DataFrame({name: results.column(name) for name in dict.fromkeys([*groups, *values])}, index=frame.index)
     data = data.reset_index(drop=True)
     for name in values:
@@ -146,6 +146,14 @@ def _over(results: Results, over: list[str], chosen: list[str], keys: list[tuple
     if limit is not None:
         out = out.iloc[:limit]
     return Comparison(out, tuple(aggregated), tuple(over))
+
+
+def reported_metrics(results: Results) -> list[str]:
+    """The metric columns some shown run has a value for (by default, a metric that only other stages
+    report, e.g. an aggregate's, is not an empty column of every row)."""
+    if not len(results.frame):
+        return list(results.metric_columns)
+    return [name for name in results.metric_columns if bool(results.column(name).notna().any())]
 
 
 def mixed_stages(results: Results) -> list[str]:
