@@ -169,13 +169,18 @@ class Cluster:
         return subprocess.run([RUNYARD, *args, "--store", self.url], cwd=self.root, env=self.env(), text=True,
                               capture_output=True, timeout=timeout, check=False)
 
-    def start_worker(self, *args: str) -> subprocess.Popen[bytes]:
-        """A worker process draining the sweep: ``runyard run --store URL ARGS`` (submitting the spec is
-        idempotent, so each worker submits it and then works until nothing is left), in its own session,
-        its output in ``<tmp>/worker-N.txt``."""
+    def submit(self) -> None:
+        done = self.runyard("submit")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def start_worker(self, *args: str, command: str = "worker", burst: bool = True) -> subprocess.Popen[bytes]:
+        """A worker process: ``runyard worker --store URL --burst ARGS`` (works until nothing is left; without
+        ``burst``, until stopped), or with ``command="run"``, ``runyard run --store URL ARGS`` (submits the
+        spec, idempotent, then drains it); in its own session, its output in ``<tmp>/worker-N.txt``."""
+        argv = [RUNYARD, command, "--store", self.url, *(["--burst"] if command == "worker" and burst else []), *args]
         out = open(self.tmp / f"worker-{len(self.workers)}.txt", "wb")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen([RUNYARD, "run", "--store", self.url, *args], cwd=self.root, env=self.env(),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=self.root, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         out.close()
         self.workers.append(proc)
         return proc

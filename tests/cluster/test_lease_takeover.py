@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from runyard.model import Status
@@ -19,6 +20,7 @@ from .conftest import Cluster, expected_points, no_errors, wait_for
 
 def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_over(cluster: Cluster) -> None:
     cluster.sweep(1)
+    cluster.submit()
     hold = cluster.hold("work", 0, attempt=1)  # A's attempt waits after its first metric point
     first = cluster.start_worker("--lease", "2", "--jobs", "1")
 
@@ -36,6 +38,9 @@ def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_ove
 
     key = wait_for(a_running_work, timeout=30, what="worker A to run the work step")
     os.kill(first.pid, signal.SIGSTOP)
+    with cluster.store() as store:
+        held = store.execution(key)
+    assert held.lease_expires is not None and held.lease_expires <= time.time() + 2  # A's lease, not a default
     try:
         second = cluster.start_worker("--lease", "2", "--jobs", "1")
         assert second.wait(60) == 0, cluster.outputs()
