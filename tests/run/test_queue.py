@@ -87,6 +87,7 @@ def test_pause_keeps_the_queue_and_resume_lets_it_run(project: Project) -> None:
     project.run("submit")
     paused = project.run("pause", "q")
     assert paused.code == 0 and "4 queued step executions wait" in paused.stdout
+    assert "q: 4 queued, 0 running (paused" in project.run("status").stdout
     idle = project.run("worker", "--burst")
     assert idle.code == 0 and project.records() == [], "a paused experiment starts nothing"
     with project.store() as store:

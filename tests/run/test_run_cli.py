@@ -111,7 +111,8 @@ def test_an_unknown_run_is_one_clear_line_and_exit_2(looks: Project) -> None:
 
 def test_reading_commands_without_a_store_say_so_and_write_nothing(project: Project) -> None:
     result = project.run("ls")
-    assert result.code == 2 and "run `runyard run` or `runyard submit` first" in result.stderr and "Traceback" not in result.stderr
+    assert result.code == 2 and "run `runyard run` or `runyard submit` first" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not project.home.exists()
 
 

@@ -104,8 +104,8 @@ def open_existing(home: str | None, store_url: str | None) -> Any:
     home_path = resolve_home(home)
     url = resolve_store_url(store_url, home_path)
     if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` or `runyard submit` first, or point "
-                          "--home / --store at an existing one")
+        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` or `runyard submit` "
+                          "first, or point --home / --store at an existing one")
     return open_store(url)
 
 

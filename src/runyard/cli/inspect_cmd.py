@@ -14,6 +14,7 @@ import click
 from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
 from runyard.errors import RunNotFound
+from runyard.model import Status
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -207,3 +208,11 @@ def status(as_json: bool, home: str | None, store_url: str | None) -> None:
                            f"running {item['elapsed']}s · log {item['log']}")
         counts = store.counts()
         click.echo("queue: " + (", ".join(f"{n} {s}" for s, n in counts.items() if n) or "empty"))
+        names = store.experiments()
+        for name in names:
+            record = store.experiment(name)
+            mine = store.counts(name)
+            queued = mine[Status.READY] + mine[Status.WAITING]
+            if record.paused or (len(names) > 1 and (queued or mine[Status.RUNNING])):
+                paused = " (paused: nothing new starts; `runyard resume` it)" if record.paused else ""
+                click.echo(f"  {name}: {queued} queued, {mine[Status.RUNNING]} running{paused}")
