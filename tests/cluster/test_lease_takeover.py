@@ -1,9 +1,11 @@
 """A worker that lost its lease cannot overwrite the new owner's result (DESIGN §5: status changes are
 compare-and-set; §10: at most one live execution per key).
 
-End to end: worker A runs a step and is frozen (SIGSTOP) past its lease while the step goes on; worker B
-takes the execution over and finishes it; then the step of A finishes and A is thawed (SIGCONT). A's
-result, its metric points included, must not reach the store, which keeps B's record; A says so."""
+End to end: worker A runs a step and is frozen (SIGSTOP) past its lease; worker B, on the same machine,
+takes the execution over: it kills the step A left running (it would run on beside the new attempt, in
+the same folder), runs it again and records it. Then A is thawed (SIGCONT). A's result, its metric
+points included (its metrics file now also holds B's points), must not reach the store, which keeps B's
+record; A says so."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from runyard.model import Status
 
-from .conftest import Cluster, expected_points, no_errors, wait_for
+from .conftest import Cluster, expected_points, group_alive, no_errors, wait_for
 
 
 def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_over(cluster: Cluster) -> None:
@@ -47,9 +49,11 @@ def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_ove
         with cluster.store() as store:
             taken = store.execution(key)
         assert taken.status == Status.DONE and taken.attempts == 2 and taken.worker_id != first_worker(cluster, key)
-        hold.unlink()  # A's step goes on: it reports its last points and exits while A is still frozen
-        wait_for(lambda: any(a.event == "end" and a.key == key and a.attempt == 1 for a in cluster.attempts()),
-                 timeout=30, what="A's step to finish")
+        # A's step was killed when B took it back (A is frozen: neither A nor its guardian did it)
+        assert held.pgid is not None and not group_alive(held.pgid)
+        hold.unlink()
+        assert not [a for a in cluster.attempts() if a.event == "end" and a.key == key and a.attempt == 1]
+        assert "its process group on this host was killed" in cluster.output(second)
     finally:
         os.kill(first.pid, signal.SIGCONT)
     assert first.wait(60) == 0, cluster.outputs()
