@@ -32,7 +32,8 @@ def test_a_worker_killed_again_and_again_loses_nothing_and_records_nothing_twice
     killed: list[subprocess.Popen[bytes]] = []
     cut: list[tuple[str, int]] = []  # (key, attempt) the victim had started and not finished when killed
     for _ in range(KILLS):
-        goal = len(_starts_by(cluster.attempts(), victim.pid)) + rnd.randint(1, 12)  # after its next 1..12 starts
+        # a random moment: after its next 1..12 starts, while it runs a step
+        goal = len(_starts_by(cluster.attempts(), victim.pid)) + rnd.randint(1, 12)
         if not _wait_for_starts(cluster, victim.pid, goal):
             break  # the others finished everything meanwhile
         os.kill(victim.pid, signal.SIGKILL)
@@ -79,12 +80,15 @@ def _starts_by(attempts: list[Attempt], pid: int) -> list[Attempt]:
 
 
 def _wait_for_starts(cluster: Cluster, pid: int, goal: int) -> bool:
-    """Wait until worker ``pid`` has started ``goal`` steps; False when every step of the sweep ended first."""
+    """Wait until worker ``pid`` has started ``goal`` steps and runs one now; False when every step of the
+    sweep ended first."""
 
     def ready() -> str:
         attempts = cluster.attempts()
-        if len(_starts_by(attempts, pid)) >= goal:
+        mine = _starts_by(attempts, pid)
+        ended = {(a.key, a.attempt) for a in attempts if a.event == "end"}
+        if len(mine) >= goal and any((a.key, a.attempt) not in ended for a in mine):
             return "yes"
         return "done" if len({a.key for a in attempts if a.event == "end"}) >= 2 * RUNS else ""
 
-    return bool(wait_for(ready, timeout=60, what=f"worker {pid} to start more steps") == "yes")
+    return bool(wait_for(ready, timeout=60, what=f"worker {pid} to start more steps", interval=0.005) == "yes")
