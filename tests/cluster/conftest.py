@@ -173,11 +173,16 @@ class Cluster:
         done = self.runyard("submit")
         assert done.returncode == 0, done.stdout + done.stderr
 
-    def start_worker(self, *args: str, command: str = "worker", burst: bool = True) -> subprocess.Popen[bytes]:
+    def start_worker(self, *args: str, command: str = "worker", burst: bool = True,
+                     host: str | None = None) -> subprocess.Popen[bytes]:
         """A worker process: ``runyard worker --store URL --burst ARGS`` (works until nothing is left; without
         ``burst``, until stopped), or with ``command="run"``, ``runyard run --store URL ARGS`` (submits the
-        spec, idempotent, then drains it); in its own session, its output in ``<tmp>/worker-N.txt``."""
+        spec, idempotent, then drains it); in its own session, its output in ``<tmp>/worker-N.txt``.
+        With ``host``, the worker runs under that host name (its own UTS namespace), as if on another
+        machine: the others can only learn of its death by its lease."""
         argv = [RUNYARD, command, "--store", self.url, *(["--burst"] if command == "worker" and burst else []), *args]
+        if host is not None:
+            argv = [*OTHER_HOST, f'hostname {host} && exec "$@"', "sh", *argv]
         out = open(self.tmp / f"worker-{len(self.workers)}.txt", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(argv, cwd=self.root, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -288,6 +293,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+#: Runs a command under its own host name (an unprivileged user namespace with its own UTS namespace).
+OTHER_HOST = ("unshare", "--user", "--map-root-user", "--uts", "sh", "-c")
+
+
+def require_other_host() -> None:
+    """Skip (fail when ``CI`` is set) unless a worker can be given a host name of its own."""
+    try:
+        ok = subprocess.run([*OTHER_HOST, "hostname elsewhere"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        message = "cannot run a process under another host name (unshare --user --uts is not permitted here)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set, so this test may not be skipped)")
+        pytest.skip(message)
 
 
 def group_alive(pgid: int) -> bool:
