@@ -5,7 +5,8 @@ from __future__ import annotations
 from runyard.track import log, out_dir, params, run_id  # stdlib only: cheap
 
 __version__ = "0.1.0"
-__all__ = ["RunSet", "RunView", "Yard", "__version__", "log", "open", "out_dir", "params", "run_id"]
+__all__ = ["Experiment", "RunSet", "RunView", "Yard", "__version__", "load", "log", "open", "out_dir", "params",
+           "run_id", "serializer"]
 
 TYPE_CHECKING = False  # typing itself costs ~6 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
@@ -13,8 +14,11 @@ if TYPE_CHECKING:
     from typing import Any
 
     from runyard.analyze.yard import RunSet, RunView, Yard
+    from runyard.experiment import Experiment
+    from runyard.serializers import serializer
 
-_LAZY = {"Yard": "runyard.analyze.yard", "RunSet": "runyard.analyze.yard", "RunView": "runyard.analyze.yard"}
+_LAZY = {"Yard": "runyard.analyze.yard", "RunSet": "runyard.analyze.yard", "RunView": "runyard.analyze.yard",
+         "Experiment": "runyard.experiment", "serializer": "runyard.serializers"}
 
 
 def open(home_or_url: str | os.PathLike[str] | None = None) -> Yard:
@@ -28,6 +32,17 @@ def open(home_or_url: str | os.PathLike[str] | None = None) -> Yard:
     from runyard.analyze.yard import open_yard
 
     return open_yard(home_or_url)
+
+
+def load(run: str, step: str | None = None, *, experiment: str | None = None,
+         home: str | os.PathLike[str] | None = None) -> Any:
+    """The value a Python step returned: ``runyard.load("lr=0.1", "train")`` (a run id prefix or name, or an
+    execution key prefix, as ``runyard show`` takes; without ``step``: the run's last step that saved a result),
+    loaded with the serializer it was saved with, from the current project's store (or ``home``, as
+    :func:`open` takes)."""
+    from runyard.analyze.results_load import load as load_saved
+
+    return load_saved(run, step, experiment=experiment, home=home)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,8 @@ Tree::
     │   └── LeaseLost            a worker wrote for an execution it no longer holds (another took it over)
     ├── RunNotFound              no run / experiment / execution matches what the user named (exit 2)
     ├── LaunchError              a step could not be started (missing workdir, bad interpreter ...)
+    ├── StepFailed               some step of a run started from Python failed (exit 1); names each log
+    ├── ResultError              a Python step's result cannot be saved or loaded (exit 2 when loading)
     └── MissingDependency        an optional package is needed: the message says what to install
 """
 
@@ -79,6 +81,19 @@ class RunNotFound(RunyardError):
 
 class LaunchError(RunyardError):
     pass
+
+
+class StepFailed(RunyardError):
+    exit_code = 1
+
+    def __init__(self, failed: list[str]) -> None:
+        self.failed = list(failed)
+        lines = [f"{len(failed)} step execution{'s' if len(failed) != 1 else ''} failed:"]
+        super().__init__("\n  ".join([*lines, *failed]))
+
+
+class ResultError(RunyardError):
+    exit_code = 2
 
 
 class MissingDependency(RunyardError):

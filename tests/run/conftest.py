@@ -114,7 +114,7 @@ class Project:
     # --- running runyard -------------------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_") and k not in ("COLUMNS", "LINES")}
-        env.update(RUNYARD_HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1", **extra)
+        env.update({"RUNYARD_HOME": str(self.home), "PYTHONDONTWRITEBYTECODE": "1", **extra})
         return env
 
     def run(self, *args: str, timeout: float = 60, cwd: Path | None = None, **env: str) -> Proc:

@@ -95,7 +95,8 @@ def test_sweep_examples(tmp_path: Path) -> None:
 
 
 def test_python_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    first, second = blocks("python")
+    first = next(b for b in blocks("python") if "spec_from_dict" in b)
+    second = next(b for b in blocks("python") if b.startswith("# sweep.py"))
     monkeypatch.chdir(tmp_path)
     exec(compile(first, "docs/spec.md", "exec"), {})
     out = capsys.readouterr().out.splitlines()

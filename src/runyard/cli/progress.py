@@ -27,8 +27,9 @@ class _Console(Console):
 
 
 class Display:
-    def __init__(self, plan: Plan, *, console: Console | None = None) -> None:
+    def __init__(self, plan: Plan, *, console: Console | None = None, live: bool = True) -> None:
         self.plan = plan
+        self.show_live = live
         self.console = console or _Console(stderr=False, highlight=False, soft_wrap=True)
         self.live: Live | None = None
         self.to_run = 0
@@ -53,7 +54,7 @@ class Display:
             return
         self._line(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
                            f"{self.to_run} to run, {self.cached} cached · slots: {escape(pool.describe())}")
-        if self.console.is_terminal:
+        if self.console.is_terminal and self.show_live:
             self.live = Live(self._status(), console=self.console, refresh_per_second=4, transient=True)
             self.live.start()
 

@@ -34,10 +34,12 @@ if TYPE_CHECKING:
               help="Lease of a running step; a dead worker's steps are requeued after it expires.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
               help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM before SIGKILL.")
+@click.option("--inline", is_flag=True,
+              help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
-        store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float) -> None:
+        store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float, inline: bool) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -56,13 +58,18 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         print_plan(plan)
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
-                         jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace)
+                         jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
+                         inline=inline)
     if detach:
+        if inline:
+            from runyard.errors import UsageError
+
+            raise UsageError("--detach and --inline do not mix: --inline runs steps in this terminal's process")
         _run_detached(plan, options)
         return
     from runyard.cli.progress import Display
 
-    display = Display(plan)
+    display = Display(plan, live=not inline)  # no live status line under a debugger's prompt
     handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:

@@ -30,6 +30,7 @@ class RunOptions:
     force_steps: Sequence[str] = ()
     lease_seconds: float = 30.0
     grace: float = 10.0
+    inline: bool = False
 
 
 @dataclass
@@ -101,7 +102,7 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     store = open_plan_store(options)
     try:
         worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
-                        grace=options.grace, on_event=display.event)
+                        grace=options.grace, on_event=display.event, inline=options.inline)
         if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
             install_signals(worker.request_stop)
         try:

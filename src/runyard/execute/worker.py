@@ -51,7 +51,7 @@ class Worker:
     def __init__(self, store: Store, pool: SlotPool, *, experiment: str | Sequence[str] | None = None,
                  lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
-                 max_executions: int | None = None, metrics_interval: float = 1.0) -> None:
+                 max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False) -> None:
         self.store = store
         self.pool = pool
         self.experiment = experiment  # one name, several, or None: every experiment
@@ -60,6 +60,7 @@ class Worker:
         self.grace = grace
         self.on_event = on_event or (lambda event: None)
         self.max_executions = max_executions
+        self.inline = inline  # call steps run in this process (runyard run --inline)
         self.host = socket.gethostname()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.result = WorkerResult()
@@ -265,10 +266,17 @@ class Worker:
             files.prepare_execution(record)
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
-            child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
-                           pythonpath_first=spec_folder, guardian=self._guardian)
+            inline = self.inline and record.kind == "call"
+            if inline and not os.path.isdir(record.workdir):
+                raise LaunchError(f"cannot start step in {record.workdir}: no such folder")
+            if not inline:
+                child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
+                               pythonpath_first=spec_folder, guardian=self._guardian)
         except (LaunchError, OSError) as err:
             self._record_launch_failure(record, slot, str(err), provenance)
+            return
+        if inline:
+            self._run_inline(record, slot, env, spec_folder, offsets)
             return
         self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
                                               host=self.host, command_env=env, lease_seconds=self.lease_seconds))
@@ -279,6 +287,37 @@ class Worker:
         self._running[record.key] = _Running(record, slot, child, deadline)
         self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
+
+    def _run_inline(self, record: ExecRecord, slot: Slot, env: dict[str, str], spec_folder: str | None,
+                    offsets: dict[str, int]) -> None:
+        """Run a call step in this process (``--inline``), heartbeats going on in a thread meanwhile."""
+        from runyard.execute.inline import heartbeats, run_inline
+
+        self._safe(lambda: self.store.started(record.key, self.id, pid=os.getpid(), pgid=None, host=self.host,
+                                              command_env=env, lease_seconds=self.lease_seconds))
+        self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
+                                 metrics_offset=offsets["metrics"], spec_folder=spec_folder))
+        self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
+        try:
+            with heartbeats(lambda: self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds)),
+                            every=self.lease_seconds / 3):
+                code, reason = run_inline(record.command, cwd=record.workdir, env=env,
+                                          log_path=files.log_path(record), spec_folder=spec_folder,
+                                          timeout=record.timeout)
+        except Exception as err:  # runyard's side failed (the log cannot be opened ...): the step fails, loudly
+            code, reason = 2, ""
+            with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
+                log.write(f"runyard: could not run the step inline: {type(err).__name__}: {err}\n")
+        finally:
+            self.pool.release(slot)
+        if reason == "interrupted":
+            self.request_stop()
+            self._finish(record, Status.INTERRUPTED, code, "interrupted")
+        elif reason == "timeout":
+            self._finish(record, Status.FAILED, code, f"timed out after {record.timeout:g} s")
+        else:
+            self._finish(record, Status.DONE if code == 0 else Status.FAILED, code,
+                         None if code == 0 else f"exit code {code}")
 
     def _record_launch_failure(self, record: ExecRecord, slot: Slot, message: str,
                                provenance: dict[str, Any]) -> None:

@@ -6,15 +6,15 @@ import itertools
 import os
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import yaml
 
 from runyard.errors import Problem, SpecError
 from runyard.model import Params, ParamValue, Plan, Run, StepExec
-from runyard.spec import template
-from runyard.spec.keys import canonical_json, run_id, step_key
+from runyard.spec import calls, template
+from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
 from runyard.spec.parse import did_you_mean, is_scalar
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
 from runyard.spec.types import Grid, Spec, StepSpec
@@ -41,22 +41,15 @@ def _scalar(text: str) -> ParamValue:
 
 
 def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
+    """``KEY=VALUE`` / ``KEY=V1,V2`` / ``KEY=[V1, V2]`` texts (the command line) → overrides, or SpecError."""
     problems: list[Problem] = []
     out: list[Override] = []
-    names = spec.param_names
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         where = f"command line: {item}"
         if not sep or not key:
             problems.append(Problem(where, "an override is KEY=VALUE or KEY=V1,V2,... (an axis)"))
-            continue
-        if key not in names:
-            problems.append(Problem(where, f"{key!r} is not a param{did_you_mean(key, names)} "
-                                           f"(params: {', '.join(names) or 'none'})"))
-            continue
-        if any(o.key == key for o in out):
-            problems.append(Problem(where, f"{key!r} is given twice: list every value once (KEY=V1,V2,...)"))
             continue
         if raw.strip().startswith("["):
             try:
@@ -67,19 +60,41 @@ def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
             values = tuple(parsed) if isinstance(parsed, list) else (parsed,)
         else:
             values = tuple(_scalar(part) for part in raw.split(","))
-        if not values or not all(is_scalar(v) for v in values):
-            problems.append(Problem(where, "values must be text, numbers, true/false or null"))
-            continue
-        if key in spec.groups:
-            bad = [v for v in values if str(v) not in spec.groups[key]]
-            if bad:
-                problems.append(Problem(where, f"{bad[0]!r} is not a choice of group {key!r} "
-                                               f"(choices: {', '.join(spec.groups[key])})"))
-                continue
-        out.append(Override(key, values, item))
+        _add_override(spec, out, problems, Override(key, values, item), where)
     if problems:
         raise SpecError(problems)
     return tuple(out)
+
+
+def value_overrides(spec: Spec, values: Mapping[str, object]) -> tuple[Override, ...]:
+    """Overrides given as Python values (``lr=0.1``, ``seed=[1, 2, 3]``: a list or tuple is an axis), or SpecError."""
+    problems: list[Problem] = []
+    out: list[Override] = []
+    for key, value in values.items():
+        seq = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        text = f"{key}={value!r}"
+        _add_override(spec, out, problems, Override(key, seq, text), f"override {text}")
+    if problems:
+        raise SpecError(problems)
+    return tuple(out)
+
+
+def _add_override(spec: Spec, out: list[Override], problems: list[Problem], override: Override, where: str) -> None:
+    key, values = override.key, override.values
+    names = spec.param_names
+    if key not in names:
+        problems.append(Problem(where, f"{key!r} is not a param{did_you_mean(key, names)} "
+                                       f"(params: {', '.join(names) or 'none'})"))
+    elif any(o.key == key for o in out):
+        problems.append(Problem(where, f"{key!r} is given twice: list every value once (KEY=V1,V2,...)"))
+    elif not values or not all(is_scalar(v) for v in values):
+        problems.append(Problem(where, "values must be text, numbers, true/false or null"))
+    elif key in spec.groups and any(str(v) not in spec.groups[key] for v in values):
+        bad = next(v for v in values if str(v) not in spec.groups[key])
+        problems.append(Problem(where, f"{bad!r} is not a choice of group {key!r} "
+                                       f"(choices: {', '.join(spec.groups[key])})"))
+    else:
+        out.append(override)
 
 
 def resolve_params(spec: Spec, explicit: Params) -> dict[str, ParamValue]:
@@ -225,7 +240,8 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
     runs: list[Run] = []
     names_seen: dict[str, int] = {}
     parsed = {step.name: template.parse(step.run, spec.param_names, [n for n in step_names if n != step.name])
-              for step in spec.steps}
+              for step in spec.steps if not step.call}
+    by_name = {step.name: step for step in spec.steps}
     drafts = []
     for params, steps in chosen:
         rid = run_id(spec.experiment, params)
@@ -240,6 +256,12 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
         outs: dict[str, str] = {}
         for step in order:
             if step.name not in steps:
+                continue
+            if step.call:
+                key = _call_step(spec, base, step, params, name, keys, outs, by_name, executions, problems)
+                if key:
+                    keys[step.name] = key
+                    outs[step.name] = os.path.join(executions[key].folder, "out")
                 continue
             tokens = parsed[step.name]
             # {p} needs a value; [p] of a param this run does not have (a group member) renders nothing
@@ -267,7 +289,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                     needs=tuple(needs), folder=folder,
                     workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")),
                     params=key_params, gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus),
-                    timeout=step.timeout, retries=step.retries)
+                    timeout=step.timeout, retries=step.retries, code=_code_hash(step.code))
         runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=params,
                         steps=tuple(keys.items()), folder=run_folder))
     if problems:
@@ -278,6 +300,40 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                 warnings=_unused_axes(spec, runs))
 
 
+def _code_hash(code: Mapping[str, str]) -> str:
+    """One hash for a step's code files (its ``deps:``); "" when it declares none."""
+    return sha256_hex(canonical_json(dict(code))) if code else ""
+
+
+def _call_step(spec: Spec, base: str, step: StepSpec, params: Params, name: str, keys: dict[str, str],
+               outs: dict[str, str], by_name: Mapping[str, StepSpec], executions: dict[str, StepExec],
+               problems: dict[str, Problem]) -> str | None:
+    """The execution of a call step for one run (added to ``executions``); its key, or None (a problem)."""
+    missing = [p for p in step.takes if p not in params]
+    if missing:
+        where = f"{spec.path}: steps.{step.name}.call"
+        problems.setdefault(where + missing[0], Problem(
+            where, f"parameter {missing[0]!r} of {step.call} has no default and run {name!r} gives it no value: "
+                   f"set it under params:, in a sweep, or on the command line ({missing[0]}=VALUE)"))
+        return None
+    key_params = {k: params[k] for k in step.takes}
+    needs = [keys[n] for n in step.needs or () if n in keys]
+    code = {**step.code, "<call>": step.call_code}
+    key = step_key(experiment=spec.experiment, step=step.name, template=f"call:{step.call}", workdir=step.workdir,
+                   params=key_params, needs=needs, code=code)
+    if key not in executions:
+        results = {n: os.path.dirname(outs[n]) for n in step.inputs if n in outs and by_name[n].call}
+        folders = {n: outs[n] for n in step.inputs if n in outs and not by_name[n].call}
+        executions[key] = StepExec(
+            key=key, experiment=spec.experiment, step=step.name,
+            command=calls.command(str(step.call), key_params, results, folders), needs=tuple(needs),
+            folder=os.path.join(base, "steps", step.name, key[:12]),
+            workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")), params=key_params,
+            gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus), timeout=step.timeout,
+            retries=step.retries, kind="call", code=step.call_code)
+    return key
+
+
 def _unused_axes(spec: Spec, runs: list[Run]) -> tuple[str, ...]:
     """Warn about params that vary across runs but that no step references by name (mlrunner's orphans).
     ``{*}`` / ``{*hydra}`` use every param; ``{run}`` / ``{name}`` only tell the runs apart."""
@@ -286,6 +342,9 @@ def _unused_axes(spec: Spec, runs: list[Run]) -> tuple[str, ...]:
     used: set[str] = set()
     apart = False
     for step in spec.steps:
+        if step.call:
+            used.update(step.takes)
+            continue
         tokens = template.parse(step.run, spec.param_names, [s.name for s in spec.steps if s.name != step.name])
         kinds = {t.kind for t in tokens if isinstance(t, template.Ref)}
         if kinds & {"all", "hydra"}:

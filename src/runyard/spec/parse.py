@@ -13,13 +13,13 @@ from typing import Any
 
 from runyard.errors import Problem, SpecError
 from runyard.model import ParamValue
-from runyard.spec import template
+from runyard.spec import calls, template
 from runyard.spec.metrics import parse_metrics
 from runyard.spec.types import Grid, ResourceSpec, Spec, StepSpec
 from runyard.spec.yamlfile import KeyPath, dotted, in_line_order
 
 TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources")
-STEP_KEYS = ("run", "gpus", "timeout", "retries", "deps", "workdir", "needs")
+STEP_KEYS = ("run", "call", "gpus", "timeout", "retries", "deps", "workdir", "needs")
 RESOURCE_KEYS = ("gpus", "per_gpu")
 GRID_STEPS_KEYS = ("_steps", "_cmd")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
@@ -111,7 +111,9 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     params = _params(check, data.get("params"))
     groups = _groups(check, data.get("groups"), params)
     names = list(dict.fromkeys([*params, *groups, *(k for c in groups.values() for v in c.values() for k in v)]))
-    steps = _steps(check, data.get("steps"), names)
+    steps, taken = _steps(check, data.get("steps"), names, folder)
+    params, required = calls.merge_defaults(check.add, params, taken, names)
+    names = list(dict.fromkeys([*names, *params, *required]))
     step_names = [s.name for s in steps]
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)
     metrics = parse_metrics(check, data.get("metrics"), step_names, folder)
@@ -123,7 +125,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
         raise SpecError(in_line_order(check.problems, source))
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
-                description=str(description), raw={"experiment": experiment, **data})
+                description=str(description), raw={"experiment": experiment, **data}, required=required)
 
 
 def _str_keys(value: object) -> object:
@@ -198,14 +200,18 @@ def _groups(check: _Checker, value: object, params: dict[str, ParamValue]) -> Gr
     return groups
 
 
-def _steps(check: _Checker, value: object, params: list[str]) -> list[StepSpec]:
+def _steps(check: _Checker, value: object, params: list[str],
+           folder: str) -> tuple[list[StepSpec], list[tuple[StepSpec, dict[str, Any]]]]:
+    """The steps, and for each call step the params its function takes (with their signature defaults)."""
     raw = check.mapping(value, ("steps",), "step names to commands")
     if not raw and (value is None or isinstance(value, dict)):
         check.add(("steps",), "missing: a spec needs at least one step (name: shell command)")
     names = list(raw)
     steps: list[StepSpec] = []
     refs: dict[str, list[str]] = {}
-    for index, (name, body) in enumerate(raw.items()):
+    taken: list[tuple[StepSpec, dict[str, Any]]] = []
+    drafts: list[tuple[int, KeyPath, object, StepSpec]] = []
+    for index, (name, body) in enumerate(raw.items()):  # first the call steps' functions: their params
         path: KeyPath = ("steps", name)
         if not STEP_RE.match(name):
             check.add(path, "a step name must start with a letter or '_' and hold only letters, digits, '_', '-'")
@@ -213,12 +219,22 @@ def _steps(check: _Checker, value: object, params: list[str]) -> list[StepSpec]:
         spec = _step(check, path, name, body)
         if spec is None:
             continue
-        try:
-            tokens = template.parse(spec.run, params, [n for n in names if n != name])
-        except template.TemplateError as err:
-            check.add((*path, "run") if isinstance(body, dict) else path, str(err))
-            tokens = ()
-        refs[name] = [t.name for t in tokens if isinstance(t, template.Ref) and t.kind == "step_out"]
+        if spec.call:
+            spec, takes = calls.resolve(check.add, path, spec, folder, names)
+            taken.append((spec, takes))
+        drafts.append((index, path, body, spec))
+    known = list(dict.fromkeys([*params, *(p for _, takes in taken for p in takes)]))
+    for index, path, body, spec in drafts:  # then the templates, which may use those params too
+        name = spec.name
+        if spec.call:
+            refs[name] = list(spec.inputs)
+        else:
+            try:
+                tokens = template.parse(spec.run, known, [n for n in names if n != name])
+            except template.TemplateError as err:
+                check.add((*path, "run") if isinstance(body, dict) else path, str(err))
+                tokens = ()
+            refs[name] = [t.name for t in tokens if isinstance(t, template.Ref) and t.kind == "step_out"]
         if spec.needs is None:
             needs = tuple(dict.fromkeys(refs[name])) or ((names[index - 1],) if index else ())
             spec = StepSpec(**{**spec.__dict__, "needs": needs})
@@ -230,20 +246,30 @@ def _steps(check: _Checker, value: object, params: list[str]) -> list[StepSpec]:
             spec = StepSpec(**{**spec.__dict__, "needs": (*spec.needs, *missing)})
         steps.append(spec)
     _check_cycles(check, steps)
-    return steps
+    return steps, taken
 
 
 def _step(check: _Checker, path: KeyPath, name: str, body: object) -> StepSpec | None:
     if isinstance(body, str):
         body = {"run": body}
     if not isinstance(body, dict):
-        check.add(path, "a step is a shell command or a mapping with `run:` (and gpus, timeout, retries, deps, "
-                  "workdir, needs)")
+        check.add(path, "a step is a shell command or a mapping with `run:` or `call:` (and gpus, timeout, "
+                  "retries, deps, workdir, needs)")
         return None
     check.unknown_keys(body, path, STEP_KEYS)
     run = body.get("run")
-    if not isinstance(run, str) or not run.strip():
-        check.add((*path, "run"), "missing: the shell command template of the step")
+    call = None
+    if "call" in body:
+        if run is not None:
+            check.add((*path, "call"), "a step has either `run:` (a shell command) or `call:` (a Python function), "
+                                       "not both")
+            return None
+        call = calls.check_target(check.add, (*path, "call"), body["call"])
+        if call is None:
+            return None
+        run = ""
+    elif not isinstance(run, str) or not run.strip():
+        check.add((*path, "run"), "missing: the shell command template of the step (or `call: module:function`)")
         return None
     gpus = _int(check, (*path, "gpus"), body.get("gpus"), minimum=0)
     retries = _int(check, (*path, "retries"), body.get("retries"), minimum=0) or 0
@@ -261,7 +287,7 @@ def _step(check: _Checker, path: KeyPath, name: str, body: object) -> StepSpec |
         workdir = None
     # one command line: a backslash-newline continues the line (as in bash), other line breaks become spaces
     run = " ".join(run.replace("\\\n", "").split("\n")).strip()
-    return StepSpec(name=name, run=run,
+    return StepSpec(name=name, run=run, call=call,
                     gpus=gpus, timeout=timeout, retries=retries, deps=deps, workdir=workdir, needs=needs)
 
 

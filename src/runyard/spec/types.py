@@ -10,10 +10,14 @@ from runyard.model import ParamValue
 
 @dataclass(frozen=True)
 class StepSpec:
-    """One step of every run: a shell-command template with its resources and policies.
+    """One step of every run: a shell-command template (``run``) or a Python callable (``call``,
+    ``module:function``), with its resources and policies.
 
     ``needs`` is None when the step did not declare it: it then needs the steps it references with
-    ``{step.out}``, else the step before it.
+    ``{step.out}`` (a call step: the steps its function takes as parameters), else the step before it.
+    For a call step the loader fills in ``takes`` (the params its function takes, dataclass fields
+    flattened), ``inputs`` (its parameters named after other steps: their results) and ``call_code``
+    (the sha256 of the function's module source).
     """
 
     name: str
@@ -25,6 +29,15 @@ class StepSpec:
     workdir: str | None = None
     needs: tuple[str, ...] | None = None
     code: Mapping[str, str] = field(default_factory=dict)  # deps file → sha256, filled in by the loader
+    call: str | None = None
+    takes: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    call_code: str = ""
+    call_source: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "call" if self.call else "command"
 
 
 @dataclass(frozen=True)
@@ -90,12 +103,14 @@ class Spec:
     resources: ResourceSpec = field(default_factory=ResourceSpec)
     description: str = ""
     raw: Mapping[str, object] = field(default_factory=dict)
+    required: tuple[str, ...] = ()  # params a step function takes that have no default (set them per run)
 
     def to_data(self) -> dict[str, object]:
         """This spec as plain data in the native format (what ``spec_from_dict`` reads back)."""
         steps: dict[str, object] = {}
         for step in self.steps:
-            body: dict[str, object] = {"run": step.run, "retries": step.retries, "deps": list(step.deps)}
+            body: dict[str, object] = {"call": step.call} if step.call else {"run": step.run}
+            body.update({"retries": step.retries, "deps": list(step.deps)})
             optional = {"gpus": step.gpus, "timeout": step.timeout, "workdir": step.workdir,
                         "needs": None if step.needs is None else list(step.needs)}
             body.update({k: v for k, v in optional.items() if v is not None})
@@ -131,7 +146,7 @@ class Spec:
     @property
     def param_names(self) -> tuple[str, ...]:
         """Every name a run can have a value for: defaults, group selectors and group members."""
-        names = dict.fromkeys(self.params)
+        names = dict.fromkeys([*self.params, *self.required])
         for group, choices in self.groups.items():
             names.setdefault(group)
             for values in choices.values():

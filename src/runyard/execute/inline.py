@@ -1,0 +1,139 @@
+"""``runyard run --inline``: run a call step inside the worker's own process, so ``breakpoint()`` and pdb work.
+
+The step gets what a subprocess would: its ``RUNYARD_*`` variables and ``CUDA_VISIBLE_DEVICES`` in
+``os.environ``, its workdir as the current folder, the spec's folder first on ``sys.path``; what it
+prints goes to the terminal and to its log. The trade-offs (docs/python.md): one step at a time, the
+modules it imports stay loaded (an edited module is not re-imported in the same process), output the
+step writes to file descriptors 1 and 2 directly (C extensions, child processes) reaches only the
+terminal, ``CUDA_VISIBLE_DEVICES`` has an effect only if CUDA was not initialised yet in this process,
+and a timeout (a ``StepTimeout`` raised in the function) can only be enforced in the main thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
+
+from runyard.execute import pycall
+
+
+class StepTimeout(BaseException):
+    """Raised inside an inline step when its ``timeout`` passes (a BaseException: ``except Exception`` in the
+    step does not swallow it)."""
+
+
+class _Tee:
+    """A text stream writing to the terminal's stream and to the step's log."""
+
+    def __init__(self, stream: IO[str], log: IO[str]) -> None:
+        self._stream = stream
+        self._log = log
+
+    def write(self, text: str) -> int:
+        self._log.write(text)
+        self._log.flush()
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._log.flush()
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ... of the terminal's stream
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str], cwd: str, folders: list[str]) -> Iterator[None]:
+    from runyard import track
+
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved_cwd, saved_path = os.getcwd(), list(sys.path)
+    os.environ.update(env)
+    sys.path[:0] = [f for f in dict.fromkeys(folders) if f and f not in sys.path]
+    track._reset()  # runyard.log opens this step's metrics file
+    try:
+        os.chdir(cwd)
+        yield
+    finally:
+        track._reset()
+        os.chdir(saved_cwd)
+        sys.path[:] = saved_path
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _signals(timeout: float | None) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in the step; ``timeout`` raises StepTimeout (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise StepTimeout()
+
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_alarm = signal.signal(signal.SIGALRM, expire) if timeout else None
+    if timeout:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous_alarm)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+@contextlib.contextmanager
+def heartbeats(beat: Callable[[], object], *, every: float) -> Iterator[None]:
+    """Call ``beat`` every ``every`` seconds in a thread while the block runs (the worker's loop, which
+    renews its leases, waits for an inline step)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            beat()
+
+    thread = threading.Thread(target=loop, name="runyard-inline-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run_inline(command: str, *, cwd: str, env: Mapping[str, str], log_path: str, spec_folder: str | None,
+               timeout: float | None) -> tuple[int, str]:
+    """Run the call step whose ``command`` is ``python -m runyard.call ...`` in this process.
+    Returns (exit code, reason): reason ``""``, ``"timeout"`` or ``"interrupted"``."""
+    argv = shlex.split(command)
+    if argv[:3] != ["python", "-m", "runyard.call"]:
+        raise ValueError(f"not a call step command: {command}")
+    request = pycall.parse_args(argv[3:])
+    folders = [f for f in (spec_folder, cwd) if f]
+    with open(log_path, "a", encoding="utf-8") as log:
+        out, err = sys.stdout, sys.stderr
+        note: Callable[[str], None] = lambda text: print(pycall.NOTE + text, file=sys.stderr, flush=True)  # noqa: E731
+        sys.stdout, sys.stderr = _Tee(out, log), _Tee(err, log)
+        try:
+            with _environment(env, cwd, folders), _signals(timeout):
+                return pycall.call(request, folders=folders, note=note), ""
+        except StepTimeout:
+            note(f"timed out after {timeout:g} s")
+            return 124, "timeout"
+        except KeyboardInterrupt:
+            note("interrupted")
+            return 130, "interrupted"
+        finally:
+            sys.stdout, sys.stderr = out, err

@@ -1,0 +1,269 @@
+"""``runyard.Experiment``: define, run and compare an experiment from Python, without a YAML file.
+
+    import runyard
+    from steps import prep, train
+
+    exp = runyard.Experiment("study", steps=[prep, train], params={"data": "iwslt"},
+                             sweeps={"lr": {"cfg.lr": [0.1, 0.01]}})
+    exp.plan(seed=[1, 2])          # what would run (a Plan), nothing written
+    exp.run(seed=[1, 2], jobs=2)   # a local worker, like `runyard run`; raises StepFailed if a step failed
+    exp.runs().compare()           # a RunSet, like runyard.open().runs("study")
+
+It builds the same :class:`~runyard.spec.Spec` a YAML file gives (``spec_from_dict``). Functions
+defined in a notebook or ``__main__`` cannot be imported by a step's own Python process: with
+cloudpickle installed they are pickled by value into ``<home>/code/`` and loaded from there; without
+it ``run`` refuses them (use ``inline=True``, or move them to a module).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runyard.callables import code_hash, give, importable, target_of
+from runyard.errors import SpecError, StepFailed, UsageError
+
+if TYPE_CHECKING:
+    from runyard.analyze.yard import RunSet
+    from runyard.execute.events import Event
+    from runyard.execute.session import Outcome
+    from runyard.execute.slots import SlotPool
+    from runyard.model import Plan
+    from runyard.spec.types import Spec
+    from runyard.store.base import SubmitResult
+
+StepLike = Callable[..., Any] | str | Mapping[str, Any]
+STEP_BODY_KEYS = ("call", "run", "gpus", "timeout", "retries", "deps", "workdir", "needs")
+
+
+class Experiment:
+    """An experiment defined in Python. ``steps``: functions, ``(name, function)`` pairs, or a dict of name →
+    function, ``"module:function"``, a shell command, or a step mapping (``{"call": fn, "gpus": 1, ...}``).
+    ``params``, ``sweeps`` (name → grid), ``metrics``, ``resources``, ``groups``: as in a YAML spec.
+    ``home``: where runs are kept (default: like the CLI, the nearest ``.runyard`` or one in ``folder``);
+    ``folder``: the spec's folder (default: the current folder), first on a step's ``PYTHONPATH``."""
+
+    def __init__(self, name: str, steps: Sequence[Callable[..., Any] | tuple[str, StepLike]] | Mapping[str, StepLike],
+                 *, params: Mapping[str, Any] | None = None, sweeps: Mapping[str, Any] | None = None,
+                 metrics: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None,
+                 groups: Mapping[str, Any] | None = None, home: str | os.PathLike[str] | None = None,
+                 folder: str | os.PathLike[str] | None = None, description: str = "") -> None:
+        self.name = name
+        self.functions: dict[str, Callable[..., Any]] = {}
+        self.steps: dict[str, dict[str, Any]] = {}
+        for step_name, step in _named_steps(steps):
+            self.steps[step_name] = self._step_body(step_name, step)
+        self.data: dict[str, Any] = {"experiment": name, "description": description, "params": dict(params or {}),
+                                     "groups": dict(groups or {}), "steps": self.steps,
+                                     "sweeps": dict(sweeps or {}), "metrics": dict(metrics or {})}
+        if resources is not None:
+            self.data["resources"] = dict(resources)
+        self.folder = str(Path(folder or os.getcwd()).resolve())
+        self.home = home
+
+    def _step_body(self, step_name: str, step: StepLike) -> dict[str, Any]:
+        if callable(step):
+            step = {"call": step}
+        elif isinstance(step, str):
+            step = {"call": step} if ":" in step and " " not in step.strip() else {"run": step}
+        if not isinstance(step, Mapping):
+            raise SpecError(f"steps.{step_name}: a step is a function, 'module:function', a shell command or a "
+                            f"mapping (call/run, {', '.join(STEP_BODY_KEYS[2:])}), not {type(step).__name__}",
+                            source="<python>")
+        body = dict(step)
+        func = body.get("call")
+        if callable(func):
+            self.functions[step_name] = func
+            body["call"] = give(func)
+        return body
+
+    # --- spec and plan -------------------------------------------------------------------------------
+    def spec(self, *, gpus: Sequence[int] | str | None = None, per_gpu: int | None = None) -> Spec:
+        """The validated Spec (the functions imported by name, as a YAML spec's ``call:`` would be)."""
+        from runyard.spec.load import spec_from_dict
+        from runyard.spec.types import ResourceSpec
+
+        for func in self.functions.values():  # this experiment's functions, should another have the same name
+            give(func)
+        with _module_roots(self.functions.values()):
+            spec = spec_from_dict(self.data, folder=self.folder, source=f"<experiment {self.name}>")
+        if gpus is None and per_gpu is None:
+            return spec
+        chosen: tuple[int, ...] | str = spec.resources.gpus
+        if gpus is not None:
+            from runyard.execute.slots import parse_gpus
+
+            parsed = parse_gpus(gpus) if isinstance(gpus, str) else list(gpus)
+            chosen = "auto" if parsed is None else tuple(parsed)
+        if chosen == "auto":
+            from runyard.execute.slots import detect_gpus
+
+            chosen = tuple(detect_gpus())
+        return replace(spec, resources=ResourceSpec(gpus=chosen, per_gpu=per_gpu or spec.resources.per_gpu))
+
+    def home_path(self) -> Path:
+        from runyard.home import resolve_home
+
+        return resolve_home(None if self.home is None else str(self.home), spec_folder=self.folder, cwd=os.getcwd())
+
+    def plan(self, *, sweep: str | None = None, sample: int | None = None, sample_seed: int = 0,
+             gpus: Sequence[int] | str | None = None, overrides: Mapping[str, Any] | None = None,
+             **values: Any) -> Plan:
+        """What would run (pure: nothing is written). ``lr=0.1`` pins a param in every run, ``seed=[1, 2, 3]``
+        makes it an axis; ``overrides={"cfg.lr": 0.1}`` for dotted names or names this method takes itself."""
+        from runyard.spec.expand import expand, value_overrides
+
+        spec = self.spec(gpus=gpus)
+        given = {**dict(overrides or {}), **values}
+        return expand(spec, home=str(self.home_path()), overrides=value_overrides(spec, given), sweep=sweep,
+                      sample=sample, seed=sample_seed)
+
+    # --- running -------------------------------------------------------------------------------------
+    def run(self, *, gpus: Sequence[int] | str | None = None, per_gpu: int | None = None, jobs: int | None = None,
+            sweep: str | None = None, sample: int | None = None, sample_seed: int = 0, force: bool = False,
+            force_steps: Sequence[str] = (), inline: bool = False, quiet: bool = False, store: str | None = None,
+            overrides: Mapping[str, Any] | None = None, **values: Any) -> RunSet:
+        """Run every run of the plan with a local worker, like ``runyard run`` (done executions are cached).
+        Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works).
+        Returns the experiment's runs; raises :class:`~runyard.errors.StepFailed` (naming each failed step's
+        log) when a step failed."""
+        from runyard.execute.session import RunOptions, run_session
+
+        plan = self.plan(sweep=sweep, sample=sample, sample_seed=sample_seed, gpus=gpus, overrides=overrides,
+                         **values)
+        spec = self.spec(gpus=gpus, per_gpu=per_gpu)
+        home = Path(plan.home)
+        plan = self._by_value(plan, home) if not inline else plan
+        options = RunOptions(home=home, store_url=store, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
+                             jobs=jobs, force=force, force_steps=force_steps, inline=inline)
+        display = _Printer(quiet)
+        with _module_roots(self.functions.values(), environment=True):
+            code = run_session(plan, options, display=display)
+        if code == 130:
+            raise KeyboardInterrupt("interrupted: run again to resume")
+        if display.failed:
+            raise StepFailed(display.failed)
+        return self.runs(store=store)
+
+    def _by_value(self, plan: Plan, home: Path) -> Plan:
+        """Point call steps whose function a fresh process cannot import at a pickle of it (cloudpickle)."""
+        stuck = {name: func for name, func in self.functions.items() if not importable(target_of(func))}
+        if not stuck:
+            return plan
+        try:
+            import cloudpickle
+        except ImportError:
+            names = ", ".join(f"{n} ({target_of(f)})" for n, f in stuck.items())
+            raise UsageError(f"the functions of steps {names} are defined in a notebook or __main__, so a step's own "
+                             "Python process cannot import them: move them to a module, run with inline=True, or "
+                             "pip install 'runyard[notebook]' (cloudpickle) to send them by value") from None
+        import shlex
+
+        pickles = {}
+        for name, func in stuck.items():
+            data = cloudpickle.dumps(func)
+            folder = home / "code"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{hashlib.sha256(data).hexdigest()}.pkl"
+            if not path.exists():
+                tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            pickles[name] = f" --pickle {shlex.quote(str(path))}"
+        executions = tuple(replace(ex, command=ex.command + pickles[ex.step]) if ex.step in pickles else ex
+                           for ex in plan.executions)
+        return replace(plan, executions=executions)
+
+    def runs(self, where: str | None = None, *, store: str | None = None) -> RunSet:
+        """The runs of this experiment (a RunSet: ``.df``, ``.compare()``, ``.metrics(name)``)."""
+        from runyard.analyze.yard import open_yard
+
+        return open_yard(store or self.home_path()).runs(self.name, where)
+
+    def __repr__(self) -> str:
+        return f"<Experiment {self.name}: steps {', '.join(self.steps)}>"
+
+
+def _named_steps(steps: Any) -> list[tuple[str, StepLike]]:
+    if isinstance(steps, Mapping):
+        return [(str(k), v) for k, v in steps.items()]
+    if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
+        raise SpecError("steps: give a list of functions or (name, function) pairs, or a dict of name → step",
+                        source="<python>")
+    out: list[tuple[str, StepLike]] = []
+    for item in steps:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            out.append((item[0], item[1]))
+        elif callable(item) and getattr(item, "__name__", "<lambda>") != "<lambda>":
+            out.append((item.__name__, item))
+        else:
+            raise SpecError(f"steps: {item!r} is neither a named function nor a (name, step) pair", source="<python>")
+    return out
+
+
+@contextlib.contextmanager
+def _module_roots(functions: Any, *, environment: bool = False) -> Iterator[None]:
+    """The folders the functions' modules are imported from, first on ``sys.path`` (and with ``environment``,
+    on ``PYTHONPATH``, for the steps' own processes) while the block runs."""
+    roots = []
+    for func in functions:
+        source, _ = code_hash(func)
+        module = getattr(func, "__module__", "") or ""
+        if source and module != "__main__":
+            root = Path(source).parent
+            for _ in range(module.count(".") + (Path(source).name == "__init__.py")):
+                root = root.parent
+            roots.append(str(root))
+    roots = list(dict.fromkeys(roots))
+    saved_path, saved_env = list(sys.path), os.environ.get("PYTHONPATH")
+    sys.path[:0] = [r for r in roots if r not in sys.path]
+    if environment and roots:
+        os.environ["PYTHONPATH"] = os.pathsep.join([*roots, *([saved_env] if saved_env else [])])
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        if environment and roots:
+            if saved_env is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved_env
+
+
+class _Printer:
+    """What ``Experiment.run`` prints: failures as they happen and a summary (nothing with ``quiet``)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.failed: list[str] = []
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def submitted(self, result: SubmitResult, pool: SlotPool) -> None:
+        queued = result.queued + len(result.already_queued)
+        self._say(f"runyard: {queued} step executions to run, {len(result.cached)} cached · {pool.describe()}")
+
+    def event(self, event: Event) -> None:
+        from runyard.model import Status
+
+        record = event.record
+        if event.kind == "finished" and record is not None and event.status == Status.FAILED:
+            self._say(f"runyard: failed {record.step} {record.short}: {event.message} · log "
+                      f"{os.path.join(record.folder, 'log')}")
+
+    def close(self, outcome: Outcome) -> None:
+        for record in outcome.failed:
+            self.failed.append(f"{record.step} {record.short} ({record.error}) · log "
+                               f"{os.path.join(record.folder, 'log')}")
+        counts: dict[str, int] = {}
+        for status in outcome.statuses.values():
+            counts[str(status)] = counts.get(str(status), 0) + 1
+        self._say("runyard: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
