@@ -225,9 +225,6 @@ class Cluster:
             out.append(Attempt(event, key, worker, int(attempt), step, int(i)))
         return out
 
-    def ended(self) -> int:
-        return sum(1 for a in self.attempts() if a.event == "end")
-
     @contextlib.contextmanager
     def store(self) -> Iterator[Store]:
         store = open_store(self.url)
@@ -245,9 +242,8 @@ class Cluster:
           number are those of an ``end`` line of the evidence);
         - the metric points of each ``work`` execution are exactly the three it reports, once each, and
           the summary counts three;
-        - no two attempts of one execution ever ran at once as far as the evidence shows: every attempt
-          but the last one of a key started before the previous one of that key was taken back (its
-          attempt numbers are distinct).
+        - no attempt number of an execution started twice (one claim per attempt: never two workers
+          holding the same attempt).
 
         Returns facts for further checks: ``records`` (key → ExecRecord), ``attempts``."""
         attempts = self.attempts()
