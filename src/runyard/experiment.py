@@ -53,7 +53,8 @@ class Experiment:
                  *, params: Mapping[str, Any] | None = None, sweeps: Mapping[str, Any] | None = None,
                  metrics: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None,
                  groups: Mapping[str, Any] | None = None, home: str | os.PathLike[str] | None = None,
-                 folder: str | os.PathLike[str] | None = None, description: str = "") -> None:
+                 folder: str | os.PathLike[str] | None = None, description: str = "",
+                 aggregate: Mapping[str, StepLike] | None = None, select: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self.functions: dict[str, Callable[..., Any]] = {}
         self.steps: dict[str, dict[str, Any]] = {}
@@ -64,6 +65,14 @@ class Experiment:
                                      "sweeps": dict(sweeps or {}), "metrics": dict(metrics or {})}
         if resources is not None:
             self.data["resources"] = dict(resources)
+        if aggregate is not None:  # steps as above, plus `uses:` (docs/python.md#aggregate-and-select)
+            self.data["aggregate"] = {n: self._step_body(n, s) for n, s in aggregate.items()}
+        if select is not None:
+            chosen = dict(select)
+            then = chosen.get("then")
+            if isinstance(then, (Mapping, list, tuple)):
+                chosen["then"] = {n: self._step_body(n, s) for n, s in _named_steps(then)}
+            self.data["select"] = chosen
         self.folder = str(Path(folder or os.getcwd()).resolve())
         self.home = home
 
@@ -143,8 +152,14 @@ class Experiment:
         options = RunOptions(home=home, store_url=store, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                              jobs=jobs, force=force, force_steps=force_steps, inline=inline)
         display = _Printer(quiet)
+        final = None
+        if spec.select is not None:  # the final runs: same printer, functions by value like the sweep's
+            from runyard.execute.session import FinalStage
+
+            final = FinalStage(spec, display=lambda finals: display, report=lambda lines: display.report(lines),
+                               prepare=None if inline else lambda finals: self._by_value(finals, home))
         with _module_roots(self.functions.values(), environment=True):
-            code = run_session(plan, options, display=display)
+            code = run_session(plan, options, display=display, final=final)
         if code == 130:
             raise KeyboardInterrupt("interrupted: run again to resume")
         if display.failed:
@@ -246,6 +261,10 @@ class _Printer:
     def _say(self, text: str) -> None:
         if not self.quiet:
             print(text, file=sys.stderr, flush=True)
+
+    def report(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self._say(f"runyard: {line}")
 
     def submitted(self, result: SubmitResult, pool: SlotPool) -> None:
         queued = result.queued + len(result.already_queued)

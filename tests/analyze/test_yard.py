@@ -44,8 +44,8 @@ def test_df_has_one_row_per_run_with_sensible_dtypes(project: Project) -> None:
         df = runs.df
     assert isinstance(runs, RunSet) and len(runs) == 6
     assert df.index.name == "id" and set(df.index) == {r.id for r in project.plan.runs}
-    assert list(df.columns) == ["name", "status", "data", "early-stop", "lr", "norm", "seed", "bleu", "loss",
-                                "started", "ended", "duration"]
+    assert list(df.columns) == ["name", "status", "stage", "origin", "data", "early-stop", "lr", "norm", "seed",
+                                "bleu", "loss", "started", "ended", "duration"]
     assert df["seed"].dtype == np.int64 and df["lr"].dtype == np.float64 and df["early-stop"].dtype == bool
     assert pd.api.types.is_string_dtype(df["norm"]) and pd.api.types.is_string_dtype(df["name"])
     assert df["bleu"].dtype == np.float64 and str(df["started"].dtype).startswith("datetime64")

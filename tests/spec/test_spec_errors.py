@@ -12,7 +12,7 @@ from runyard.errors import SpecError
 
 from .helpers import plan_of, write
 
-VALID_TOP = "valid: experiment, description, params, groups, steps, metrics, sweeps, resources"
+VALID_TOP = "valid: experiment, description, params, groups, steps, metrics, sweeps, resources, aggregate, select"
 BUILTINS = "builtins: {out} {run} {name} {*} {*hydra} {STEP.out}"
 
 

@@ -52,18 +52,20 @@ def copy_example(folder: Path, source: Path = NORM_STUDY, name: str | None = Non
 
 
 def check_shape(data: dict[str, Any]) -> None:
-    assert set(data) == {"experiment", "runs", "executions"}
+    assert set(data) == {"experiment", "runs", "executions", "reasons", "to_run"}
+    assert data["to_run"] == data["executions"] and data["reasons"] == {"new": data["executions"]}  # no store
     assert isinstance(data["experiment"], str) and isinstance(data["executions"], int)
     runs = data["runs"]
     assert isinstance(runs, list) and runs
     keys: set[str] = set()
     for run in runs:
-        assert set(run) == {"id", "name", "params", "steps"}
+        assert set(run) == {"id", "name", "stage", "params", "steps"} and run["stage"] == "sweep"
         assert isinstance(run["id"], str) and len(run["id"]) == 64
         assert isinstance(run["name"], str) and isinstance(run["params"], dict)
         earlier: list[str] = []
         for step in run["steps"]:
-            assert set(step) == {"name", "key", "command", "needs", "gpus"}
+            assert set(step) == {"name", "key", "command", "needs", "gpus", "kind", "reason"}
+            assert step["kind"] == "command" and step["reason"]["kind"] == "new" and step["reason"]["runs"]
             assert isinstance(step["name"], str) and isinstance(step["command"], str)
             assert isinstance(step["gpus"], int) and isinstance(step["needs"], list)
             assert set(step["needs"]) <= set(earlier)  # needs are keys of this run's earlier steps
@@ -141,7 +143,8 @@ def test_text_output_of_the_design_example(isolated: Path) -> None:
     assert f"  prep {prep_key[:12]} gpus 1 (shared by 7 runs)" in out
     assert out.count(f"  prep {prep_key[:12]} (shared, shown above)") == 6
     assert f" needs prep {prep_key[:12]}" in out
-    assert lines[-1] == "7 runs, 15 step executions (1 shared by several runs)"
+    assert lines[-2] == "7 runs, 15 step executions (1 shared by several runs)"
+    assert lines[-1] == "15 would run (15 new), 0 cached"
     assert result.stderr == ""
 
 
@@ -149,17 +152,18 @@ def test_text_output_of_the_mlrunner_reference(isolated: Path) -> None:
     spec = copy_example(isolated, MLRUNNER, "params.yaml")
     result = invoke(str(spec))
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == "5 runs, 15 step executions (0 shared by several runs)"
+    assert result.stdout.splitlines()[-2] == "5 runs, 15 step executions (0 shared by several runs)"
     assert "--normalization new   --moment 0.05" in result.stdout
 
 
 def test_single_run_summary_and_warnings(isolated: Path) -> None:
     write(isolated, "experiment: e\nparams: {a: 1, b: 1}\nsteps:\n  s: echo {a}\n")
     out = invoke().stdout
-    assert out.splitlines()[-1] == "1 run, 1 step execution (0 shared by several runs)"
+    assert out.splitlines()[-2:] == ["1 run, 1 step execution (0 shared by several runs)",
+                                     "1 would run (1 new), 0 cached"]
     out = invoke("b=1,2").stdout
     assert "warning: param 'b' varies across runs but no step uses it" in out
-    assert out.splitlines()[-1] == "2 runs, 1 step execution (1 shared by several runs)"
+    assert out.splitlines()[-2] == "2 runs, 1 step execution (1 shared by several runs)"
 
 
 def test_spec_defaults_to_runyard_yaml_in_the_current_folder(isolated: Path) -> None:
@@ -297,7 +301,7 @@ def test_console_script(isolated: Path, tmp_path: Path) -> None:
     check_shape(data)
     assert [r["name"] for r in data["runs"]] == NORM_RUNS and data["executions"] == 15
     text = script("plan", "seed=1,2", cwd=isolated)
-    assert text.returncode == 0 and text.stdout.splitlines()[-1] == "14 runs, 29 step executions (1 shared by " \
+    assert text.returncode == 0 and text.stdout.splitlines()[-2] == "14 runs, 29 step executions (1 shared by " \
                                                                      "several runs)"
     bad = script("plan", "nrom=new", cwd=isolated)
     assert bad.returncode == 2 and bad.stdout == ""

@@ -14,7 +14,7 @@ from runyard.errors import UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-PER_RUN_ONLY = ("id", "name", "started", "ended")  # columns that cannot be aggregated over runs
+PER_RUN_ONLY = ("id", "name", "origin", "started", "ended")  # columns that cannot be aggregated over runs
 AGGREGATES = ("mean", "std", "n")
 
 
@@ -73,7 +73,7 @@ def compare(results: Results, *, cols: str | Sequence[str] | None = None, sort: 
     frame = results.frame
     if not chosen:
         params = results.params if all_params else differing(frame, results.params)
-        chosen = ["name", "status", *params, *results.metric_columns]
+        chosen = ["name", "status", *mixed_stages(results), *params, *results.metric_columns]
     import pandas as pd
 
     table = pd.DataFrame({name: results.column(name) for name in dict.fromkeys(chosen)}, index=frame.index)
@@ -96,13 +96,14 @@ def _over(results: Results, over: list[str], chosen: list[str], keys: list[tuple
                              f"{suggestions(name, results.params)} (params: {', '.join(results.params) or 'none'})")
     frame = results.frame
     groups = [p for p in (results.params if all_params else differing(frame, results.params)) if p not in over]
+    groups = [*mixed_stages(results), *groups]  # final runs never fold into the sweep's
     values: list[str] = []
     show_status = not chosen
     for name in chosen:
         _check(results, "--cols", name)
         if name in over:
             raise UsageError(f"--cols: {name!r} is the param --over aggregates; it has no single value per row")
-        if name in results.params:
+        if name in results.params or name == "stage":
             if name not in groups:
                 groups.append(name)
         elif name in PER_RUN_ONLY:
@@ -145,6 +146,12 @@ def _over(results: Results, over: list[str], chosen: list[str], keys: list[tuple
     if limit is not None:
         out = out.iloc[:limit]
     return Comparison(out, tuple(aggregated), tuple(over))
+
+
+def mixed_stages(results: Results) -> list[str]:
+    """``["stage"]`` when the runs shown belong to several stages (sweep and final), else ``[]``."""
+    frame = results.frame
+    return ["stage"] if "stage" in frame.columns and frame["stage"].nunique() > 1 else []
 
 
 def _over_key(out: pd.DataFrame, name: str, aggregated: list[str]) -> pd.Series[Any]:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from runyard.store.base import Store
 
 #: Columns every run has (``id`` is the index of the frame).
-BUILTINS = ("id", "name", "status", "started", "ended", "duration")
+BUILTINS = ("id", "name", "status", "stage", "origin", "started", "ended", "duration")
+#: Stages of runs: the sweep's, final runs re-run from selected ones, aggregate runs (study-level steps).
+STAGES = ("sweep", "final", "aggregate")
 #: ``metric.stat`` suffixes → the store statistics they need.
 STATS: dict[str, tuple[str, ...]] = {
     "last": ("last",),
@@ -36,6 +38,26 @@ STATS: dict[str, tuple[str, ...]] = {
     "step": ("last_step",),
 }
 FINISHED = ("done", "failed", "interrupted", "cancelled")
+DEFAULT_STAGES = ("sweep", "final")  # aggregate runs hold study-level steps: shown when asked for
+
+
+def parse_stages(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"final"``, ``"sweep,final"``, ``"all"`` or a list of them → stage names (None: sweep and final)."""
+    if value is None:
+        return DEFAULT_STAGES
+    items = value.split(",") if isinstance(value, str) else [p for v in value for p in str(v).split(",")]
+    chosen: list[str] = []
+    for item in (i.strip() for i in items):
+        if item == "all":
+            chosen.extend(STAGES)
+        elif item in STAGES:
+            chosen.append(item)
+        elif item:
+            raise UsageError(f"--stage: {item!r} is not a stage{suggestions(item, [*STAGES, 'all'])} "
+                             f"(stages: {', '.join(STAGES)}, all)")
+    if not chosen:
+        raise UsageError(f"--stage: name a stage ({', '.join(STAGES)}, all)")
+    return tuple(dict.fromkeys(chosen))
 
 
 @dataclass(frozen=True)
@@ -108,7 +130,7 @@ class Results:
         return f"unknown name {name!r}{suggestions(name, self.names())} ({self._valid()})"
 
     def _valid(self) -> str:
-        parts = ["name, status, id, started, ended, duration"]
+        parts = ["name, status, stage, origin, id, started, ended, duration"]
         if self.params:
             parts.append("params: " + ", ".join(self.params[:12]) + (" ..." if len(self.params) > 12 else ""))
         if self.metrics:
@@ -249,7 +271,10 @@ def load(store: Store, experiment: str, *, stats: Collection[str] = ("last",)) -
     finished = np.isin(status, FINISHED)
     started = np.asarray(runs["started"], dtype=float)[order]
     ended = np.where(finished, np.asarray(runs["ended"], dtype=float)[order], np.nan)
-    base = pd.DataFrame({"name": names[order].astype(str) if n else [], "status": status.astype(str)}, index=index)
+    stages = np.asarray(runs["stage"], dtype=object)[order] if n and "stage" in runs else np.full(n, "sweep", object)
+    origins = np.asarray(runs["origin"], dtype=object)[order] if n and "origin" in runs else np.full(n, None, object)
+    base = pd.DataFrame({"name": names[order].astype(str) if n else [], "status": status.astype(str),
+                         "stage": stages, "origin": origins}, index=index)
     params.index = index
     times = pd.DataFrame({
         "started": to_times(started),

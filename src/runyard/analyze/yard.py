@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.analyze.compare import Comparison
 from runyard.analyze.compare import compare as compare_table
-from runyard.analyze.table import Results, choose_experiment, load, stats_for, to_times
+from runyard.analyze.table import STAGES, Results, choose_experiment, load, parse_stages, stats_for, to_times
 from runyard.analyze.where import Where
 from runyard.errors import RunNotFound
 
@@ -69,10 +69,12 @@ class Yard:
     def experiments(self) -> list[str]:
         return self.store.experiments()
 
-    def runs(self, experiment: str | None = None, where: str | None = None) -> RunSet:
-        """The runs of ``experiment`` (default: the only one) that match ``where`` (the --where language)."""
+    def runs(self, experiment: str | None = None, where: str | None = None,
+             stage: str | Sequence[str] | None = None) -> RunSet:
+        """The runs of ``experiment`` (default: the only one) that match ``where`` (the --where language),
+        of ``stage`` (``"sweep"``, ``"final"``, ``"aggregate"``, several, or ``"all"``; default: sweep and final)."""
         name = choose_experiment(self.store, experiment)
-        return RunSet(self, name, where)
+        return RunSet(self, name, where, stage)
 
     def run(self, id_or_name: str, experiment: str | None = None) -> RunView:
         """One run by id (or a unique prefix) or name."""
@@ -106,10 +108,12 @@ class Yard:
 class RunSet:
     """Runs of one experiment, filtered by a ``where`` expression, as pandas DataFrames."""
 
-    def __init__(self, yard: Yard, experiment: str, where: str | None = None) -> None:
+    def __init__(self, yard: Yard, experiment: str, where: str | None = None,
+                 stage: str | Sequence[str] | None = None) -> None:
         self.yard = yard
         self.experiment = experiment
         self.where = Where.parse(where) if where and where.strip() else None
+        self.stages = parse_stages(stage)
         self._all: Results | None = None
         self._results: Results | None = None
         self._stats: set[str] = set()
@@ -120,10 +124,14 @@ class RunSet:
         if self._results is None or not wanted <= self._stats:
             self._stats |= wanted
             everything = load(self.yard.store, self.experiment, stats=self._stats)
-            mask = None
+            stages = everything.frame["stage"]
+            mask = None if len(self.stages) == len(STAGES) else stages.isin(self.stages).to_numpy()
+            if mask is not None and bool(mask.all()):
+                mask = None  # every run is of the chosen stages: no copy of the tables
             if self.where is not None:
                 self.where.check(everything.problem)
-                mask = self.where.evaluate(everything.column, len(everything))
+                matched = self.where.evaluate(everything.column, len(everything))
+                mask = matched if mask is None else mask & matched
             self._all = everything
             self._results = everything.select(mask)
         return self._results
@@ -163,6 +171,20 @@ class RunSet:
         from runyard.analyze.formats import render
 
         return render(self.comparison(over, cols, sort, all_params=all_params, limit=limit), fmt)
+
+    def best(self, metric: str, by: str | Sequence[str] | None = None, *, over: str | Sequence[str] | None = None,
+             mode: str | None = None) -> pd.DataFrame:
+        """The best sweep runs of this set on ``metric`` (last value; ``mode`` default: the metric's), one
+        per combination of the ``by`` params; with ``over`` (``"seed"``), every run of the config with the
+        best mean. Rows of :attr:`df` (index: run id) in pick order. Runs not done or without a value are
+        left out; ties go to the first run name (see ``runyard select``)."""
+        from runyard.analyze.best import best
+
+        results = self.results([metric])
+        sweep = results.select((results.frame["stage"] == "sweep").to_numpy())
+        selection = best(sweep, metric, mode=mode, by=by, over=over)
+        frame: pd.DataFrame = results.frame.loc[[i for p in selection.picks for i in p.run_ids]].copy()
+        return frame
 
     def metrics(self, name: str) -> pd.DataFrame:
         """Every point of metric ``name`` (a metric column: ``loss`` or ``train.loss``) of these runs,

@@ -28,10 +28,14 @@ RICH_MAX_ROWS = 300  # rich draws ~600 rows of 27 columns a second: beyond this,
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table (plain text when not a terminal), or exact machine formats csv, tsv, json, markdown.")
 @click.option("--limit", "-n", type=click.IntRange(min=0), metavar="N", help="Show the first N rows (after sorting).")
+@click.option("--stage", metavar="STAGE,...",
+              help="Runs of these stages: sweep, final (re-run by select:), aggregate, or all "
+                   "(default: sweep,final; a stage column shows when both are there).")
 @store_options
 @friendly
 def compare(experiment: str | None, where: str | None, sort: str | None, over: str | None, cols: str | None,
-            all_params: bool, fmt: str, limit: int | None, home: str | None, store_url: str | None) -> None:
+            all_params: bool, fmt: str, limit: int | None, stage: str | None, home: str | None,
+            store_url: str | None) -> None:
     """Compare the runs of EXPERIMENT (default: the only one in the store).
 
     One row per run: name, status, the params that differ between the selected runs and the last
@@ -40,15 +44,16 @@ def compare(experiment: str | None, where: str | None, sort: str | None, over: s
     parentheses; quote odd names with backticks. See docs/results.md.
     """
     from runyard.analyze.formats import render, rich_table
-    from runyard.analyze.table import choose_experiment
+    from runyard.analyze.table import choose_experiment, parse_stages
     from runyard.analyze.where import Where
     from runyard.analyze.yard import RunSet, Yard
 
     if where is not None:
         Where.parse(where)  # bad syntax fails before the store opens
+    parse_stages(stage)
     with open_existing(home, store_url) as store:
         name = choose_experiment(store, experiment)
-        runs = RunSet(Yard(store), name, where)
+        runs = RunSet(Yard(store), name, where, stage)
         table = runs.comparison(over, cols, sort, all_params=all_params, limit=limit)
     if table.frame.empty:
         click.echo(f"no runs{' match' if where else ''} in {name}", err=True)

@@ -26,10 +26,15 @@ def _echo_json(data: object) -> None:
 @click.command(name="ls")
 @click.argument("experiment", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--stage", metavar="STAGE,...",
+              help="Runs of these stages: sweep, final (re-run by select:), aggregate, or all (the default).")
 @store_options
 @friendly
-def ls(experiment: str | None, as_json: bool, home: str | None, store_url: str | None) -> None:
-    """List experiments, or the runs of EXPERIMENT with their status."""
+def ls(experiment: str | None, as_json: bool, stage: str | None, home: str | None, store_url: str | None) -> None:
+    """List experiments, or the runs of EXPERIMENT with their status (and stage, when not all are sweep runs)."""
+    from runyard.analyze.table import parse_stages
+
+    stages = parse_stages(stage or "all")
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -60,17 +65,22 @@ def ls(experiment: str | None, as_json: bool, home: str | None, store_url: str |
 
             raise RunNotFound(f"no experiment {experiment!r}{did_you_mean(experiment, store.experiments())} "
                               f"(experiments: {', '.join(store.experiments()) or 'none'})")
-        runs = store.runs(experiment)
+        every = store.runs(experiment)
+        runs = [r for r in every if r.stage in stages]
         if as_json:
-            _echo_json([{"id": r.id, "name": r.name, "status": str(r.status), "params": dict(r.params),
-                         "folder": r.folder} for r in runs])
+            _echo_json([{"id": r.id, "name": r.name, "status": str(r.status), "stage": r.stage, "origin": r.origin,
+                         "params": dict(r.params), "folder": r.folder} for r in runs])
             return
+        names = {r.id: r.name for r in every}
+        staged = any(r.stage != "sweep" for r in runs)
         table = Table(show_edge=False, pad_edge=False)
-        for column in ("run", "id", "status", "steps"):
+        for column in ("run", "id", "status", *(("stage", "from") if staged else ()), "steps"):
             table.add_column(column, overflow="fold")
         for run in runs:
             steps = " ".join(f"{name}:{status}" for (name, _), status in zip(run.steps, run.statuses, strict=False))
-            table.add_row(escape(run.name), run.short, str(run.status), escape(steps))
+            origin = names.get(run.origin, run.origin[:12]) if run.origin else ""
+            extra = (run.stage, escape(origin)) if staged else ()
+            table.add_row(escape(run.name), run.short, str(run.status), *extra, escape(steps))
         console.print(table)
 
 
@@ -91,13 +101,19 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
             steps.append({"name": name, "key": key, "status": str(ex.status), "exit_code": ex.exit_code,
                           "attempts": ex.attempts, "duration": ex.duration, "error": ex.error,
                           "command": ex.command, "folder": ex.folder, "log": os.path.join(ex.folder, "log")})
+        origin = _origin(store, record.origin, record.experiment)
         data = {"id": record.id, "name": record.name, "experiment": record.experiment,
-                "status": str(record.status), "params": dict(record.params), "folder": record.folder,
-                "steps": steps}
+                "status": str(record.status), "stage": record.stage, "origin": record.origin,
+                "origin_name": origin, "params": dict(record.params), "folder": record.folder, "steps": steps}
         if as_json:
             _echo_json(data)
             return
         click.echo(f"{record.name}  ({record.id[:12]})  {record.experiment}  {record.status}")
+        if record.stage == "final":
+            click.echo(f"stage final: selected from run {origin} ({(record.origin or '')[:12]})")
+        elif record.stage == "aggregate":
+            click.echo("stage aggregate: its steps ran once over the runs of a sweep (see runs.csv in each "
+                       "step folder); the params shown are the defaults")
         click.echo(f"folder  {record.folder}")
         for key, value in record.params.items():
             click.echo(f"  {key} = {value!r}")
@@ -109,6 +125,17 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
             if step["error"] and step["status"] != "done":
                 click.echo(f"  error {step['error']}")
             click.echo(f"  log {step['log']}")
+
+
+def _origin(store: Any, origin: str | None, experiment: str) -> str | None:
+    """The name of the run a final run was selected from (its id when it is gone)."""
+    if origin is None:
+        return None
+    try:
+        found: str = store.run(origin, experiment).name
+        return found
+    except RunNotFound:
+        return origin
 
 
 @click.command()

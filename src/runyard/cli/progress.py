@@ -46,7 +46,7 @@ class Display:
     def submitted(self, result: SubmitResult, pool: SlotPool) -> None:
         self.cached = len(result.cached)
         self.to_run = result.queued + len(result.already_queued)
-        runs = len(self.plan.runs)
+        runs = sum(1 for run in self.plan.runs if run.stage != "aggregate")  # not the run of the aggregates
         total = len(self.plan.executions)
         if self.to_run == 0:
             self._line(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "

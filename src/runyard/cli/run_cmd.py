@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -53,9 +54,9 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
                                       gpus=gpu_list, per_gpu=per_gpu)
     if dry_run:
-        from runyard.cli.plan_cmd import print_plan
+        from runyard.cli.plan_cmd import plan_reasons, print_plan
 
-        print_plan(plan)
+        print_plan(plan, plan_reasons(plan, home_path, store_url), spec)
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
@@ -66,14 +67,22 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
 
             raise UsageError("--detach and --inline do not mix: --inline runs steps in this terminal's process")
         _run_detached(plan, options)
+        if spec.select is not None:
+            click.echo("select: the final runs are chosen once the sweep is done; run `runyard select "
+                       f"{plan.experiment}` then")
         return
     from runyard.cli.progress import Display
+    from runyard.execute.session import FinalStage
 
     display = Display(plan, live=not inline)  # no live status line under a debugger's prompt
+    final = None
+    if spec.select is not None:
+        final = FinalStage(spec, display=lambda finals: Display(finals, live=not inline), report=_report)
     handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
-        code = run_session(plan, options, display=display, install_signals=install_stop_signals if handled else None)
+        code = run_session(plan, options, display=display, install_signals=install_stop_signals if handled else None,
+                           final=final)
     finally:
         for sig, old in previous.items():
             if old is not None:  # None: a handler not set from Python, which cannot be put back
@@ -98,6 +107,11 @@ def _run_detached(plan: Plan, options: RunOptions) -> None:
 
 
 _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _report(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 def _main_thread() -> bool:

@@ -16,6 +16,7 @@ from runyard.execute.slots import SlotPool
 from runyard.execute.worker import Worker
 from runyard.home import resolve_store_url
 from runyard.model import Plan, Status
+from runyard.spec.types import Spec
 from runyard.store.base import ExecRecord, Store, SubmitResult
 
 
@@ -55,13 +56,29 @@ class Display(Protocol):
     def close(self, outcome: Outcome) -> None: ...
 
 
-def forced_keys(plan: Plan, *, force: bool, steps: Collection[str]) -> set[str]:
-    """--force: every execution; --force-step NAME: that step's executions and everything downstream."""
+@dataclass(frozen=True)
+class FinalStage:
+    """``select:`` after the sweep: ``spec`` holds the block, ``display`` makes the progress display of
+    the final runs' plan, ``report`` prints the selection (lines of text), ``prepare`` (optional) changes
+    the final runs' plan before it is submitted (``runyard.Experiment``: functions pickled by value)."""
+
+    spec: Spec
+    display: Callable[[Plan], Display]
+    report: Callable[[Sequence[str]], None]
+    prepare: Callable[[Plan], Plan] | None = None  # a last change to the final runs' plan before it is submitted
+
+
+def forced_keys(plan: Plan, *, force: bool, steps: Collection[str], later: Collection[str] = ()) -> set[str]:
+    """--force: every execution; --force-step NAME: that step's executions and everything downstream.
+    ``later``: step names of a later stage (``select.then``), valid but not in this plan."""
     if force:
         return {ex.key for ex in plan.executions}
     names = {ex.step for ex in plan.executions}
     for step in steps:
+        if step in later:
+            continue
         if step not in names:
+            names |= set(later)
             from runyard.spec.parse import did_you_mean
 
             raise UsageError(f"--force-step {step}: no such step in this plan{did_you_mean(step, names)} "
@@ -94,10 +111,13 @@ def open_plan_store(options: RunOptions) -> Store:
 
 
 def run_session(plan: Plan, options: RunOptions, *, display: Display,
-                install_signals: Callable[[Callable[[], None]], None] | None = None) -> int:
+                install_signals: Callable[[Callable[[], None]], None] | None = None,
+                final: FinalStage | None = None) -> int:
+    """Submit ``plan`` and drain it; then, with ``final`` and unless interrupted, the final stage."""
     pool = make_pool(options)
     check_fits(plan, pool)
-    force = forced_keys(plan, force=options.force, steps=options.force_steps)
+    then = [s.name for s in final.spec.select.then] if final is not None and final.spec.select else []
+    force = forced_keys(plan, force=options.force, steps=options.force_steps, later=then)
     os.makedirs(options.home, exist_ok=True)
     store = open_plan_store(options)
     try:
@@ -121,9 +141,53 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
         # finished, leaves nothing to resume)
         outcome.interrupted = worker.stopping and any(s != Status.DONE for s in outcome.statuses.values())
         display.close(outcome)
-        return outcome.exit_code
+        if final is None or final.spec.select is None or outcome.interrupted:
+            return outcome.exit_code
+        code = run_final_stage(store, plan, options, final, pool, install_signals)
+        return 130 if 130 in (code, outcome.exit_code) else max(code, outcome.exit_code)
     finally:
         store.close()
+
+
+def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalStage, pool: SlotPool,
+                    install_signals: Callable[[Callable[[], None]], None] | None) -> int:
+    """Rank the plan's sweep runs, then submit and drain the final runs of the picks."""
+    from runyard.execute.select import Criteria, final_forced, plan_finals, rank
+
+    selection = rank(store, plan.experiment, Criteria.of(final.spec),
+                     run_ids=[r.id for r in plan.runs if r.stage == "sweep"],
+                     declared=[m.name for m in final.spec.metrics])
+    final.report(selection.lines())
+    finals = plan_finals(store, final.spec, plan.home, selection)
+    if finals is None:
+        return 0
+    if final.prepare is not None:
+        finals = final.prepare(finals)
+    check_fits(finals, pool)
+    force = final_forced(finals, [ex.key for ex in plan.executions], force=options.force,
+                         steps=options.force_steps, forced_keys=forced_keys)
+    return drain(store, finals, options, final.display(finals), pool, install_signals, force)
+
+
+def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool: SlotPool,
+          install_signals: Callable[[Callable[[], None]], None] | None, force: Collection[str] = ()) -> int:
+    """Submit ``plan`` to an open store and drain it with a local worker (no recovery first)."""
+    worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
+                    grace=options.grace, on_event=display.event, inline=options.inline)
+    if install_signals is not None:
+        install_signals(worker.request_stop)
+    try:
+        result = store.submit(plan, force=force)
+        files.write_run_folders(plan)
+    except BaseException:
+        worker.close()
+        raise
+    display.submitted(result, pool)
+    worker.run(burst=True)
+    outcome = collect_outcome(store, plan)
+    outcome.interrupted = worker.stopping and any(s != Status.DONE for s in outcome.statuses.values())
+    display.close(outcome)
+    return outcome.exit_code
 
 
 def collect_outcome(store: Store, plan: Plan) -> Outcome:

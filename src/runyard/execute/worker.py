@@ -29,6 +29,8 @@ from runyard.execute.ingest import Ingest, Pacer, track
 from runyard.execute.launch import Child, Guardian, launch, signal_group
 from runyard.execute.provenance import Provenance
 from runyard.execute.recovery import recover
+from runyard.execute.runs_table import ENV as RUNS_ENV
+from runyard.execute.runs_table import write_runs_table
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
@@ -264,6 +266,8 @@ class Worker:
         self._launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
         try:
             files.prepare_execution(record)
+            if record.kind == "aggregate":
+                env[RUNS_ENV] = self._runs_table(record)
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
             inline = self.inline and record.kind == "call"
@@ -287,6 +291,16 @@ class Worker:
         self._running[record.key] = _Running(record, slot, child, deadline)
         self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
+
+    def _runs_table(self, record: ExecRecord) -> str:
+        """Write the run table of an aggregate execution (``runs.csv``); a failure is a launch failure."""
+        try:
+            return write_runs_table(self.store, record)
+        except OSError:
+            raise
+        except Exception as err:  # the store unreachable, a table that cannot be built: the step cannot start
+            raise LaunchError(f"could not write the run table {os.path.join(record.folder, 'runs.csv')}: "
+                              f"{type(err).__name__}: {err}") from err
 
     def _run_inline(self, record: ExecRecord, slot: Slot, env: dict[str, str], spec_folder: str | None,
                     offsets: dict[str, int]) -> None:

@@ -226,10 +226,15 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
     if sample is not None and sample < len(chosen):
         picked = sorted(random.Random(seed).sample(range(len(chosen)), sample))
         chosen = [chosen[i] for i in picked]
-    return _build(spec, home, chosen)
+    from runyard.spec.aggregate import add_aggregates
+
+    return add_aggregates(spec, _build(spec, home, chosen))
 
 
-def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[str]]]) -> Plan:
+def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[str]]],
+           labels: Sequence[tuple[str, str]] | None = None) -> Plan:
+    """The plan of the ``chosen`` (params, steps) pairs. ``labels``: (run id, name) of each pair, for
+    runs that are not the sweep's (final runs); default: the params' run id and readable name."""
     base = os.path.join(home, spec.experiment)
     baseline = resolve_params(spec, {})
     step_names = [s.name for s in spec.steps]
@@ -243,9 +248,11 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
               for step in spec.steps if not step.call}
     by_name = {step.name: step for step in spec.steps}
     drafts = []
-    for params, steps in chosen:
+    for index, (params, steps) in enumerate(chosen):
         rid = run_id(spec.experiment, params)
         name = run_name(spec, params, baseline, rid)
+        if labels is not None:
+            rid, name = labels[index]
         names_seen[name] = names_seen.get(name, 0) + 1
         drafts.append((params, steps, rid, name))
     for params, steps, rid, name in drafts:

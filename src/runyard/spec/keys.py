@@ -36,3 +36,8 @@ def step_key(*, experiment: str, step: str, template: str, workdir: str | None, 
 
 def run_id(experiment: str, params: Params) -> str:
     return sha256_hex(canonical_json({"experiment": experiment, "params": dict(params)}))
+
+
+def code_hash(code: Mapping[str, str]) -> str:
+    """One hash for a step's code files (``""`` when it declares none): ``StepExec.code``."""
+    return sha256_hex(canonical_json(dict(code))) if code else ""

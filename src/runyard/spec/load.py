@@ -15,7 +15,7 @@ from typing import Any
 from runyard.errors import Problem, SpecError
 from runyard.spec import mlrunner
 from runyard.spec.parse import parse_spec
-from runyard.spec.types import Spec
+from runyard.spec.types import Spec, StepSpec
 from runyard.spec.yamlfile import in_line_order, load_documents
 
 DEFAULT_SPEC = "runyard.yaml"
@@ -92,24 +92,31 @@ def _from_python(file: Path, source: str, folder: str) -> Spec:
 
 
 def hash_code(spec: Spec) -> Spec:
-    """Fill in each step's ``code``: the sha256 of every file its ``deps:`` patterns match."""
+    """Fill in each step's ``code``: the sha256 of every file its ``deps:`` patterns match (the steps of
+    ``aggregate:`` and ``select.then`` too)."""
     problems: list[Problem] = []
-    steps = []
-    for step in spec.steps:
-        base = Path(spec.folder, step.workdir or ".")
-        code: dict[str, str] = {}
-        for pattern in step.deps:
-            matches = sorted(glob.glob(str(base / pattern), recursive=True))
-            files = [m for m in matches if os.path.isfile(m)]
-            if not files:
-                problems.append(Problem(f"{spec.path}: steps.{step.name}.deps",
-                                        f"{pattern!r} matches no file under {base}"))
-            for name in files:
-                code[os.path.relpath(name, base)] = _file_hash(name)
-        steps.append(replace(step, code=code))
+    steps = [_hashed(spec, step, "steps", problems) for step in spec.steps]
+    aggregates = tuple(replace(a, step=_hashed(spec, a.step, "aggregate", problems)) for a in spec.aggregates)
+    select = spec.select
+    if select is not None:
+        select = replace(select, then=tuple(_hashed(spec, s, "select.then", problems) for s in select.then))
     if problems:
         raise SpecError(problems)
-    return replace(spec, steps=tuple(steps))
+    return replace(spec, steps=tuple(steps), aggregates=aggregates, select=select)
+
+
+def _hashed(spec: Spec, step: StepSpec, block: str, problems: list[Problem]) -> StepSpec:
+    base = Path(spec.folder, step.workdir or ".")
+    code: dict[str, str] = {}
+    for pattern in step.deps:
+        matches = sorted(glob.glob(str(base / pattern), recursive=True))
+        files = [m for m in matches if os.path.isfile(m)]
+        if not files:
+            problems.append(Problem(f"{spec.path}: {block}.{step.name}.deps",
+                                    f"{pattern!r} matches no file under {base}"))
+        for name in files:
+            code[os.path.relpath(name, base)] = _file_hash(name)
+    return replace(step, code=code)
 
 
 def _file_hash(name: str) -> str:

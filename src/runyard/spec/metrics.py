@@ -71,9 +71,11 @@ def regex_groups(compiled: re.Pattern[str]) -> tuple[int | str, str | None] | st
     return 0, step
 
 
-def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str | None) -> list[MetricSpec]:
+def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str | None,
+                  later_steps: list[str] | None = None) -> list[MetricSpec]:
     """Validate the ``metrics:`` block; ``folder`` is the spec's folder, where parsers are looked up
-    (None: do not look them up)."""
+    (None: do not look them up). ``later_steps``: aggregate and final steps, which a metric may name
+    too (the default step stays the sweep's last)."""
     from runyard.spec.parse import did_you_mean
 
     out: list[MetricSpec] = []
@@ -84,9 +86,10 @@ def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str 
             continue
         check.unknown_keys(body, path, METRIC_KEYS)
         step = body.get("step", steps[-1] if steps else "")
-        if step not in steps:
-            check.add((*path, "step"), f"{step!r} is not a step{did_you_mean(str(step), steps)} "
-                      f"(steps: {', '.join(steps) or 'none'})")
+        valid = [*steps, *(later_steps or ())]
+        if step not in valid:
+            check.add((*path, "step"), f"{step!r} is not a step{did_you_mean(str(step), valid)} "
+                      f"(steps: {', '.join(valid) or 'none'})")
         given = [s for s in SOURCES if body.get(s) is not None]
         if len(given) > 1:
             check.add(path, f"give one source per metric, not {' and '.join(given)} (sources: regex, file, parser)")
@@ -111,7 +114,7 @@ def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str 
 def metric_specs(data: Mapping[str, Any]) -> list[MetricSpec]:
     """The metric entries of a spec stored as plain data (``Plan.spec``), validated at load already:
     entries that are not valid now are left out. Parsers are not looked up."""
-    from runyard.spec.parse import _Checker
+    from runyard.spec.parse import _Checker, _stage_step_names
 
     steps = data.get("steps")
     names = [str(s) for s in steps] if isinstance(steps, Mapping) else []
@@ -119,7 +122,7 @@ def metric_specs(data: Mapping[str, Any]) -> list[MetricSpec]:
     out: list[MetricSpec] = []
     for name, body in (entries.items() if isinstance(entries, Mapping) else ()):
         check = _Checker("<stored spec>", {}, {})
-        parsed = parse_metrics(check, {str(name): body}, names, None)
+        parsed = parse_metrics(check, {str(name): body}, names, None, later_steps=_stage_step_names(data))
         if not check.problems:
             out.extend(parsed)
     return out

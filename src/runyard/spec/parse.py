@@ -15,10 +15,12 @@ from runyard.errors import Problem, SpecError
 from runyard.model import ParamValue
 from runyard.spec import calls, template
 from runyard.spec.metrics import parse_metrics
+from runyard.spec.stages import parse_aggregates, parse_select
 from runyard.spec.types import Grid, ResourceSpec, Spec, StepSpec
 from runyard.spec.yamlfile import KeyPath, dotted, in_line_order
 
-TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources")
+TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources", "aggregate",
+             "select")
 STEP_KEYS = ("run", "call", "gpus", "timeout", "retries", "deps", "workdir", "needs")
 RESOURCE_KEYS = ("gpus", "per_gpu")
 GRID_STEPS_KEYS = ("_steps", "_cmd")
@@ -116,7 +118,11 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     names = list(dict.fromkeys([*names, *params, *required]))
     step_names = [s.name for s in steps]
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)
-    metrics = parse_metrics(check, data.get("metrics"), step_names, folder)
+    stage_names = _stage_step_names(data)
+    metrics = parse_metrics(check, data.get("metrics"), step_names, folder, later_steps=stage_names)
+    aggregates = parse_aggregates(check, data.get("aggregate"), step_names, metrics, folder)
+    select = parse_select(check, data.get("select"), steps=step_names, params=names, metrics=metrics,
+                          taken=[*step_names, *(a.name for a in aggregates)], folder=folder)
     resources = _resources(check, data.get("resources"))
     description = data.get("description") or ""
     if not isinstance(description, str):
@@ -125,7 +131,16 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
         raise SpecError(in_line_order(check.problems, source))
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
-                description=str(description), raw={"experiment": experiment, **data}, required=required)
+                description=str(description), raw={"experiment": experiment, **data},
+                required=required, aggregates=aggregates, select=select)
+
+
+def _stage_step_names(data: Mapping[str, Any]) -> list[str]:
+    """The names of the aggregate and ``select.then`` steps (metrics may target them)."""
+    names = [str(k) for k in data["aggregate"]] if isinstance(data.get("aggregate"), dict) else []
+    select = data.get("select")
+    then = select.get("then") if isinstance(select, dict) else None
+    return names + ([str(k) for k in then] if isinstance(then, dict) else [])
 
 
 def _str_keys(value: object) -> object:

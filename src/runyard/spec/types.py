@@ -79,6 +79,55 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class AggregateSpec:
+    """A step that runs once after every run of a plan (``aggregate:``), given the run table (``{runs}``).
+    ``uses`` names the metrics it reads from that table (each must be defined under ``metrics:``)."""
+
+    step: StepSpec
+    uses: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    def to_data(self) -> dict[str, object]:
+        data = {**step_data(self.step), "uses": list(self.uses)}
+        data.pop("needs", None)  # an aggregate needs every execution of the sweep: never written
+        return data
+
+
+@dataclass(frozen=True)
+class SelectSpec:
+    """``select:``: once the sweep is done, the best run on ``metric`` (``mode``) per group of ``by``
+    params (after averaging over the ``over`` params) gets the ``then`` steps as a final run of its own."""
+
+    metric: str
+    mode: str
+    then: tuple[StepSpec, ...]
+    by: tuple[str, ...] = ()
+    over: tuple[str, ...] = ()
+    mode_given: bool = False
+
+    def to_data(self) -> dict[str, object]:
+        data: dict[str, object] = {"metric": self.metric}
+        if self.mode_given:
+            data["mode"] = self.mode
+        data.update({"by": list(self.by), "over": list(self.over),
+                     "then": {s.name: step_data(s) for s in self.then}})
+        return data
+
+
+def step_data(step: StepSpec) -> dict[str, object]:
+    """One step as plain data in the native format."""
+    body: dict[str, object] = {"call": step.call} if step.call else {"run": step.run}
+    body.update({"retries": step.retries, "deps": list(step.deps)})
+    optional = {"gpus": step.gpus, "timeout": step.timeout, "workdir": step.workdir,
+                "needs": None if step.needs is None else list(step.needs)}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
+@dataclass(frozen=True)
 class ResourceSpec:
     """``gpus``: explicit indices, ``"auto"`` (detect at run time) or ``()`` for none."""
 
@@ -104,17 +153,12 @@ class Spec:
     description: str = ""
     raw: Mapping[str, object] = field(default_factory=dict)
     required: tuple[str, ...] = ()  # params a step function takes that have no default (set them per run)
+    aggregates: tuple[AggregateSpec, ...] = ()
+    select: SelectSpec | None = None
 
     def to_data(self) -> dict[str, object]:
         """This spec as plain data in the native format (what ``spec_from_dict`` reads back)."""
-        steps: dict[str, object] = {}
-        for step in self.steps:
-            body: dict[str, object] = {"call": step.call} if step.call else {"run": step.run}
-            body.update({"retries": step.retries, "deps": list(step.deps)})
-            optional = {"gpus": step.gpus, "timeout": step.timeout, "workdir": step.workdir,
-                        "needs": None if step.needs is None else list(step.needs)}
-            body.update({k: v for k, v in optional.items() if v is not None})
-            steps[step.name] = body
+        steps: dict[str, object] = {step.name: step_data(step) for step in self.steps}
         sweeps: dict[str, object] = {}
         for name, grids in self.sweeps.items():
             blocks: list[dict[str, object]] = []
@@ -125,6 +169,11 @@ class Spec:
                 blocks.append(block)
             sweeps[name] = blocks
         gpus = self.resources.gpus
+        stages: dict[str, object] = {}
+        if self.aggregates:
+            stages["aggregate"] = {a.name: a.to_data() for a in self.aggregates}
+        if self.select is not None:
+            stages["select"] = self.select.to_data()
         return {
             "experiment": self.experiment,
             "description": self.description,
@@ -135,6 +184,7 @@ class Spec:
             "sweeps": sweeps,
             "resources": {"gpus": gpus if isinstance(gpus, str) else (list(gpus) or "none"),
                           "per_gpu": self.resources.per_gpu},
+            **stages,
         }
 
     def step(self, name: str) -> StepSpec:
@@ -142,6 +192,11 @@ class Spec:
             if step.name == name:
                 return step
         raise KeyError(name)
+
+    @property
+    def stage_steps(self) -> tuple[StepSpec, ...]:
+        """The steps outside the sweep: aggregates, then the ``then`` steps of ``select:``."""
+        return (*(a.step for a in self.aggregates), *(self.select.then if self.select else ()))
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -169,10 +169,11 @@ class ResultTables:
 
     ``runs`` has one entry per run, in no particular order: ``id``, ``name``, ``params`` (one dict
     each, or a pandas DataFrame with one row per run and one column per param, NaN where a run
-    lacks it), ``created`` (epoch seconds), ``status`` (a :class:`Status` value, derived as
-    :attr:`RunRecord.status`), ``started`` (earliest start of its executions), ``ended`` (latest
-    end) and ``duration`` (sum of ``ended - started`` over its executions that have both); a time
-    nobody recorded is None or NaN.
+    lacks it), ``created`` (epoch seconds), ``stage`` (``sweep``, ``final`` or ``aggregate``),
+    ``origin`` (the id of the run a final run was selected from, else None), ``status`` (a
+    :class:`Status` value, derived as :attr:`RunRecord.status`), ``started`` (earliest start of its
+    executions), ``ended`` (latest end) and ``duration`` (sum of ``ended - started`` over its
+    executions that have both); a time nobody recorded is None or NaN.
 
     ``summaries`` has one entry per (run, step, metric): ``run`` (the position of the run in
     ``runs``), ``step`` (the run's step whose execution reported it), ``name``, then the requested

@@ -81,18 +81,19 @@ class ResultsMixin(SqlCore):
 
     def _run_columns(self, conn: Connection, experiment: str) -> dict[str, Sequence[Any]]:
         stmt = (
-            select(_R.c.id, _R.c.name, _R.c.params, _R.c.created,
+            select(_R.c.id, _R.c.name, _R.c.params, _R.c.created, _R.c.stage, _R.c.origin,
                    func.max(rank_case(_X.c.status)), func.min(_X.c.started), func.max(_X.c.ended),
                    func.sum(_X.c.ended - _X.c.started))
             .select_from(_R.outerjoin(_RS, _RS.c.run_id == _R.c.id).outerjoin(_X, _X.c.key == _RS.c.exec_key))
             .where(_R.c.experiment == experiment)
-            .group_by(_R.c.id, _R.c.name, _R.c.params, _R.c.created)
+            .group_by(_R.c.id, _R.c.name, _R.c.params, _R.c.created, _R.c.stage, _R.c.origin)
         )
         rows = conn.execute(stmt).all()
-        cols: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(8)]
-        ids, names, params, created, ranks, started, ended, durations = cols
+        cols: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(10)]
+        ids, names, params, created, stages, origins, ranks, started, ended, durations = cols
         # a run without any run_steps row gets one NULL-status row from the outer join: rank 2 (waiting)
         return {"id": ids, "name": names, "params": loads_many(params), "created": created,
+                "stage": [s or "sweep" for s in stages], "origin": origins,
                 "status": [RANK_STATUS[r or 0] for r in ranks], "started": started, "ended": ended,
                 "duration": durations}
 

@@ -171,6 +171,13 @@ def _runs(store: SqlCore, experiment: str) -> list[Any]:
     return _packed(store, "runs", cols, "experiment = :e", {"e": experiment})
 
 
+def _staged(store: SqlCore, experiment: str) -> list[tuple[str, str, str | None]]:
+    """(id, stage, origin) of the runs that are not plain sweep runs: few, so read as rows."""
+    sql = ("SELECT id, stage, origin FROM runs WHERE experiment = :e AND (stage != 'sweep' OR origin IS NOT NULL)")
+    with store.tx(write=False) as conn:
+        return [(str(r[0]), str(r[1]), r[2]) for r in conn.exec_driver_sql(sql, {"e": experiment})]
+
+
 def _executions(store: SqlCore, experiment: str) -> list[Any]:
     rank = " ".join(f"WHEN '{status}' THEN {value}" for status, value in STATUS_RANK.items())
     cols = [_key("key"), _text("step"), _digit(f"CASE status {rank} ELSE {MISSING_RANK} END"), _time("started"),
@@ -211,12 +218,14 @@ def sqlite_results(store: SqlCore, experiment: str, stats: list[str]) -> ResultT
             execs_job = pool.submit(_executions, store, experiment)
             links_job = pool.submit(_links, store, experiment, runs_in_experiment)
             summaries_job = pool.submit(_summaries, store, experiment, stats)
+            staged_job = pool.submit(_staged, store, experiment)
             run_ids, names, params, created = _runs(store, experiment)
             params = _param_frame(params)  # while the other reads finish
             exec_keys, exec_step, exec_rank, exec_started, exec_ended = execs_job.result()
             link_run, link_exec = links_job.result()
             summary_key, summary_name, *summary_stats = summaries_job.result()
-        return _join(stats, (run_ids, names, params, created),
+            staged = staged_job.result()
+        return _join(stats, (run_ids, names, params, created, staged),
                      (exec_keys, exec_step, exec_rank, exec_started, exec_ended), (link_run, link_exec),
                      (summary_key, summary_name, summary_stats))
     except Unpackable:
@@ -228,7 +237,7 @@ def _join(stats: list[str], run_cols: tuple[Any, ...], exec_cols: tuple[Any, ...
     """Runs, executions, run steps and summaries (as read) joined into :class:`ResultTables`."""
     import numpy as np
 
-    run_ids, names, params, created = run_cols
+    run_ids, names, params, created, staged = run_cols
     exec_keys, exec_step, exec_rank, exec_started, exec_ended = exec_cols
     link_run, link_exec = link_cols
     summary_key, summary_name, summary_stats = summary_cols
@@ -256,6 +265,13 @@ def _join(stats: list[str], run_cols: tuple[Any, ...], exec_cols: tuple[Any, ...
     duration = np.bincount(link_run_pos[has], weights=durations[has], minlength=n_runs).astype(np.float64)
     duration[np.bincount(link_run_pos[has], minlength=n_runs) == 0] = np.nan
     status = np.asarray(RANK_STATUS, dtype=object)[rank.astype(np.int64)]
+    stages = np.full(n_runs, "sweep", dtype=object)
+    origins = np.full(n_runs, None, dtype=object)
+    if staged:
+        at_run = _Keys(run_ids).positions(np.asarray([s[0].encode() for s in staged], dtype=f"S{KEY_LEN}"))
+        for position, (_, stage, origin) in zip(at_run.tolist(), staged, strict=True):
+            if position >= 0:
+                stages[position], origins[position] = stage, origin
 
     # summaries × the run steps of their execution (an execution shared by runs reports to each)
     summary_exec = exec_index.positions(summary_key)
@@ -280,6 +296,8 @@ def _join(stats: list[str], run_cols: tuple[Any, ...], exec_cols: tuple[Any, ...
         "name": names,
         "params": params,
         "created": created,
+        "stage": stages,
+        "origin": origins,
         "status": status,
         "started": np.where(np.isinf(started), np.nan, started),
         "ended": np.where(np.isinf(ended), np.nan, ended),

@@ -1,0 +1,1 @@
+"""A tiny text-classification study: synthetic reviews, bag-of-words logistic regression."""

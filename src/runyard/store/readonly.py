@@ -1,0 +1,130 @@
+"""Read an experiment's executions and run steps without opening the store for writing: what
+``runyard plan`` compares a plan with. Never creates, migrates or locks a store.
+
+SQLite: the standard library's driver on a ``mode=ro`` URI (no WAL switch, no schema check). PostgreSQL:
+plain SELECTs on a SQLAlchemy engine, without the schema set-up :func:`open_store` does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from runyard.errors import StoreError
+
+_EXEC_COLS = ("key", "step", "status", "params", "needs", "folder", "exit_code", "error", "ended", "code")
+
+
+@dataclass(frozen=True)
+class PastExecution:
+    key: str
+    step: str
+    status: str
+    params: dict[str, Any]
+    needs: tuple[str, ...]
+    folder: str
+    exit_code: int | None
+    error: str | None
+    ended: float | None
+    code: str = ""
+
+
+@dataclass
+class Past:
+    """An experiment as stored: executions by key, run steps by run id and by run name."""
+
+    executions: dict[str, PastExecution] = field(default_factory=dict)
+    by_run_id: dict[str, dict[str, str]] = field(default_factory=dict)  # run id → step → key
+    by_run_name: dict[str, dict[str, str]] = field(default_factory=dict)  # run name → step → key
+    exists: bool = False  # whether a store was there at all
+
+
+def sqlite_path(url: str) -> str | None:
+    return url[len("sqlite:///"):].split("?", 1)[0] if url.startswith("sqlite:///") else None
+
+
+def read_past(url: str, experiment: str) -> Past:
+    """What the store at ``url`` holds of ``experiment``; an empty :class:`Past` when there is no store
+    (a SQLite file that does not exist), no schema or no such experiment. StoreError when unreadable."""
+    path = sqlite_path(url)
+    if path is not None and not os.path.exists(path):
+        return Past()
+    with _connect(url, path) as query:
+        tables = query("SELECT 1 FROM runs LIMIT 1", {}, probe=True)
+        if tables is None:
+            return Past()
+        past = Past(exists=True)
+        rows = query(f"SELECT {', '.join(_EXEC_COLS)} FROM executions WHERE experiment = :e", {"e": experiment},
+                     probe=True)
+        if rows is None:  # a store older than code hashes
+            rows = [(*r, "") for r in query(f"SELECT {', '.join(_EXEC_COLS[:-1])} FROM executions "
+                                            "WHERE experiment = :e", {"e": experiment}) or []]
+        for row in rows:
+            ex = PastExecution(key=row[0], step=row[1], status=row[2], params=json.loads(row[3] or "{}"),
+                               needs=tuple(json.loads(row[4] or "[]")), folder=row[5], exit_code=row[6],
+                               error=row[7], ended=row[8], code=row[9] or "")
+            past.executions[ex.key] = ex
+        links = query("SELECT r.id, r.name, s.step, s.exec_key FROM runs r JOIN run_steps s ON s.run_id = r.id "
+                      "WHERE r.experiment = :e", {"e": experiment}) or []
+        for run_id, name, step, key in links:
+            past.by_run_id.setdefault(run_id, {})[step] = key
+            past.by_run_name.setdefault(name, {})[step] = key
+        return past
+
+
+Query = Any
+
+
+@contextmanager
+def _connect(url: str, path: str | None) -> Iterator[Query]:
+    if path is not None:
+        import sqlite3
+        from urllib.parse import quote
+
+        # no -wal file: nobody has the store open, and ``immutable`` reads without creating -wal / -shm
+        # files; else a plain read-only connection shares the live writers' -shm
+        mode = "mode=ro" if os.path.exists(path + "-wal") else "mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?{mode}", uri=True, timeout=10)
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot read the store {path}: {err}") from None
+
+        def query(sql: str, params: dict[str, Any], probe: bool = False) -> list[Any] | None:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as err:
+                if probe and ("no such" in str(err)):
+                    return None
+                raise StoreError(f"cannot read the store {path}: {err}") from None
+            except sqlite3.DatabaseError as err:
+                raise StoreError(f"cannot read the store {path}: {err}") from None
+
+        try:
+            yield query
+        finally:
+            conn.close()
+        return
+    from sqlalchemy import exc, text
+
+    from runyard.store.engine import make_engine, mask_url, parse_url
+
+    engine = make_engine(parse_url(url))
+    try:
+        def pg_query(sql: str, params: dict[str, Any], probe: bool = False) -> list[Any] | None:
+            try:
+                with engine.connect() as conn:
+                    return [tuple(r) for r in conn.execute(text(sql), params)]
+            except exc.ProgrammingError:
+                if probe:
+                    return None
+                raise
+            except exc.SQLAlchemyError as err:
+                raise StoreError(f"cannot read the store {mask_url(url)}: {err}") from None
+
+        yield pg_query
+    finally:
+        engine.dispose()
