@@ -1,26 +1,35 @@
 """A worker that lost its lease cannot overwrite the new owner's result (DESIGN §5: status changes are
 compare-and-set; §10: at most one live execution per key).
 
-End to end: worker A runs a step and is frozen (SIGSTOP) past its lease while the step goes on; worker B
-takes the execution over and finishes it; then the step of A finishes and A is thawed (SIGCONT). A's
-result, its metric points included, must not reach the store, which keeps B's record; A says so."""
+End to end: worker A runs a step and is frozen (SIGSTOP) past its lease; worker B takes the execution
+over, runs it again and records it; then A is thawed (SIGCONT). A's result, its metric points included
+(its metrics file now also holds B's points), must not reach the store, which keeps B's record; A says so.
+
+On SQLite both workers are on this machine, so B also kills the step A left running (it must not run on
+beside the new attempt). On PostgreSQL A runs under a host name of its own, as on another machine: its
+step runs on, finishes while A is frozen, and A, once thawed, tries to record it (done, with metrics)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from runyard.model import Status
 
-from .conftest import Cluster, expected_points, no_errors, wait_for
+from .conftest import Cluster, expected_points, group_alive, no_errors, require_other_host, wait_for
 
 
 def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_over(cluster: Cluster) -> None:
+    remote = cluster.url.startswith("postgresql")
+    if remote:
+        require_other_host()
     cluster.sweep(1)
+    cluster.submit()
     hold = cluster.hold("work", 0, attempt=1)  # A's attempt waits after its first metric point
-    first = cluster.start_worker("--lease", "2", "--jobs", "1")
+    first = cluster.start_worker("--lease", "2", "--jobs", "1", host="box-a" if remote else None)
 
     def a_running_work() -> str | None:
         assert first.poll() is None, cluster.outputs()
@@ -36,15 +45,26 @@ def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_ove
 
     key = wait_for(a_running_work, timeout=30, what="worker A to run the work step")
     os.kill(first.pid, signal.SIGSTOP)
+    with cluster.store() as store:
+        held = store.execution(key)
+    assert held.lease_expires is not None and held.lease_expires <= time.time() + 2  # A's lease, not a default
     try:
         second = cluster.start_worker("--lease", "2", "--jobs", "1")
         assert second.wait(60) == 0, cluster.outputs()
         with cluster.store() as store:
             taken = store.execution(key)
         assert taken.status == Status.DONE and taken.attempts == 2 and taken.worker_id != first_worker(cluster, key)
-        hold.unlink()  # A's step goes on: it reports its last points and exits while A is still frozen
-        wait_for(lambda: any(a.event == "end" and a.key == key and a.attempt == 1 for a in cluster.attempts()),
-                 timeout=30, what="A's step to finish")
+        assert held.pgid is not None
+        if remote:  # A's step runs on: it reports its last points and exits while A is still frozen
+            assert group_alive(held.pgid)
+            hold.unlink()
+            wait_for(lambda: any(a.event == "end" and a.key == key and a.attempt == 1 for a in cluster.attempts()),
+                     timeout=30, what="A's step to finish")
+        else:  # A's step was killed when B took it back (A is frozen: neither A nor its guardian did it)
+            assert not group_alive(held.pgid)
+            hold.unlink()
+            assert not [a for a in cluster.attempts() if a.event == "end" and a.key == key and a.attempt == 1]
+            assert "its process group on this host was killed" in cluster.output(second)
     finally:
         os.kill(first.pid, signal.SIGCONT)
     assert first.wait(60) == 0, cluster.outputs()

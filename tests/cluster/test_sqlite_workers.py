@@ -1,5 +1,6 @@
 """Four worker processes on one SQLite store on one machine (DESIGN §5: WAL, busy timeout, BEGIN IMMEDIATE
-claims): a 300-execution sweep is done, each execution once, and no worker ever meets 'database is locked'."""
+claims): a 300-execution sweep is done, each execution once, and no worker ever meets 'database is locked'.
+Two are `runyard worker --burst`, two are `runyard run` of the same spec (which submit it again meanwhile)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ RUNS = 150  # × 2 steps = 300 executions
 def test_four_workers_on_one_sqlite_store_run_each_execution_once(sqlite_cluster: Cluster) -> None:
     cluster = sqlite_cluster
     cluster.sweep(RUNS)
-    workers = [cluster.start_worker("--jobs", "2") for _ in range(4)]
+    cluster.submit()
+    workers = [cluster.start_worker("--jobs", "2", command=command) for command in ("worker", "run") * 2]
     cluster.wait_all(timeout=150)
     for proc in workers:
         assert proc.returncode == 0, cluster.outputs()

@@ -361,6 +361,8 @@ class Worker:
             if key.data == "listen":
                 if self._control is not None:
                     self._control.woken()
+                    if not self._control.listening:  # the link broke and its socket is closed: forget its fd
+                        self._watch_listener()       # now, before a new child's pidfd takes the same number
             elif key.data is None:
                 try:
                     while os.read(self._wake_r, 512):

@@ -102,12 +102,21 @@ class PgServer:
             "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "-N"
         )
         self._check(result, "initdb")
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the server on its data folder and port (after :meth:`halt`)."""
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.base} -F "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         log = str(self.base / "server.log")
         self._check(self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start"), "pg_ctl start")
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data (``fast``: roll back open transactions, close every connection);
+        :meth:`start_again` brings it back."""
+        self._check(self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"), "pg_ctl stop")
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its folder."""
