@@ -57,8 +57,9 @@ def _check(results: Results, option: str, name: str) -> None:
 
 def compare(results: Results, *, cols: str | Sequence[str] | None = None, sort: str | Sequence[str] | None = None,
             over: str | Sequence[str] | None = None, all_params: bool = False,
-            limit: int | None = None) -> Comparison:
-    """The comparison table of ``results`` (already filtered). Raises UsageError for unknown names."""
+            limit: int | None = None, every_metric: bool = False) -> Comparison:
+    """The comparison table of ``results`` (already filtered). Raises UsageError for unknown names.
+    By default a metric no shown run reports is left out; ``every_metric`` keeps it (empty)."""
     chosen = split_list(cols)
     keys = parse_sort(sort)
     over_names = split_list(over)
@@ -73,7 +74,8 @@ def compare(results: Results, *, cols: str | Sequence[str] | None = None, sort: 
     frame = results.frame
     if not chosen:
         params = results.params if all_params else differing(frame, results.params)
-        chosen = ["name", "status", *mixed_stages(results), *params, *reported_metrics(results)]
+        metrics = results.metric_columns if every_metric else reported_metrics(results)
+        chosen = ["name", "status", *mixed_stages(results), *params, *metrics]
     import pandas as pd
 
     table = pd.DataFrame({name: results.column(name) for name in dict.fromkeys(chosen)}, index=frame.index)

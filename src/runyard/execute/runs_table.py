@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 
+from runyard.errors import LaunchError
 from runyard.execute import files
 from runyard.model import StepExec
 from runyard.spec.aggregate import RUNS_FILE
@@ -36,7 +37,7 @@ def runs_csv(store: Store, experiment: str, runs: Collection[RunRecord]) -> str:
 
     results = load(store, experiment)
     ids = {r.id for r in runs}
-    table = compare(results.select(results.frame.index.isin(ids)))
+    table = compare(results.select(results.frame.index.isin(ids)), every_metric=True)  # columns an aggregate uses
     frame = table.frame
     frame.insert(0, "id", frame.index.to_numpy())
     folders = {r.id: r.folder for r in runs}
@@ -49,3 +50,15 @@ def write_runs_table(store: Store, ex: StepExec) -> str:
     path = os.path.join(ex.folder, RUNS_FILE)
     files.write_atomic(path, runs_csv(store, ex.experiment, covered_runs(store, ex)))
     return path
+
+
+def runs_table_for_launch(store: Store, ex: StepExec) -> str:
+    """:func:`write_runs_table` for the worker: any failure (the store unreachable, a table that cannot
+    be built) is a :class:`LaunchError`, so the aggregate fails to start, loudly."""
+    try:
+        return write_runs_table(store, ex)
+    except OSError:
+        raise
+    except Exception as err:
+        raise LaunchError(f"could not write the run table {os.path.join(ex.folder, RUNS_FILE)}: "
+                          f"{type(err).__name__}: {err}") from err

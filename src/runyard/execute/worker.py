@@ -19,18 +19,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runyard.errors import LaunchError, LeaseLost, StoreUnavailable
+from runyard.errors import LaunchError, StoreUnavailable
 from runyard.execute import files
 from runyard.execute.control import CANCELLED, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult
 from runyard.execute.experiments import ExperimentInfo
-from runyard.execute.extract import OWN_NOTE, file_size
+from runyard.execute.extract import file_size
 from runyard.execute.ingest import Ingest, Pacer, track
 from runyard.execute.launch import Child, Guardian, launch, signal_group
 from runyard.execute.provenance import Provenance
+from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
 from runyard.execute.runs_table import ENV as RUNS_ENV
-from runyard.execute.runs_table import write_runs_table
+from runyard.execute.runs_table import runs_table_for_launch
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
@@ -74,7 +75,8 @@ class Worker:
         self._experiments = ExperimentInfo(store)
         self._ingest = Ingest(store, owner=self.id)
         self._pacer = Pacer(metrics_interval)
-        self._launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
+        self._record = Recorder(store, self.id, self.host, ingest=self._ingest, provenance=self._provenance,
+                                result=self.result, emit=self._emit)
         self._guardian: Guardian | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
@@ -107,7 +109,9 @@ class Worker:
         terminated = killed = False
         announced = 0
         self._guardian = Guardian()
-        self._control = Control(self.store, self.id, poll=self.poll_interval)
+        # a draining worker may wait for other workers' last steps, whose end sends no wake-up: it polls
+        self._control = Control(self.store, self.id, poll=self.poll_interval,
+                                listened_poll=self.poll_interval if burst else 5.0)
         self._watch_listener()
         try:
             self.recover()
@@ -237,7 +241,10 @@ class Worker:
             if counts.get(Status.RUNNING, 0):
                 return False  # other workers may finish and make dependents ready
             if counts.get(Status.READY, 0):
-                ready = self.store.executions(experiment, statuses=[Status.READY])
+                try:
+                    ready = self.store.executions(experiment, statuses=[Status.READY])
+                except StoreUnavailable:
+                    return False
                 if any(self.pool.can_ever_fit(r.resources) and not self._experiments.paused(r.experiment)
                        for r in ready):
                     return False
@@ -263,11 +270,11 @@ class Worker:
         spec_folder = record.snapshot or self._experiments.spec_folder(record.experiment)
         # every attempt appends to the log and the metrics file: this one's metrics start here
         offsets = {"log": file_size(files.log_path(record)), "metrics": file_size(files.metrics_path(record))}
-        self._launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
+        self._record.launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
         try:
             files.prepare_execution(record)
             if record.kind == "aggregate":
-                env[RUNS_ENV] = self._runs_table(record)
+                env[RUNS_ENV] = runs_table_for_launch(self.store, record)
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
             inline = self.inline and record.kind == "call"
@@ -291,16 +298,6 @@ class Worker:
         self._running[record.key] = _Running(record, slot, child, deadline)
         self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
-
-    def _runs_table(self, record: ExecRecord) -> str:
-        """Write the run table of an aggregate execution (``runs.csv``); a failure is a launch failure."""
-        try:
-            return write_runs_table(self.store, record)
-        except OSError:
-            raise
-        except Exception as err:  # the store unreachable, a table that cannot be built: the step cannot start
-            raise LaunchError(f"could not write the run table {os.path.join(record.folder, 'runs.csv')}: "
-                              f"{type(err).__name__}: {err}") from err
 
     def _run_inline(self, record: ExecRecord, slot: Slot, env: dict[str, str], spec_folder: str | None,
                     offsets: dict[str, int]) -> None:
@@ -326,19 +323,12 @@ class Worker:
             self.pool.release(slot)
         if reason == "interrupted":
             self.request_stop()
-            self._finish(record, Status.INTERRUPTED, code, "interrupted")
-        elif reason == "timeout":
-            self._finish(record, Status.FAILED, code, f"timed out after {record.timeout:g} s")
-        else:
-            self._finish(record, Status.DONE if code == 0 else Status.FAILED, code,
-                         None if code == 0 else f"exit code {code}")
+        self._record.exited(record, code, reason)
 
     def _record_launch_failure(self, record: ExecRecord, slot: Slot, message: str,
                                provenance: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
-            log.write(f"runyard: could not start the step: {message}\n")
         self.pool.release(slot)
-        self._finish(record, Status.FAILED, None, f"could not start: {message}", provenance)
+        self._record.launch_failed(record, message, provenance)
 
     # --- waiting and reaping ------------------------------------------------------------------------
     def _timeout(self, next_beat: float, *, idle: bool) -> float:
@@ -390,87 +380,17 @@ class Worker:
             del self._running[key]
             self.pool.release(running.slot)
             if running.reason == CANCELLED:
-                self._record_cancelled(running.record, code)
+                self._record.cancelled(running.record, code)
                 continue
             if running.reason == LOST:
-                self._launch_state.pop(key, None)
-                self._ingest.drop(key)
-                self._emit(Event("lost", running.record, message=f"{running.record.step} {running.record.short}: "
-                                    "lease was taken over by another worker; this attempt was stopped"))
+                self._record.lost(running.record)
                 continue
-            if running.reason == "interrupted":
-                self._finish(running.record, Status.INTERRUPTED, code, "interrupted")
-            elif running.reason == "timeout":
-                self._finish(running.record, Status.FAILED, code, f"timed out after {running.record.timeout:g} s")
-            elif code == 0:
-                self._finish(running.record, Status.DONE, code, None)
-            else:
-                self._finish(running.record, Status.FAILED, code, f"exit code {code}")
-
-    def _finish(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
-                provenance: dict[str, Any] | None = None) -> None:
-        provenance = provenance or self._provenance.for_execution(record)
-        launched = self._launch_state.pop(record.key, {})
-        problems = self._final_metrics(record)  # before finish: dependents start with these metrics stored
-        if problems and status == Status.DONE:
-            self._note_problems(record, problems)
-            launched["metric_problems"] = problems
-        updated = self._finish_in_store(record, status, code, error, provenance)
-        if updated is None:
-            self._emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
-                                                        "the result of this attempt was not recorded"))
-            return
-        final = updated.status
-        ended = updated.ended or time.time()
-        files.write_meta(record, status=str(final), exit_code=code, error=error, attempt=record.attempts,
-                         started=updated.started, ended=ended, duration=updated.duration, worker=self.id,
-                         host=self.host, **launched, provenance=provenance)
-        if final == Status.DONE:
-            self.result.done += 1
-        elif final == Status.READY:
-            self.result.retried += 1
-        elif final == Status.INTERRUPTED:
-            self.result.interrupted.append(record.key)
-        else:
-            self.result.failed.append(updated)
-        self._emit(Event("finished", updated, final, message=error or ""))
+            self._record.exited(running.record, code, running.reason)
 
     def _poll_metrics(self) -> None:
         now = time.monotonic()
         if self._ingest.tracked and self._pacer.due(now):
             self._pacer.done(now, busy=self._ingest.poll())
-
-    def _final_metrics(self, record: ExecRecord) -> list[str]:
-        """The final metrics of an exited step into the store; waits for an unreachable store (the
-        points are only in the files until then, and its dependents need them)."""
-        delay = 0.5
-        while True:
-            try:
-                return self._ingest.finish(record.key)
-            except StoreUnavailable:
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-            except LeaseLost:  # taken over: finish() will not record this attempt either
-                return []
-            except Exception as err:  # never let metrics stop the recording of the step itself
-                self._ingest.drop(record.key)
-                return [f"metrics were not stored: {type(err).__name__}: {err} (runyard reparse reads them again)"]
-
-    def _note_problems(self, record: ExecRecord, problems: list[str]) -> None:
-        with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
-            log.writelines(f"{OWN_NOTE}{p}\n" for p in problems)
-
-    def _finish_in_store(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
-                         provenance: dict[str, Any]) -> ExecRecord | None:
-        delay = 0.5
-        while True:
-            try:
-                return self.store.finish(record.key, self.id, status=status, exit_code=code, error=error,
-                                         provenance=provenance)
-            except StoreUnavailable:
-                # the result is on disk (log, meta.json); keep trying until the store is back
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -514,14 +434,6 @@ class Worker:
             if running is not None and running.reason not in (CANCELLED, LOST):
                 running.reason = why
                 self._signal(running, signal.SIGTERM)
-
-    def _record_cancelled(self, record: ExecRecord, code: int | None) -> None:
-        launched = self._launch_state.pop(record.key, {})
-        self._ingest.drop(record.key)
-        files.write_meta(record, status=str(Status.CANCELLED), exit_code=code, error="cancelled",
-                         attempt=record.attempts, ended=time.time(), worker=self.id, host=self.host, **launched)
-        self.result.cancelled.append(record.key)
-        self._emit(Event("finished", record, Status.CANCELLED, message="cancelled"))
 
     def _heartbeat(self) -> None:
         owned = self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds))

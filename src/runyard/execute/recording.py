@@ -1,0 +1,146 @@
+"""How a worker records the end of each attempt: the final metrics, the compare-and-set ``finish``
+in the store, ``meta.json`` and the worker's tally (DESIGN §6, §10: nothing lost, never recorded over
+another worker's result)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from runyard.errors import LeaseLost, StoreUnavailable
+from runyard.execute import files
+from runyard.execute.events import Event, WorkerResult
+from runyard.execute.extract import OWN_NOTE
+from runyard.execute.ingest import Ingest
+from runyard.execute.provenance import Provenance
+from runyard.model import Status
+from runyard.store.base import ExecRecord, Store
+
+RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds between tries while the store is unreachable
+
+
+class Recorder:
+    def __init__(self, store: Store, worker_id: str, host: str, *, ingest: Ingest, provenance: Provenance,
+                 result: WorkerResult, emit: Callable[[Event], None]) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self.host = host
+        self.ingest = ingest
+        self.provenance = provenance
+        self.result = result
+        self.emit = emit
+        self.launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
+
+    def finished(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
+                 provenance: dict[str, Any] | None = None) -> None:
+        """The attempt ended with ``status``: store its metrics, then its result, then ``meta.json``."""
+        provenance = provenance or self.provenance.for_execution(record)
+        launched = self.launch_state.pop(record.key, {})
+        problems = self._final_metrics(record)  # before finish: dependents start with these metrics stored
+        if problems and status == Status.DONE:
+            self._note(record, problems)
+            launched["metric_problems"] = problems
+        updated = self._finish_in_store(record, status, code, error, provenance)
+        if updated is None:
+            self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
+                                                       "the result of this attempt was not recorded"))
+            return
+        final = updated.status
+        ended = updated.ended or time.time()
+        files.write_meta(record, status=str(final), exit_code=code, error=error, attempt=record.attempts,
+                         started=updated.started, ended=ended, duration=updated.duration, worker=self.worker_id,
+                         host=self.host, **launched, provenance=provenance)
+        if final == Status.DONE:
+            self.result.done += 1
+        elif final == Status.READY:
+            self.result.retried += 1
+        elif final == Status.INTERRUPTED:
+            self.result.interrupted.append(record.key)
+        else:
+            self.result.failed.append(updated)
+        self.emit(Event("finished", updated, final, message=error or ""))
+
+    def exited(self, record: ExecRecord, code: int | None, reason: str = "") -> None:
+        """A step's process ended with ``code``; ``reason`` says why the worker stopped it, if it did."""
+        if reason == "interrupted":
+            self.finished(record, Status.INTERRUPTED, code, "interrupted")
+        elif reason == "timeout":
+            self.finished(record, Status.FAILED, code, f"timed out after {record.timeout:g} s")
+        elif code == 0:
+            self.finished(record, Status.DONE, code, None)
+        else:
+            self.finished(record, Status.FAILED, code, f"exit code {code}")
+
+    def launch_failed(self, record: ExecRecord, message: str, provenance: dict[str, Any]) -> None:
+        self._note(record, [f"could not start the step: {message}"], prefix="runyard: ")
+        self.finished(record, Status.FAILED, None, f"could not start: {message}", provenance)
+
+    def cancelled(self, record: ExecRecord, code: int | None) -> None:
+        """Stopped because it was cancelled: the store says so already; ``meta.json`` too now."""
+        launched = self.launch_state.pop(record.key, {})
+        self.ingest.drop(record.key)
+        files.write_meta(record, status=str(Status.CANCELLED), exit_code=code, error="cancelled",
+                         attempt=record.attempts, ended=time.time(), worker=self.worker_id, host=self.host,
+                         **launched)
+        self.result.cancelled.append(record.key)
+        self.emit(Event("finished", record, Status.CANCELLED, message="cancelled"))
+
+    def lost(self, record: ExecRecord) -> None:
+        """Stopped because another worker took the execution over: record nothing."""
+        self.launch_state.pop(record.key, None)
+        self.ingest.drop(record.key)
+        self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over by another "
+                                                 "worker; this attempt was stopped"))
+
+    def _final_metrics(self, record: ExecRecord) -> list[str]:
+        """The final metrics of an exited step into the store; waits for an unreachable store (the
+        points are only in the files until then, and its dependents need them)."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                return self.ingest.finish(record.key)
+            except StoreUnavailable:
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+            except LeaseLost:  # taken over: finish() will not record this attempt either
+                return []
+            except Exception as err:  # never let metrics stop the recording of the step itself
+                self.ingest.drop(record.key)
+                return [f"metrics were not stored: {type(err).__name__}: {err} (runyard reparse reads them again)"]
+
+    def _note(self, record: ExecRecord, lines: list[str], *, prefix: str = OWN_NOTE) -> None:
+        with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
+            log.writelines(f"{prefix}{line}\n" for line in lines)
+
+    def _finish_in_store(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
+                         provenance: dict[str, Any]) -> ExecRecord | None:
+        delay = RETRY_FIRST
+        interrupted = False
+        while True:
+            try:
+                updated = self.store.finish(record.key, self.worker_id, status=status, exit_code=code, error=error,
+                                            provenance=provenance)
+                if updated is None and interrupted:
+                    return self._already_recorded(record, code)
+                return updated
+            except StoreUnavailable:
+                # the result is on disk (log, meta.json); keep trying until the store is back
+                interrupted = True
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    def _already_recorded(self, record: ExecRecord, code: int | None) -> ExecRecord | None:
+        """After a lost connection a finish may have committed without its answer reaching us: the
+        retry then finds the execution finished. It is this attempt's own result when the stored
+        worker, attempt and exit code are this attempt's."""
+        try:
+            stored = self.store.execution(record.key)
+        except StoreUnavailable:
+            return None
+        mine = stored.worker_id == self.worker_id and stored.attempts == record.attempts
+        ended = stored.status.finished or (stored.status == Status.READY and stored.attempts == 0)
+        if mine and stored.exit_code == code and (ended or stored.status == Status.READY):
+            return stored
+        return None
