@@ -223,3 +223,39 @@ def test_yard_submit_adds_runs_to_a_stored_experiment(project: Project) -> None:
     assert project.run("worker", "--burst").code == 0
     assert sorted(r["label"] for r in project.ends()) == ["prep", "train-1", "train-2", "train-3", "train-4",
                                                          "train-5"]
+
+
+SELECT_SPEC = """
+experiment: pick
+params: {lr: 1, seed: 1}
+steps:
+  train: >-
+    python ROOT/rec.py train-{lr}-{seed} &&
+    python -c 'import sys; print("acc=%d" % (int(sys.argv[1]) * 10 + int(sys.argv[2])))' {lr} {seed}
+metrics:
+  acc: {step: train, regex: 'acc=([0-9]+)', mode: max}
+sweeps:
+  grid: {lr: [1, 2], seed: [1, 2]}
+select:
+  metric: acc
+  over: [seed]
+  then:
+    final: python ROOT/rec.py final-{lr}-{seed}
+"""
+
+
+def test_workers_run_the_final_stage_once_the_sweep_is_done(project: Project) -> None:
+    _spec(project, SELECT_SPEC)
+    assert project.run("submit").code == 0
+    first = project.start("worker", "--burst", "-j", "1")
+    second = project.start("worker", "--burst", "-j", "1")
+    assert first.wait(120) == 0 and second.wait(120) == 0, project.output_of(first) + project.output_of(second)
+    finals = sorted(r["label"] for r in project.ends() if r["label"].startswith("final"))
+    assert finals == ["final-2-1", "final-2-2"], "the best lr (mean over seeds), every seed, once"
+    output = project.output_of(first) + project.output_of(second)
+    assert "select: best acc (max), mean over seed among 4 runs" in output
+    with project.store() as store:
+        stages = sorted(r.stage for r in store.runs("pick"))
+        assert stages == ["final", "final", "sweep", "sweep", "sweep", "sweep"]
+    again = project.run("worker", "--burst")
+    assert again.code == 0 and "final step executions queued" not in again.stdout

@@ -100,7 +100,7 @@ def worker(home: str | None, store_url: str | None, gpus: str, per_gpu: int, job
             store.experiment(name)  # an unknown name is an error (with suggestions), not an idle worker
         scope = list(experiments) or None
         runner = Worker(store, pool, experiment=scope, lease_seconds=lease, grace=grace, poll_interval=poll,
-                        on_event=_print_event, max_executions=max_runs)
+                        on_event=_print_event, max_executions=max_runs, final_stage=True)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
         _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"

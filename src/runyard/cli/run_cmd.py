@@ -68,8 +68,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
             raise UsageError("--detach and --inline do not mix: --inline runs steps in this terminal's process")
         _run_detached(plan, options)
         if spec.select is not None:
-            click.echo("select: the final runs are chosen once the sweep is done; run `runyard select "
-                       f"{plan.experiment}` then")
+            click.echo("select: the background worker runs the final stage once the sweep is done")
         return
     from runyard.cli.progress import Display
     from runyard.execute.session import FinalStage

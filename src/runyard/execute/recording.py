@@ -23,7 +23,8 @@ RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds between tries while the store is u
 
 class Recorder:
     def __init__(self, store: Store, worker_id: str, host: str, *, ingest: Ingest, provenance: Provenance,
-                 result: WorkerResult, emit: Callable[[Event], None]) -> None:
+                 result: WorkerResult, emit: Callable[[Event], None],
+                 after: Callable[[ExecRecord], object] | None = None) -> None:
         self.store = store
         self.worker_id = worker_id
         self.host = host
@@ -31,6 +32,7 @@ class Recorder:
         self.provenance = provenance
         self.result = result
         self.emit = emit
+        self.after = after  # called with each recorded final result (not retries)
         self.launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
 
     def finished(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
@@ -61,6 +63,8 @@ class Recorder:
         else:
             self.result.failed.append(updated)
         self.emit(Event("finished", updated, final, message=error or ""))
+        if self.after is not None and final != Status.READY:
+            self.after(updated)
 
     def exited(self, record: ExecRecord, code: int | None, reason: str = "") -> None:
         """A step's process ended with ``code``; ``reason`` says why the worker stopped it, if it did."""

@@ -25,6 +25,7 @@ from runyard.execute.control import CANCELLED, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
+from runyard.execute.finals import FinalStage
 from runyard.execute.ingest import Ingest, Pacer, track
 from runyard.execute.launch import Child, Guardian, launch, signal_group
 from runyard.execute.provenance import Provenance
@@ -54,7 +55,8 @@ class Worker:
     def __init__(self, store: Store, pool: SlotPool, *, experiment: str | Sequence[str] | None = None,
                  lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
-                 max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False) -> None:
+                 max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False,
+                 final_stage: bool = False) -> None:
         self.store = store
         self.pool = pool
         self.experiment = experiment  # one name, several, or None: every experiment
@@ -64,6 +66,8 @@ class Worker:
         self.on_event = on_event or (lambda event: None)
         self.max_executions = max_executions
         self.inline = inline  # call steps run in this process (runyard run --inline)
+        # the worker that records an experiment's last step runs its `select:` stage (runyard worker)
+        self._finals = FinalStage(store, self._emit) if final_stage else None
         self.host = socket.gethostname()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.result = WorkerResult()
@@ -76,7 +80,8 @@ class Worker:
         self._ingest = Ingest(store, owner=self.id)
         self._pacer = Pacer(metrics_interval)
         self._record = Recorder(store, self.id, self.host, ingest=self._ingest, provenance=self._provenance,
-                                result=self.result, emit=self._emit)
+                                result=self.result, emit=self._emit,
+                                after=self._finals.after if self._finals is not None else None)
         self._guardian: Guardian | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
