@@ -38,3 +38,13 @@ class WorkerResult:
         if self.interrupted:
             return 130
         return 1 if self.failed else 0
+
+
+def stop_message(requests: int, running: int, grace: float) -> str:
+    """What the n-th stop request (Ctrl-C) does to the ``running`` steps."""
+    steps = f"{running} running step{'s' if running != 1 else ''}"
+    if requests == 1:
+        return f"stopping: nothing new starts; waiting for {steps} to finish (Ctrl-C again to terminate them)"
+    if requests == 2:
+        return f"terminating {steps} (SIGTERM, then SIGKILL after {grace:g} s; Ctrl-C again: at once)"
+    return f"killing {steps}"

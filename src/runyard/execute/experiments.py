@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 
 from runyard.errors import StoreUnavailable
+from runyard.model import Resources, Status
 from runyard.spec.types import MetricSpec
 from runyard.store.base import Store
 
@@ -47,3 +49,17 @@ class ExperimentInfo:
             return self.store.experiment(experiment).paused
         except StoreUnavailable:
             return False
+
+    def drained(self, scope: Sequence[str | None], fits: Callable[[Resources], bool]) -> bool:
+        """Nothing left in ``scope`` (experiment names; None: all) that a worker whose slots ``fits`` could
+        ever run: nothing running anywhere (it may make dependents ready), no ready work of an unpaused
+        experiment that fits. Raises StoreUnavailable."""
+        for experiment in scope:
+            counts = self.store.counts(experiment)
+            if counts.get(Status.RUNNING, 0):
+                return False
+            if counts.get(Status.READY, 0):
+                ready = self.store.executions(experiment, statuses=[Status.READY])
+                if any(fits(r.resources) and not self.paused(r.experiment) for r in ready):
+                    return False
+        return True

@@ -11,11 +11,14 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from runyard.model import Plan, StepExec
+from runyard.store.records import ExecRecord
 
 
 def write_atomic(path: str | os.PathLike[str], text: str, *, new: bool = False) -> None:
@@ -157,3 +160,26 @@ def store_once(home: str, kind: str, text: str, suffix: str) -> str:
         os.makedirs(folder, exist_ok=True)
         write_atomic(path, text)
     return path
+
+
+# `python` in a step means the interpreter runyard runs under (its virtual environment first on PATH)
+STEP_PATH = os.pathsep.join(dict.fromkeys([os.path.dirname(sys.executable),
+                                           *os.environ.get("PATH", "").split(os.pathsep)]))
+
+
+def step_env(ex: ExecRecord, slot_env: Mapping[str, str], *, worker_id: str, now: float) -> dict[str, str]:
+    """What a step's environment gets on top of the worker's: its slot (``CUDA_VISIBLE_DEVICES``) and
+    the ``RUNYARD_*`` variables (docs/running.md)."""
+    return {
+        **slot_env,
+        "RUNYARD_KEY": ex.key,
+        "RUNYARD_EXPERIMENT": ex.experiment,
+        "RUNYARD_STEP": ex.step,
+        "RUNYARD_FOLDER": ex.folder,
+        "RUNYARD_OUT": os.path.join(ex.folder, "out"),
+        "RUNYARD_METRICS": metrics_path(ex),
+        "RUNYARD_ATTEMPT": str(ex.attempts),
+        "RUNYARD_TIME": time.strftime("%Y%m%d-%H%M%S", time.localtime(now)),
+        "RUNYARD_WORKER": worker_id,
+        "PATH": STEP_PATH,
+    }

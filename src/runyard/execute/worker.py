@@ -22,7 +22,7 @@ from typing import Any
 from runyard.errors import LaunchError, StoreUnavailable
 from runyard.execute import files
 from runyard.execute.control import CANCELLED, LOST, Control
-from runyard.execute.events import Event, EventSink, WorkerResult
+from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
 from runyard.execute.finals import FinalStage
@@ -36,9 +36,6 @@ from runyard.execute.runs_table import runs_table_for_launch
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
-
-# `python` in a step means the interpreter runyard runs under (its virtual environment first on PATH)
-_PATH = os.pathsep.join(dict.fromkeys([os.path.dirname(sys.executable), *os.environ.get("PATH", "").split(os.pathsep)]))
 
 
 @dataclass
@@ -186,17 +183,8 @@ class Worker:
                     sys.stderr.write(f"runyard: the progress display failed ({err!r}); the steps go on\n")
 
     def _announce_stop(self, requests: int) -> None:
-        n = len(self._running)
-        if not n:
-            return
-        steps = f"{n} running step{'s' if n != 1 else ''}"
-        if requests == 1:
-            message = f"stopping: nothing new starts; waiting for {steps} to finish (Ctrl-C again to terminate them)"
-        elif requests == 2:
-            message = f"terminating {steps} (SIGTERM, then SIGKILL after {self.grace:g} s; Ctrl-C again: at once)"
-        else:
-            message = f"killing {steps}"
-        self._emit(Event("stopping", message=message))
+        if self._running:
+            self._emit(Event("stopping", message=stop_message(requests, len(self._running), self.grace)))
 
     def recover(self) -> None:
         """Requeue what dead workers held (see :func:`recovery.recover`); with every heartbeat too."""
@@ -238,39 +226,15 @@ class Worker:
     def _drained(self) -> bool:
         """Nothing left that this worker could ever run: no ready work that fits, nothing running elsewhere."""
         scope = [self.experiment] if self.experiment is None or isinstance(self.experiment, str) else self.experiment
-        for experiment in scope:
-            try:
-                counts = self.store.counts(experiment)
-            except StoreUnavailable:
-                return False
-            if counts.get(Status.RUNNING, 0):
-                return False  # other workers may finish and make dependents ready
-            if counts.get(Status.READY, 0):
-                try:
-                    ready = self.store.executions(experiment, statuses=[Status.READY])
-                except StoreUnavailable:
-                    return False
-                if any(self.pool.can_ever_fit(r.resources) and not self._experiments.paused(r.experiment)
-                       for r in ready):
-                    return False
-        return True
+        try:
+            return self._experiments.drained(scope, self.pool.can_ever_fit)
+        except StoreUnavailable:
+            return False
 
     def _launch(self, record: ExecRecord, slot: Slot) -> None:
         self._launched += 1
         now = time.time()
-        env = {
-            **slot.env(),
-            "RUNYARD_KEY": record.key,
-            "RUNYARD_EXPERIMENT": record.experiment,
-            "RUNYARD_STEP": record.step,
-            "RUNYARD_FOLDER": record.folder,
-            "RUNYARD_OUT": os.path.join(record.folder, "out"),
-            "RUNYARD_METRICS": files.metrics_path(record),
-            "RUNYARD_ATTEMPT": str(record.attempts),
-            "RUNYARD_TIME": time.strftime("%Y%m%d-%H%M%S", time.localtime(now)),
-            "RUNYARD_WORKER": self.id,
-            "PATH": _PATH,
-        }
+        env = files.step_env(record, slot.env(), worker_id=self.id, now=now)
         provenance = self._provenance.for_execution(record)
         spec_folder = record.snapshot or self._experiments.spec_folder(record.experiment)
         # every attempt appends to the log and the metrics file: this one's metrics start here
