@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,7 +203,6 @@ def run_detached(plan: Plan, options: RunOptions) -> tuple[SubmitResult, list[st
     submit and write the run folders. Returns the submit result, the ``runyard worker`` arguments
     that drain this experiment on the same slots, and the store URL (passed by environment: it may
     hold a password)."""
-    from runyard.execute.recovery import recover
     from runyard.execute.submission import submit_plan
 
     pool = make_pool(options)
@@ -212,8 +210,7 @@ def run_detached(plan: Plan, options: RunOptions) -> tuple[SubmitResult, list[st
     force = forced_keys(plan, force=options.force, steps=options.force_steps)
     os.makedirs(options.home, exist_ok=True)
     with open_plan_store(options) as store:
-        recover(store, "", socket.gethostname(), lambda event: None)
-        done = submit_plan(store, plan, force=force)
+        done = submit_plan(store, plan, force=force)  # takes back dead workers' steps first
     gpus = "none" if isinstance(options.gpus, str) or not options.gpus else ",".join(map(str, options.gpus))
     args = ["--home", str(options.home), "--experiment", plan.experiment, "--burst",
             "--gpus", gpus, "--per-gpu", str(options.per_gpu), "--lease", str(options.lease_seconds),

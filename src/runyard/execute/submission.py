@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from runyard.execute import files
 from runyard.execute import snapshot as snapshots
+from runyard.execute.recovery import recover
 from runyard.model import Plan
 from runyard.store.base import Store, SubmitResult
 
@@ -30,7 +32,9 @@ def submit_plan(store: Store, plan: Plan, *, priority: int = 0, force: Collectio
     if snapshot:
         taken = snapshots.take(os.path.dirname(plan.spec_path), plan.home)
         plan = snapshots.apply(plan, taken)
-    store.reap()  # steps of workers that died: queued again (or failed) before the plan is matched
+    # steps of workers that died (or froze, on this host: their processes are killed) are queued again,
+    # or failed when their retries are spent, before the plan is matched against the store
+    recover(store, "", socket.gethostname(), lambda event: None)
     result = store.submit(plan, force=force, priority=priority)
     files.write_run_folders(plan)
     return Submitted(result, taken)
