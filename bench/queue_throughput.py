@@ -13,7 +13,7 @@ PostgreSQL is a server started by the bench (``runyard.testing.pgserver``: local
 synchronous_commit off, as in the tests); SQLite is a file in a temporary folder. Each configuration gets
 a fresh store; the figure is the best of ``--repeat`` runs. Ratios are against 1 worker on the same store.
 
-Usage: .venv/bin/python bench/queue.py [--claims 4000] [--executions 1000] [--workers 1,2,4] [--jobs 1]
+Usage: .venv/bin/python bench/queue_throughput.py [--claims 4000] [--executions 1000] [--workers 1,2,4] [--jobs 1]
                                        [--repeat 3] [--backends sqlite,postgresql] [--explain]
 """
 
