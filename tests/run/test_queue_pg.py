@@ -66,3 +66,44 @@ def test_cancel_reaches_a_worker_through_the_shared_store(project: Project, url:
     with open_store(url) as store:
         assert store.counts("shared")[Status.CANCELLED] == 1
     assert project.ends() == []
+
+
+CALL_STEPS = '''
+def prep(size=3):
+    return list(range(size))
+
+
+def train(prep, lr=0.1, seed=1):
+    return {"loss": lr * len(prep) + seed}
+
+
+def report(train, prep):
+    return {"summary": "%d rows, loss %.2f" % (len(prep), train["loss"])}
+'''
+
+CALL_SPEC = """
+experiment: pycalls
+steps:
+  prep: {call: calls:prep}
+  train: {call: calls:train}
+  report: {call: calls:report}
+sweeps:
+  grid: {lr: [0.1, 0.2], seed: [1, 2]}
+"""
+
+
+def test_python_steps_through_a_postgresql_queue(project: Project, url: str) -> None:
+    project.file("calls.py", CALL_STEPS)
+    project.spec(CALL_SPEC)
+    assert project.run("submit", RUNYARD_STORE=url).code == 0
+    worker = project.run("worker", "--burst", "-j", "2", RUNYARD_STORE=url)
+    assert worker.code == 0, worker
+    assert "9 done, 0 failed" in worker.stdout, "one shared prep, 4 trains, 4 reports"
+    import runyard
+
+    with runyard.open(url) as yard:
+        frame = yard.runs("pycalls").df
+        assert sorted(frame["loss"].tolist()) == pytest.approx([1.3, 1.6, 2.3, 2.6])
+        run = frame.sort_values("loss").iloc[-1]
+    assert runyard.load(run["name"], "report", home=url) == {"summary": "3 rows, loss 2.60"}
+    assert runyard.load(run["name"], "prep", home=url) == [0, 1, 2]
