@@ -259,3 +259,20 @@ def test_workers_run_the_final_stage_once_the_sweep_is_done(project: Project) ->
         assert stages == ["final", "final", "sweep", "sweep", "sweep", "sweep"]
     again = project.run("worker", "--burst")
     assert again.code == 0 and "final step executions queued" not in again.stdout
+
+
+def test_status_takes_back_the_steps_of_a_dead_worker(project: Project) -> None:
+    _spec(project)
+    project.run("submit", "s=60", "x=1")
+    worker = project.start("worker")
+    wait_for(lambda: project.starts("train-1"), what="the step to start")
+    worker.kill()
+    worker.wait(10)
+    status = project.run("status")
+    assert status.code == 0, status
+    assert "taken back:" in status.stderr and "died while it ran" in status.stderr
+    assert "no worker is running" in status.stdout
+    with project.store() as store:
+        (train,) = [ex for ex in store.executions("q") if ex.step == "train"]
+        assert train.status == Status.FAILED, "retries: 0 — the next submit queues it again"
+    assert "1 requeued" in project.run("submit", "s=60", "x=1").stdout

@@ -206,8 +206,19 @@ def _print_from(path: str, offset: int) -> int:
 @store_options
 @friendly
 def status(as_json: bool, home: str | None, store_url: str | None) -> None:
-    """What is running where: workers with their slots and the step executions they run."""
+    """What is running where: workers with their slots and the step executions they run.
+
+    Steps whose worker died (lease expired, or a dead pid on this host) are taken back first, as any
+    worker would: queued again, or failed when their retries are spent."""
+    import socket
+
+    from runyard.execute.recovery import recover
+
     with open_existing(home, store_url) as store:
+        taken: list[str] = []
+        recover(store, "", socket.gethostname(), lambda event: taken.append(event.message))
+        for message in taken:
+            click.echo(f"taken back: {message}", err=True)
         now = time.time()
         workers = store.workers()
         rows = []
