@@ -7,6 +7,7 @@ training split and reports validation accuracy; ``retrain`` fits the chosen conf
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ EPOCHS = 8
 def featurize(text: str, features: str) -> list[str]:
     words = text.split()
     if features == "bigram":
-        return words + [f"{a}_{b}" for a, b in zip(words, words[1:])]
+        return words + [f"{a}_{b}" for a, b in itertools.pairwise(words)]
     return words
 
 
