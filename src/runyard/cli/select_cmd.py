@@ -72,7 +72,7 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
 
         options = RunOptions(home=Path(stored.home), store_url=store.url, gpus=spec.resources.gpus,
                              per_gpu=spec.resources.per_gpu, jobs=jobs)
-        code = drain(store, finals, options, Display(finals), make_pool(options), _signals())
+        code = drain(store, finals, options, Display(finals), make_pool(options), _signals()).exit_code
     sys.exit(code)
 
 

@@ -120,26 +120,7 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     os.makedirs(options.home, exist_ok=True)
     store = open_plan_store(options)
     try:
-        worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
-                        grace=options.grace, on_event=display.event, inline=options.inline)
-        if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
-            install_signals(worker.request_stop)
-        try:
-            # first take back what a dead worker (a killed `runyard run`) left running, so that
-            # submit requeues it like any failed or interrupted execution
-            worker.recover()
-            result = store.submit(plan, force=force)
-            files.write_run_folders(plan)
-        except BaseException:
-            worker.close()
-            raise
-        display.submitted(result, pool)
-        worker.run(burst=True)
-        outcome = collect_outcome(store, plan)
-        # interrupted: stopped before everything was done (a Ctrl-C while the last steps ran, which then
-        # finished, leaves nothing to resume)
-        outcome.interrupted = worker.stopping and any(s != Status.DONE for s in outcome.statuses.values())
-        display.close(outcome)
+        outcome = drain(store, plan, options, display, pool, install_signals, force, recover_first=True)
         if final is None or final.spec.select is None or outcome.interrupted:
             return outcome.exit_code
         code = run_final_stage(store, plan, options, final, pool, install_signals)
@@ -165,17 +146,22 @@ def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalS
     check_fits(finals, pool)
     force = final_forced(finals, [ex.key for ex in plan.executions], force=options.force,
                          steps=options.force_steps, forced_keys=forced_keys)
-    return drain(store, finals, options, final.display(finals), pool, install_signals, force)
+    return drain(store, finals, options, final.display(finals), pool, install_signals, force).exit_code
 
 
 def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool: SlotPool,
-          install_signals: Callable[[Callable[[], None]], None] | None, force: Collection[str] = ()) -> int:
-    """Submit ``plan`` to an open store and drain it with a local worker (no recovery first)."""
+          install_signals: Callable[[Callable[[], None]], None] | None, force: Collection[str] = (), *,
+          recover_first: bool = False) -> Outcome:
+    """Submit ``plan`` to an open store and drain it with a local worker. ``recover_first``: take back
+    what a dead worker (a killed `runyard run`) left running before the submit, so that the submit
+    requeues it like any failed or interrupted execution."""
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
                     grace=options.grace, on_event=display.event, inline=options.inline)
-    if install_signals is not None:
+    if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
         install_signals(worker.request_stop)
     try:
+        if recover_first:
+            worker.recover()
         result = store.submit(plan, force=force)
         files.write_run_folders(plan)
     except BaseException:
@@ -184,9 +170,11 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
     display.submitted(result, pool)
     worker.run(burst=True)
     outcome = collect_outcome(store, plan)
+    # interrupted: stopped before everything was done (a Ctrl-C while the last steps ran, which then
+    # finished, leaves nothing to resume)
     outcome.interrupted = worker.stopping and any(s != Status.DONE for s in outcome.statuses.values())
     display.close(outcome)
-    return outcome.exit_code
+    return outcome
 
 
 def collect_outcome(store: Store, plan: Plan) -> Outcome:
