@@ -308,21 +308,6 @@ def require_other_host() -> None:
         pytest.skip(message)
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any non-zombie process of process group ``pgid`` exists."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
-
-
 def no_errors(output: str) -> None:
     """A worker's output shows no crash and no SQLite lock error."""
     assert "Traceback" not in output, output

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from runyard.model import Status
+from runyard.testing.processes import group_alive
 
-from .conftest import Cluster, expected_points, group_alive, no_errors, require_other_host, wait_for
+from .conftest import Cluster, expected_points, no_errors, require_other_host, wait_for
 
 
 def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_over(cluster: Cluster) -> None:

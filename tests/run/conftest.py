@@ -31,6 +31,7 @@ from click.testing import CliRunner, Result
 from runyard.cli.main import cli
 from runyard.store import Store, open_store
 from runyard.store.base import ExecRecord
+from runyard.testing.processes import group_alive
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 
@@ -222,21 +223,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any non-zombie process of process group ``pgid`` exists."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
 
 
 @contextlib.contextmanager
