@@ -15,9 +15,9 @@ import pytest
 
 from runyard.errors import LaunchError
 from runyard.execute import launch as launch_mod
+from runyard.execute.guardian import Guardian
 from runyard.execute.launch import (
     Child,
-    Guardian,
     group_alive,
     kill_orphan_group,
     launch,
@@ -318,10 +318,11 @@ WORKER = textwrap.dedent(
     """
     import sys, time
     from runyard.execute import launch as L
+    from runyard.execute.guardian import Guardian
     mode, folder = sys.argv[1], sys.argv[2]
     if mode == "prctl":
         L._tools["setpriv"] = None
-    guardian = L.Guardian() if mode == "guardian" else None
+    guardian = Guardian() if mode == "guardian" else None
     cmd = "echo $$ >> pids; sleep 60 & echo $! >> pids; sleep 61 & echo $! >> pids; wait"
     if mode != "guardian":
         cmd = "echo $$ >> pids; exec sleep 60"

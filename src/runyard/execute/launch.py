@@ -12,9 +12,9 @@ Dying with the worker, two ways:
   the group leader (``bash``, or the program bash execs for a simple command); a compound command's
   other processes live on until :func:`kill_orphan_group` finds them.  The signal fires when the
   *thread* that launched the child exits: launch from a long-lived thread.
-* :class:`Guardian`: one small process per worker that is told each group and kills every group still
-  registered when the worker's pipe closes (the worker died, however).  Whole groups, no per-child
-  cost; with a live guardian, ``launch(..., guardian=g)`` skips the per-child death signal.
+* :class:`~runyard.execute.guardian.Guardian`: one small process per worker that is told each group
+  and kills every group still registered when the worker's pipe closes (the worker died, however).
+  Whole groups, no per-child cost; with a live guardian, ``launch(..., guardian=g)`` skips the per-child death signal.
 
 Cost per launch, measured here (``launch()`` call / launch-to-exit of ``true``): no death signal
 0.17 / 1.16 ms; ``setpriv`` 0.18 / 1.94 ms (vfork path kept, one more exec in the child); guardian
@@ -37,13 +37,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.errors import LaunchError
 
+if TYPE_CHECKING:
+    from runyard.execute.guardian import Guardian
+
 __all__ = [
     "Child",
-    "Guardian",
     "group_alive",
     "kill_orphan_group",
     "launch",
@@ -369,85 +371,3 @@ def kill_orphan_group(
         elif any(st[1] < expected_start - tolerance for st in members.values()):
             return False
     return signal_group(pgid, sig)
-
-
-# ------------------------------------------------------------------------------------------ guardian
-class Guardian:
-    """A watchdog process that kills the registered process groups when its worker dies.
-
-    The worker holds the write end of a pipe; the guardian reads ``+pgid start`` / ``-pgid`` lines, and
-    on end-of-file (the worker exited or was killed, even by SIGKILL) SIGKILLs every group still
-    registered (checked with :func:`kill_orphan_group`), then exits.  It runs in its own process group
-    and ignores SIGINT and SIGHUP, so Ctrl-C at the terminal does not reach it.  :meth:`close` ends it
-    the same way: close it once every child has exited (or to kill what still runs).
-    """
-
-    def __init__(self) -> None:
-        import runyard
-
-        root = os.path.dirname(os.path.dirname(os.path.abspath(runyard.__file__)))
-        code = (
-            f"import sys; sys.path.insert(0, {root!r}); "
-            "from runyard.execute.launch import _guardian_main; _guardian_main()"
-        )
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", code],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            **_GROUP_KW,
-        )
-        assert self._proc.stdin is not None
-        self._pipe = self._proc.stdin
-        self._dead = False
-        self.pid = self._proc.pid
-
-    @property
-    def alive(self) -> bool:
-        return not self._dead and self._proc.poll() is None
-
-    def _send(self, line: str) -> None:
-        if self._dead:
-            return
-        try:
-            os.write(self._pipe.fileno(), line.encode())
-        except (BrokenPipeError, ValueError, OSError):
-            self._dead = True
-
-    def watch(self, pgid: int, started_wall: float) -> None:
-        self._send(f"+{pgid} {started_wall!r}\n")
-
-    def unwatch(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Close the pipe: the guardian kills whatever is still registered, then exits."""
-        self._dead = True
-        with contextlib.suppress(OSError):
-            self._pipe.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout)
-
-    def __enter__(self) -> Guardian:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _guardian_main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    watched: dict[int, float] = {}
-    buf = b""
-    while data := os.read(0, 65536):
-        *lines, buf = (buf + data).split(b"\n")
-        for line in lines:
-            with contextlib.suppress(ValueError, IndexError):
-                if line.startswith(b"+"):
-                    group, since = line[1:].split()
-                    watched[int(group)] = float(since)
-                elif line.startswith(b"-"):
-                    watched.pop(int(line[1:]), None)
-    for pgid, start in watched.items():
-        kill_orphan_group(pgid, expected_start=start)

@@ -26,8 +26,9 @@ from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
 from runyard.execute.finals import FinalStage
+from runyard.execute.guardian import Guardian
 from runyard.execute.ingest import Ingest, Pacer, track
-from runyard.execute.launch import Child, Guardian, launch, signal_group
+from runyard.execute.launch import Child, launch, signal_group
 from runyard.execute.provenance import Provenance
 from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
