@@ -14,7 +14,7 @@ import runyard.store.scan as scan
 from runyard.model import Metric, Plan, Run, Status, StepExec
 from runyard.store import Store
 from runyard.store.base import ResultTables
-from runyard.testing.pgserver import PgServer, server_for_pytest
+from runyard.testing.pgserver import PgServer
 
 from .conftest import SPEC, Project
 
@@ -152,15 +152,6 @@ def test_exact_numbers_survive_the_packing(tmp_path: Path) -> None:
     tables = proj.store.results("norm")
     assert sorted(np.asarray(tables.summaries["last"]).tolist()) == sorted(values)
     proj.close()
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[PgServer]:
-    server = server_for_pytest()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.postgres

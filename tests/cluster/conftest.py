@@ -33,7 +33,7 @@ import pytest
 
 from runyard.model import Status
 from runyard.store import Store, open_store
-from runyard.testing.pgserver import PgServer, server_for_pytest
+from runyard.testing.pgserver import PgServer
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 EXPERIMENT = "faults"
@@ -312,15 +312,6 @@ def no_errors(output: str) -> None:
     """A worker's output shows no crash and no SQLite lock error."""
     assert "Traceback" not in output, output
     assert "database is locked" not in output, output
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    server = server_for_pytest()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _make_cluster(tmp_path: Path, url: str) -> Cluster:

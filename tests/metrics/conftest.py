@@ -21,24 +21,10 @@ from runyard.execute.slots import SlotPool
 from runyard.execute.worker import Worker
 from runyard.model import Metric
 from runyard.store import ExecRecord, Store, open_store
+from runyard.testing.processes import Proc
 from runyard.testing.workers import drain, submit_spec
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
-
-
-@dataclass
-class Done:
-    args: list[str]
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def __str__(self) -> str:
-        return f"$ {' '.join(self.args)}\nexit {self.code}\n{self.stdout}{self.stderr}"
 
 
 @dataclass
@@ -58,11 +44,11 @@ class Yard:
         env.update(RUNYARD_HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1")
         return env
 
-    def run(self, *args: str, timeout: float = 60) -> Done:
+    def run(self, *args: str, timeout: float = 60) -> Proc:
         argv = [RUNYARD, *args]
         done = subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True,
                               timeout=timeout, check=False)
-        return Done(argv, done.returncode, done.stdout, done.stderr)
+        return Proc(argv, done.returncode, done.stdout, done.stderr)
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen([RUNYARD, *args], cwd=self.root, env=self.env(), stdout=subprocess.PIPE,

@@ -31,7 +31,7 @@ from click.testing import CliRunner, Result
 from runyard.cli.main import cli
 from runyard.store import Store, open_store
 from runyard.store.base import ExecRecord
-from runyard.testing.processes import group_alive
+from runyard.testing.processes import Proc, group_alive
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 
@@ -74,24 +74,6 @@ if code:
     print(f"rec.py {{LABEL}}: failing with exit code {{code}}", file=sys.stderr)
 sys.exit(code)
 '''
-
-
-@dataclass
-class Proc:
-    """A finished ``runyard`` subprocess."""
-
-    args: list[str]
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def __str__(self) -> str:
-        return f"$ {' '.join(self.args)}\nexit {self.code} after {self.seconds:.2f}s\n{self.stdout}{self.stderr}"
 
 
 @dataclass

@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 
 from runyard.store import Store, open_store
-from runyard.testing.pgserver import PgServer, server_for_pytest
+from runyard.testing.pgserver import PgServer
 from runyard.testing.store_helpers import FakeClock
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    server = server_for_pytest()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
