@@ -13,26 +13,20 @@ import select as _select
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select, text, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from runyard.model import Status
 from runyard.store import schema
 from runyard.store.base import Cancelled
-from runyard.store.engine import SqlCore
+from runyard.store.engine import CHANNEL, SqlCore
 from runyard.store.submit import chunks
 
-CHANNEL = "runyard"
 _X, _RS = schema.executions, schema.run_steps
 RUNNING = Status.RUNNING.value
 _UNFINISHED = (Status.WAITING.value, Status.READY.value, RUNNING)
 
 
 class ControlMixin(SqlCore):
-    def notify(self, conn: Connection, payload: str) -> None:
-        """Wake listening workers when ``conn``'s transaction commits (PostgreSQL; nothing on SQLite)."""
-        if self.is_pg:
-            conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload[:7000]})
-
     def cancel(self, experiment: str, run_ids: Collection[str] | None = None) -> Cancelled:
         """Cancel the unfinished executions of ``experiment`` (of ``run_ids`` only, when given:
         executions those runs share with other runs of the experiment are left alone), and every

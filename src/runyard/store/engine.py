@@ -23,6 +23,7 @@ from runyard.store.base import Clock, ExecRecord, Store
 VALID_URLS = "sqlite:///path/to/runyard.db or postgresql://user:password@host:port/dbname"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 PING_AFTER_IDLE_S = 5.0  # a PostgreSQL connection idle longer than this is checked before use
+CHANNEL = "runyard"  # PostgreSQL LISTEN/NOTIFY channel of the wake-ups (store/control.py)
 _PG_INIT_LOCK = 0x72756E79  # advisory lock id serialising schema creation ("runy")
 
 
@@ -214,6 +215,11 @@ class SqlCore(Store):
                     yield conn
         except exc.SQLAlchemyError as err:
             raise translate(err, self.url) from err
+
+    def notify(self, conn: Connection, payload: str) -> None:
+        """Wake listening workers when ``conn``'s transaction commits (PostgreSQL; nothing on SQLite)."""
+        if self.is_pg:
+            conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload[:7000]})
 
     def close(self) -> None:
         if not self._closed:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, select, text, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, select, update
 
 from runyard.errors import RunNotFound
 from runyard.model import Status
@@ -167,8 +167,8 @@ class QueryMixin(SqlCore):
             done = conn.execute(update(e).where(e.c.name == experiment).values(paused=paused))
             if done.rowcount == 0:
                 pick_one("experiment", experiment, [], conn.execute(select(e.c.name)).scalars().all())
-            if not paused and self.is_pg:
-                conn.execute(text("SELECT pg_notify('runyard', :p)"), {"p": f"ready:{experiment}"})
+            if not paused:
+                self.notify(conn, f"ready:{experiment}")
 
     def workers(self) -> list[WorkerRecord]:
         w = schema.workers

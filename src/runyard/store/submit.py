@@ -139,8 +139,8 @@ class SubmitMixin(SqlCore):
             self._reset(conn, [by_key[k] for k in d.requeued + d.forced], d.status, priority, est)
             self._rewrite(conn, [by_key[k] for k in d.changed], d.status, existing)
             runs_added = self._upsert_runs(conn, plan, now)
-            if any(s == Status.READY for s in d.status.values()) and self.is_pg:
-                conn.execute(text("SELECT pg_notify('runyard', :p)"), {"p": f"ready:{plan.experiment}"})
+            if any(s == Status.READY for s in d.status.values()):
+                self.notify(conn, f"ready:{plan.experiment}")
             if self.is_pg and len(d.added) >= ANALYZE_AFTER:
                 # fresh statistics, so the planner walks the claim index instead of sorting
                 conn.execute(text("ANALYZE executions, exec_needs, runs, run_steps"))
