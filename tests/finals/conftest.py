@@ -66,6 +66,6 @@ def files_under(path: Path) -> dict[str, int]:
         if path.exists() else {}
 
 
-from store.conftest import pg_server, store_url  # noqa: E402 - the store fixtures (SQLite and PostgreSQL)
+from store.conftest import store_url  # noqa: E402 - the store fixture (SQLite and PostgreSQL; pg_server: tests/conftest.py)
 
-__all__ += ["pg_server", "store_url"]
+__all__ += ["store_url"]
