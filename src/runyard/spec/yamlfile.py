@@ -2,6 +2,10 @@
 
 PyYAML silently keeps the last of two equal keys; a spec must not, so mappings are built here from the
 node tree, reporting duplicates, and every key path remembers its line for error messages.
+
+Hostile files are bounded: nesting deeper than :data:`MAX_DEPTH` and aliases that expand to more than
+:data:`ALIAS_BUDGET` values beyond the file's own (a "billion laughs" file) are spec errors, found
+before anything large is built. Merge keys (``<<: *base``) are expanded here too, within that budget.
 """
 
 from __future__ import annotations
@@ -14,6 +18,40 @@ import yaml
 from runyard.errors import Problem, SpecError
 
 KeyPath = tuple[str | int, ...]
+
+MAX_DEPTH = 64  # mappings and lists nested deeper than this are refused (a spec needs about 6)
+ALIAS_BUDGET = 100_000  # values that aliases may add beyond the file's own size
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _TooBig(Exception):
+    """Raised while loading when aliases expand past the budget or nodes nest too deep; becomes a SpecError."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the nesting depth of composed nodes bounded (its composer recurses, so an
+    unbounded depth ends in RecursionError)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:  # type: ignore[override]
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise _TooBig(line, f"mappings and lists nested deeper than {MAX_DEPTH} levels (a spec needs a "
+                                    "few)")
+            node: yaml.Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return node
+        finally:
+            self.depth -= 1
 
 
 def dotted(path: KeyPath) -> str:
@@ -50,8 +88,14 @@ class _Builder:
     loader: yaml.SafeLoader
     lines: dict[KeyPath, int]
     problems: list[Problem]
+    budget: int
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooBig(node.start_mark.line + 1, f"YAML aliases (*name) expand to more than "
+                                                    f"{ALIAS_BUDGET:,} values beyond the file's own: write the "
+                                                    "values out, or nest fewer aliases")
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -60,11 +104,18 @@ class _Builder:
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
-        self.loader.flatten_mapping(node)
         out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            if key_node.tag == MERGE_TAG:
+                self._merge(value_node, path, merged)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(Problem(f"{self.source}:{line}", f"{dotted(path) or 'the spec'}: a key must "
+                                             "be a plain name, not a mapping or a list"))
+                continue
+            key = self.loader.construct_object(key_node, deep=True)
             if isinstance(key, bool) or key is None:
                 # `yes:` / `on:` / `null:` keys: keep what the user wrote
                 key = key_node.value
@@ -78,13 +129,28 @@ class _Builder:
                 continue
             self.lines[child] = line
             out[key] = self.build(value_node, child)
-        return out
+        if not merged:
+            return out
+        merged.update(out)  # the mapping's own keys win; merged ones keep their place first, as in PyYAML
+        return merged
+
+    def _merge(self, value: yaml.Node, path: KeyPath, merged: dict[str, Any]) -> None:
+        """``<<: *base`` or ``<<: [*a, *b]``: the keys of each mapping not given yet (earlier sources win)."""
+        sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                line = source.start_mark.line + 1
+                self.problems.append(Problem(f"{self.source}:{line}", f"{dotted(path) or 'the spec'}: `<<:` merges "
+                                             "a mapping (an alias like *base) or a list of them"))
+                continue
+            for key, item in self._mapping(source, path).items():
+                merged.setdefault(key, item)
 
 
 def load_documents(text: str, source: str) -> list[Document]:
     """Parse every YAML document of ``text``; raise SpecError naming file:line for syntax errors.
     Duplicate keys do not raise here: they are in each document's ``problems``."""
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     docs: list[Document] = []
     try:
         while loader.check_node():
@@ -93,8 +159,10 @@ def load_documents(text: str, source: str) -> list[Document]:
                 break
             lines: dict[KeyPath, int] = {}
             problems: list[Problem] = []
-            builder = _Builder(source, loader, lines, problems)
+            builder = _Builder(source, loader, lines, problems, budget=len(text) + ALIAS_BUDGET)
             docs.append(Document(builder.build(node, ()), lines, problems))
+    except _TooBig as err:
+        raise SpecError([Problem(f"{source}:{err.line}", err.message)]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
