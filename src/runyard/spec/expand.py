@@ -13,7 +13,7 @@ import yaml
 
 from runyard.errors import Problem, SpecError
 from runyard.model import Params, ParamValue, Plan, Run, StepExec
-from runyard.spec import calls, template
+from runyard.spec import calls, sampling, template
 from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
 from runyard.spec.parse import did_you_mean, is_scalar
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
@@ -113,8 +113,9 @@ def resolve_params(spec: Spec, explicit: Params) -> dict[str, ParamValue]:
     return dict(sorted(params.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
-def _assignments(spec: Spec, sweep: str | None, overrides: Sequence[Override]) -> list[tuple[dict[str, ParamValue],
-                                                                                              Grid]]:
+def _selected_grids(spec: Spec, sweep: str | None,
+                    overrides: Sequence[Override]) -> list[tuple[list[tuple[str, tuple[ParamValue, ...]]], Grid]]:
+    """The axes of every selected grid (overrides pinned or added as axes), not expanded."""
     if sweep is not None:
         wanted = [s.strip() for s in sweep.split(",") if s.strip()]
         if not wanted:
@@ -128,9 +129,14 @@ def _assignments(spec: Spec, sweep: str | None, overrides: Sequence[Override]) -
     else:
         grids = [g for gs in spec.sweeps.values() for g in gs] or [Grid(axes=())]
     pinned = {o.key for o in overrides}
+    return [([(k, vs) for k, vs in grid.axes if k not in pinned] + [(o.key, o.values) for o in overrides], grid)
+            for grid in grids]
+
+
+def _assignments(grids: Sequence[tuple[list[tuple[str, tuple[ParamValue, ...]]], Grid]]
+                 ) -> list[tuple[dict[str, ParamValue], Grid]]:
     out: list[tuple[dict[str, ParamValue], Grid]] = []
-    for grid in grids:
-        axes = [(k, vs) for k, vs in grid.axes if k not in pinned] + [(o.key, o.values) for o in overrides]
+    for axes, grid in grids:
         keys = [k for k, _ in axes]
         for combo in itertools.product(*(vs for _, vs in axes)):
             out.append((dict(zip(keys, combo, strict=True)), grid))
@@ -213,8 +219,18 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
     """Every run of the selected sweeps with its step executions (shared ones once), or SpecError."""
     if sample is not None and sample < 1:
         raise SpecError([Problem("--sample", f"must be at least 1, not {sample}")])
+    grids = _selected_grids(spec, sweep, overrides)
+    total = sum(sampling.grid_size(axes) for axes, _ in grids)  # counted before anything is expanded
+    if total > sampling.MAX_RUNS:
+        if sample is None:
+            raise sampling.too_many(total, spec.path)
+        assignments = sampling.sample_lazily(grids, total, sample, seed,
+                                             lambda explicit: canonical_json(resolve_params(spec, explicit)))
+        sample = None  # drawn already
+    else:
+        assignments = _assignments(grids)
     unique: dict[str, tuple[dict[str, ParamValue], set[str]]] = {}
-    for explicit, grid in _assignments(spec, sweep, overrides):
+    for explicit, grid in assignments:
         params = resolve_params(spec, explicit)
         ident = canonical_json(params)
         steps = _closure(spec, grid.steps)

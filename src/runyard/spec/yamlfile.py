@@ -41,15 +41,14 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(text)
         self.depth = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                line = self.peek_event().start_mark.line + 1
+                line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
                 raise _TooBig(line, f"mappings and lists nested deeper than {MAX_DEPTH} levels (a spec needs a "
                                     "few)")
-            node: yaml.Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
-            return node
+            return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 
