@@ -253,7 +253,7 @@ def test_override_problems_are_reported_together(tmp_path: Path) -> None:
         "command line: lr: an override is KEY=VALUE or KEY=V1,V2,... (an axis)",
         "command line: =3: an override is KEY=VALUE or KEY=V1,V2,... (an axis)",
         "command line: seed=2: 'seed' is given twice: list every value once (KEY=V1,V2,...)",
-        "command line: lr=[1, [2]]: values must be text, numbers, true/false or null",
+        "command line: lr=[1, [2]]: must be a single value (text, number, true/false or null), not list",
     ]
 
 

@@ -15,12 +15,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from runyard.spec.text import file_name
+
 
 def start_worker(worker_args: Sequence[str], *, home: Path, experiment: str, store_url: str) -> tuple[int, Path]:
     """Start ``runyard worker *worker_args`` detached; returns its pid and its output file."""
     logs = home / "workers"
     logs.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
+    safe = file_name("".join(c if c.isalnum() or c in "-_." else "_" for c in experiment))
     log_path = logs / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
         child = subprocess.Popen(

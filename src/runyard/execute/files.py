@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.model import Plan, StepExec
+from runyard.spec.text import file_name
 from runyard.store.records import ExecRecord
 
 
@@ -127,7 +128,7 @@ def write_run_folders(plan: Plan) -> None:
         if not unchanged:
             write_atomic(target, content, new=True)
         for step, key in run.steps:
-            link = folder / step
+            link = folder / file_name(step)
             relative = os.path.relpath(by_key[key].folder, folder)
             try:
                 os.symlink(relative, link)

@@ -58,21 +58,13 @@ def submit_stored(store: Store, experiment: str, overrides: Mapping[str, Any], *
     ``overrides``: a scalar pins a param in every run, a list or tuple makes it an axis of every grid
     (like ``k=v`` and ``k=a,b`` on the command line). The spec is the one stored by the last submit;
     its folder (for ``deps:`` hashes, imports, working folders) is where that spec file was."""
-    from runyard.errors import Problem, SpecError
     from runyard.spec import expand, spec_from_dict
-    from runyard.spec.expand import Override
-    from runyard.spec.parse import did_you_mean
+    from runyard.spec.expand import value_overrides
 
     stored = store.experiment(experiment)
     source = f"{stored.spec_path} (as stored for {experiment})"
     spec = spec_from_dict(stored.spec, folder=os.path.dirname(stored.spec_path), source=source)
-    names = spec.param_names
-    problems = [Problem(f"submit({key}=…)", f"{key!r} is not a param of {experiment}{did_you_mean(key, names)} "
-                        f"(params: {', '.join(names)})") for key in overrides if key not in names]
-    if problems:
-        raise SpecError(problems)
-    chosen = tuple(Override(key, tuple(value) if isinstance(value, (list, tuple)) else (value,), f"{key}={value!r}")
-                   for key, value in overrides.items())
+    chosen = value_overrides(spec, overrides)  # validated as on the command line and in a YAML file
     plan = expand(spec, home=stored.home, overrides=chosen, sweep=sweep)
     keys = {ex.key for ex in plan.executions} if force else set()
     return submit_plan(store, plan, priority=priority, force=keys, snapshot=snapshot)

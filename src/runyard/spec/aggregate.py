@@ -11,6 +11,7 @@ from runyard.spec import calls, template
 from runyard.spec.keys import canonical_json, code_hash, sha256_hex, step_key
 from runyard.spec.render import Context, render
 from runyard.spec.stages import RUNS_PLACEHOLDER
+from runyard.spec.text import file_name
 from runyard.spec.types import Spec
 
 RUNS_FILE = "runs.csv"  # the run table an aggregate reads, in its execution folder
@@ -30,7 +31,7 @@ def add_aggregates(spec: Spec, plan: Plan) -> Plan:
     needs = tuple(ex.key for ex in plan.executions)
     rid = aggregate_run_id(spec.experiment, [r.id for r in sweep_runs])
     name = f"{STAGE}-{rid[:8]}"
-    base = os.path.join(plan.home, spec.experiment)
+    base = os.path.join(plan.home, file_name(spec.experiment))
     run_folder = os.path.join(base, "runs", name)
     executions: list[StepExec] = []
     steps: list[tuple[str, str]] = []
@@ -40,7 +41,7 @@ def add_aggregates(spec: Spec, plan: Plan) -> Plan:
         key = step_key(experiment=spec.experiment, step=step.name,
                        template=f"call:{step.call}" if step.call else step.run, workdir=step.workdir,
                        params={}, needs=needs, code=code)
-        folder = os.path.join(base, "steps", step.name, key[:12])
+        folder = os.path.join(base, "steps", file_name(step.name), key[:12])
         if step.call:  # the function gets the run table as `runs` (read from $RUNYARD_RUNS) and `out`
             command = calls.command(step.call, {}, {}, {})
         else:

@@ -17,7 +17,9 @@ from runyard.spec import calls, sampling, template
 from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
 from runyard.spec.parse import did_you_mean, is_scalar
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
+from runyard.spec.text import file_name, scalar_problem
 from runyard.spec.types import Grid, Spec, StepSpec
+from runyard.spec.yamlfile import shown
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._=,+@-]")
 MAX_NAME = 100
@@ -72,8 +74,8 @@ def value_overrides(spec: Spec, values: Mapping[str, object]) -> tuple[Override,
     out: list[Override] = []
     for key, value in values.items():
         seq = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-        text = f"{key}={value!r}"
-        _add_override(spec, out, problems, Override(key, seq, text), f"override {text}")
+        given = f"{shown(str(key))}={shown(repr(value)[:60])}"
+        _add_override(spec, out, problems, Override(key, seq, given), f"override {given}")
     if problems:
         raise SpecError(problems)
     return tuple(out)
@@ -82,13 +84,16 @@ def value_overrides(spec: Spec, values: Mapping[str, object]) -> tuple[Override,
 def _add_override(spec: Spec, out: list[Override], problems: list[Problem], override: Override, where: str) -> None:
     key, values = override.key, override.values
     names = spec.param_names
+    invalid = next((p for p in map(scalar_problem, values) if p), None)
     if key not in names:
-        problems.append(Problem(where, f"{key!r} is not a param{did_you_mean(key, names)} "
+        problems.append(Problem(where, f"{shown(key)!r} is not a param{did_you_mean(key, names)} "
                                        f"(params: {', '.join(names) or 'none'})"))
     elif any(o.key == key for o in out):
         problems.append(Problem(where, f"{key!r} is given twice: list every value once (KEY=V1,V2,...)"))
-    elif not values or not all(is_scalar(v) for v in values):
-        problems.append(Problem(where, "values must be text, numbers, true/false or null"))
+    elif not values:
+        problems.append(Problem(where, "empty list: a grid axis needs at least one value"))
+    elif invalid:
+        problems.append(Problem(where, invalid))
     elif key in spec.groups and any(str(v) not in spec.groups[key] for v in values):
         bad = next(v for v in values if str(v) not in spec.groups[key])
         problems.append(Problem(where, f"{bad!r} is not a choice of group {key!r} "
@@ -251,7 +256,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
            labels: Sequence[tuple[str, str]] | None = None) -> Plan:
     """The plan of the ``chosen`` (params, steps) pairs. ``labels``: (run id, name) of each pair, for
     runs that are not the sweep's (final runs); default: the params' run id and readable name."""
-    base = os.path.join(home, spec.experiment)
+    base = os.path.join(home, file_name(spec.experiment))
     baseline = resolve_params(spec, {})
     step_names = [s.name for s in spec.steps]
     order = _step_order(spec)
@@ -301,7 +306,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
             needs = [keys[n] for n in step.needs or () if n in keys]
             key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
                            params=key_params, needs=needs, code=step.code)
-            folder = os.path.join(base, "steps", step.name, key[:12])
+            folder = os.path.join(base, "steps", file_name(step.name), key[:12])
             keys[step.name] = key
             outs[step.name] = os.path.join(folder, "out")
             if key not in executions:
@@ -350,7 +355,7 @@ def _call_step(spec: Spec, base: str, step: StepSpec, params: Params, name: str,
         executions[key] = StepExec(
             key=key, experiment=spec.experiment, step=step.name,
             command=calls.command(str(step.call), key_params, results, folders), needs=tuple(needs),
-            folder=os.path.join(base, "steps", step.name, key[:12]),
+            folder=os.path.join(base, "steps", file_name(step.name), key[:12]),
             workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")), params=key_params,
             gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus), timeout=step.timeout,
             retries=step.retries, kind="call", code=step.call_code)

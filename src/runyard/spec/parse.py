@@ -13,7 +13,7 @@ from typing import Any
 
 from runyard.errors import Problem, SpecError
 from runyard.model import ParamValue
-from runyard.spec import calls, template
+from runyard.spec import calls, template, text
 from runyard.spec.metrics import parse_metrics
 from runyard.spec.stages import parse_aggregates, parse_select
 from runyard.spec.types import Grid, ResourceSpec, Spec, StepSpec
@@ -105,6 +105,9 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     """Validate ``data`` (the native format as plain data) and build a Spec, or raise SpecError.
     ``lines`` maps key paths to lines; ``spelling`` maps native key path prefixes to the file's own."""
     check = _Checker(source, lines or {}, spelling or {})
+    unsafe = text.scan(data)  # before anything recurses into it or prints it
+    if unsafe:
+        raise SpecError([Problem(check.where(path), message) for path, message in unsafe])
     data = _str_keys(data)
     if not isinstance(data, dict):
         raise SpecError([Problem(source, "a spec must be a mapping with at least `experiment:` and `steps:`")])
@@ -164,9 +167,10 @@ def _experiment(check: _Checker, value: object) -> str:
 
 
 def _check_value(check: _Checker, path: KeyPath, value: object) -> ParamValue:
-    if not is_scalar(value):
-        check.add(path, f"must be a single value (text, number, true/false or null), not "
-                  f"{type(value).__name__}; to sweep values, list them under `sweeps:`")
+    problem = text.scalar_problem(value)
+    if problem:
+        hint = "; to sweep values, list them under `sweeps:`" if isinstance(value, (list, tuple, dict)) else ""
+        check.add(path, problem + hint)
         return None
     return value  # type: ignore[return-value]
 

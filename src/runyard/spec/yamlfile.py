@@ -53,6 +53,11 @@ class _BoundedLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
+def shown(text: str) -> str:
+    """``text`` with every unprintable character escaped (``\\x00``, ``\\n``, ``\\udc80``), for messages."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def dotted(path: KeyPath) -> str:
     out = ""
     for part in path:
@@ -100,7 +105,16 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: KeyPath) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except ValueError:  # e.g. an integer of more than 4,300 digits
+            where = f"{self.source}:{node.start_mark.line + 1}"
+            self.problems.append(Problem(where, f"{dotted(path) or 'the spec'}: {shown(str(node.value)[:40])}… "
+                                                f"cannot be read as {node.tag.rsplit(':', 1)[-1]} (too long)"))
+            return None
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -114,7 +128,7 @@ class _Builder:
                 self.problems.append(Problem(f"{self.source}:{line}", f"{dotted(path) or 'the spec'}: a key must "
                                              "be a plain name, not a mapping or a list"))
                 continue
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self._scalar(key_node, path)
             if isinstance(key, bool) or key is None:
                 # `yes:` / `on:` / `null:` keys: keep what the user wrote
                 key = key_node.value

@@ -1,0 +1,114 @@
+"""Text that must survive a command line and a file name: checked before a spec is parsed.
+
+No command line, environment or file name can carry a NUL byte, and text that is not valid UTF-8 (a
+lone surrogate from a ``"\\ud800"`` escape or a Python string) cannot be encoded into one either: such a
+value anywhere in a spec is a spec error naming its key. Keys and names may hold no control character
+at all. Names too long for a file name are shortened by :func:`file_name` before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Mapping
+
+from runyard.spec.yamlfile import MAX_DEPTH, KeyPath, shown
+
+MAX_FILE_NAME = 128  # bytes of one path component runyard writes (file systems allow 255)
+_HASH = 12
+
+
+MAX_INT_BITS = 14_000  # about 4,200 digits: Python turns no longer integer into text
+
+
+def scalar_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a param's value (the same message for a YAML file and a Python call), or None."""
+    if not (value is None or isinstance(value, (str, int, float, bool))):
+        return f"must be a single value (text, number, true/false or null), not {type(value).__name__}"
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        return "is a whole number too long to write out (more than 4,200 digits)"
+    return value_problem(value) if isinstance(value, str) else None
+
+
+def value_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a value passed to a program, or None."""
+    if "\x00" in text:
+        return "holds a NUL byte (\\x00), which no command line, environment or file name can carry"
+    bad = _surrogate(text)
+    if bad:
+        return f"holds {bad}, which is not valid UTF-8 text (a lone surrogate)"
+    return None
+
+
+def name_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a key or a name (of a param, step, sweep, group choice, metric ...), or None."""
+    problem = value_problem(text)
+    if problem:
+        return problem
+    for char in text:
+        if unicodedata.category(char) == "Cc":
+            return f"holds the control character {shown(char)}: names are printable text"
+    return None
+
+
+def scan(data: object) -> list[tuple[KeyPath, str]]:
+    """Every (key path, problem) of unsafe text in ``data`` (mappings, lists, strings), and of nesting
+    deeper than a spec needs (a Python spec can even hold itself)."""
+    found: list[tuple[KeyPath, str]] = []
+    _walk(data, (), found)
+    return found
+
+
+def _walk(value: object, path: KeyPath, found: list[tuple[KeyPath, str]]) -> None:
+    if len(path) > MAX_DEPTH:
+        found.append((path[:MAX_DEPTH], f"nested deeper than {MAX_DEPTH} levels (a spec needs a few)"))
+        return
+    if isinstance(value, str):
+        problem = value_problem(value)
+        if problem:
+            found.append((path, problem))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            text = str(key)
+            problem = name_problem(text)
+            if problem:
+                found.append(((*path, shown(text)), f"the key {problem}"))
+                continue
+            _walk(item, (*path, text), found)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _walk(item, (*path, index), found)
+
+
+def file_name(name: str) -> str:
+    """``name`` as one path component: itself when short enough, else its start, ``-`` and 12 hex characters
+    of its sha256 (deterministic, so the same name always gets the same folder)."""
+    data = name.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_FILE_NAME:
+        return name
+    digest = hashlib.sha256(data).hexdigest()[:_HASH]
+    head = data[:MAX_FILE_NAME - _HASH - 1].decode("utf-8", "ignore")
+    return f"{head}-{digest}"
+
+
+def _surrogate(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return shown(text[err.start])
+    return ""
+
+
+def unsafe_keys(values: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(key, problem) of override keys and values given as Python values (``yard.submit(lr=...)``)."""
+    found: list[tuple[str, str]] = []
+    for key, value in values.items():
+        problem = name_problem(str(key))
+        if problem is None:
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                problem = value_problem(item) if isinstance(item, str) else None
+                if problem:
+                    break
+        if problem:
+            found.append((shown(str(key)), problem))
+    return found
