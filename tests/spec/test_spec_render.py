@@ -34,7 +34,7 @@ def command(tmp_path: Path, run: str, *overrides: str, extra: str = "") -> str:
     ("echo --x={sp} pre{s}post", "echo --x='a b' prehellopost"),
     ("echo {{s}} {{ }} }}", "echo {s} { } }"),
     ("echo ${HOME} $s", "echo ${HOME} $s"),
-    ("awk '{print $1}' [nota] [ -f x ]", "awk '{print $1}' [nota] [ -f x ]"),
+    ("awk '{print $1}' \\[nota] log[12] [ -f x ]", "awk '{print $1}' \\[nota] log[12] [ -f x ]"),
     ("echo {_time}", 'echo "$RUNYARD_TIME"'),
     ("echo \\{s}", "echo \\{s}"),
 ])

@@ -18,6 +18,7 @@ BUILTINS = ("out", "run", "name", "*", "*hydra")
 ALIASES = {"_output": "run", "_name": "name", "_time": "time"}
 
 _NAME = re.compile(r"[*A-Za-z_][A-Za-z0-9_.\-]*")
+_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")  # the shape of a param name (spec/parse.py PARAM_RE)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def parse(template: str, params: Collection[str], steps: Collection[str]) -> tup
                 literal = []
                 i = match.end() + 1
                 continue
+            if match and not quote and _PARAM.fullmatch(match.group()) and _stands_alone(template, i, match.end() + 1):
+                problems.append(_unknown_flag(match.group(), template[i : match.end() + 1], params))
         literal.append(c)
         i += 1
     if quote:
@@ -119,6 +122,26 @@ def parse(template: str, params: Collection[str], steps: Collection[str]) -> tup
     if problems:
         raise TemplateError("; ".join(dict.fromkeys(problems)))
     return tuple(t for t in tokens if t != "")
+
+
+def _stands_alone(template: str, start: int, end: int) -> bool:
+    """Whether ``template[start:end]`` (``[x]``) is a word of its own, as a flag placeholder is: not glued
+    to other text like a shell glob (``log[12]``), an index (``${a[i]}``) or a test (``[[ … ]]``)."""
+    if not template.startswith("]", end - 1):
+        return False
+    before = template[start - 1] if start else " "
+    after = template[end] if end < len(template) else " "
+    return before in " \t;|&(" and after in " \t;|&)"
+
+
+def _unknown_flag(name: str, text: str, params: Collection[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(params), n=1)
+    hint = f"; did you mean [{close[0]}]?" if close else ""
+    valid = ", ".join(params) or "none"
+    return (f"flag placeholder {text} names no param{hint} (params: {valid}); for a literal {text} in the "
+            f"command, write \\{text}")
 
 
 def _quoted(text: str) -> str:
