@@ -126,12 +126,25 @@ class Experiment:
              **values: Any) -> Plan:
         """What would run (pure: nothing is written). ``lr=0.1`` pins a param in every run, ``seed=[1, 2, 3]``
         makes it an axis; ``overrides={"cfg.lr": 0.1}`` for dotted names or names this method takes itself."""
+        return self._plan(sweep=sweep, sample=sample, sample_seed=sample_seed, gpus=gpus,
+                          overrides={**dict(overrides or {}), **values})
+
+    def _plan(self, *, sweep: str | None, sample: int | None, sample_seed: int, gpus: Sequence[int] | str | None,
+              overrides: Mapping[str, Any], store: str | None = None, read_names: bool = False) -> Plan:
+        """The plan; with ``read_names``, runs avoid the names other runs of the experiment hold in the store."""
         from runyard.spec.expand import expand, value_overrides
 
         spec = self.spec(gpus=gpus)
-        given = {**dict(overrides or {}), **values}
-        return expand(spec, home=str(self.home_path()), overrides=value_overrides(spec, given), sweep=sweep,
-                      sample=sample, seed=sample_seed)
+        chosen = value_overrides(spec, overrides)
+        home = self.home_path()
+        taken: dict[str, str] = {}
+        if read_names:
+            from runyard.home import resolve_store_url
+            from runyard.store.readonly import run_names
+
+            taken = run_names(resolve_store_url(store, home), spec.experiment)
+        return expand(spec, home=str(home), overrides=chosen, sweep=sweep, sample=sample, seed=sample_seed,
+                      taken=taken)
 
     # --- running -------------------------------------------------------------------------------------
     def run(self, *, gpus: Sequence[int] | str | None = None, per_gpu: int | None = None, jobs: int | None = None,
@@ -144,8 +157,8 @@ class Experiment:
         log) when a step failed."""
         from runyard.execute.session import RunOptions, run_session
 
-        plan = self.plan(sweep=sweep, sample=sample, sample_seed=sample_seed, gpus=gpus, overrides=overrides,
-                         **values)
+        plan = self._plan(sweep=sweep, sample=sample, sample_seed=sample_seed, gpus=gpus,
+                          overrides={**dict(overrides or {}), **values}, store=store, read_names=True)
         spec = self.spec(gpus=gpus, per_gpu=per_gpu)
         home = Path(plan.home)
         plan = self._by_value(plan, home) if not inline else plan

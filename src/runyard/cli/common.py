@@ -45,7 +45,8 @@ def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
 
 def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sample_seed: int,
               home: str | None, gpus: Sequence[int] | None = None,
-              per_gpu: int | None = None, detect: bool = True) -> tuple[Spec, Plan, Path]:
+              per_gpu: int | None = None, detect: bool = True,
+              store_url: str | None = None) -> tuple[Spec, Plan, Path]:
     """Load, override and expand a spec. ``gpus`` / ``per_gpu`` replace the spec's resources (a step's
     default GPU need follows the GPUs actually used); ``resources.gpus: auto`` is detected here unless
     ``detect`` is False (a submit from a machine without the workers' GPUs: steps still need one each)."""
@@ -60,8 +61,18 @@ def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sam
     spec = with_resources(spec, gpus, per_gpu, detect=detect)
     overrides = parse_overrides(spec, override_texts)
     home_path = resolve_home(home, spec_folder=spec.folder, cwd=os.getcwd())
-    plan = expand(spec, home=str(home_path), overrides=overrides, sweep=sweep, sample=sample, seed=sample_seed)
+    taken = taken_names(store_url, home_path, spec.experiment)
+    plan = expand(spec, home=str(home_path), overrides=overrides, sweep=sweep, sample=sample, seed=sample_seed,
+                  taken=taken)
     return spec, plan, home_path
+
+
+def taken_names(store_url: str | None, home: Path, experiment: str) -> dict[str, str]:
+    """The run names the experiment holds in the store (read only; none when there is no store yet)."""
+    from runyard.home import resolve_store_url
+    from runyard.store.readonly import run_names
+
+    return run_names(resolve_store_url(store_url, home), experiment)
 
 
 def differing_params(plan: Plan) -> list[str]:

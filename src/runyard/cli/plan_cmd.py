@@ -74,7 +74,8 @@ def plan(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_se
     Compares with the store read only; writes nothing and creates no store.
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it (an axis added to every grid).
     """
-    spec, the_plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home)
+    spec, the_plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
+                                          store_url=store_url)
     reasons = plan_reasons(the_plan, home_path, store_url)
     if as_json:
         data = plan_json(the_plan, reasons)

@@ -40,7 +40,7 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
     from runyard.store import open_store
 
     _spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                       detect=False)
+                                       detect=False, store_url=store_url)
     force_set = forced_keys(plan, force=force, steps=force_steps)
     url = resolve_store_url(store_url, home_path)
     os.makedirs(home_path, exist_ok=True)

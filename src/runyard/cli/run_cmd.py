@@ -52,7 +52,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
 
     gpu_list = parse_gpus(gpus) if gpus is not None else None
     spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                      gpus=gpu_list, per_gpu=per_gpu)
+                                      gpus=gpu_list, per_gpu=per_gpu, store_url=store_url)
     if dry_run:
         from runyard.cli.plan_cmd import plan_reasons, print_plan
 

@@ -65,6 +65,7 @@ def submit_stored(store: Store, experiment: str, overrides: Mapping[str, Any], *
     source = f"{stored.spec_path} (as stored for {experiment})"
     spec = spec_from_dict(stored.spec, folder=os.path.dirname(stored.spec_path), source=source)
     chosen = value_overrides(spec, overrides)  # validated as on the command line and in a YAML file
-    plan = expand(spec, home=stored.home, overrides=chosen, sweep=sweep)
+    taken = {run.name: run.id for run in store.runs(experiment)}
+    plan = expand(spec, home=stored.home, overrides=chosen, sweep=sweep, taken=taken)
     keys = {ex.key for ex in plan.executions} if force else set()
     return submit_plan(store, plan, priority=priority, force=keys, snapshot=snapshot)

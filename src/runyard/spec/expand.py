@@ -220,8 +220,10 @@ def _closure(spec: Spec, only: Sequence[str] | None) -> set[str]:
 
 
 def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: str | None = None,
-           sample: int | None = None, seed: int = 0) -> Plan:
-    """Every run of the selected sweeps with its step executions (shared ones once), or SpecError."""
+           sample: int | None = None, seed: int = 0, taken: Mapping[str, str] | None = None) -> Plan:
+    """Every run of the selected sweeps with its step executions (shared ones once), or SpecError.
+    ``taken``: run name → run id of the experiment's runs in the store; a run whose readable name another
+    run holds there gets its id's first 8 characters appended, so two runs never share a name or folder."""
     if sample is not None and sample < 1:
         raise SpecError([Problem("--sample", f"must be at least 1, not {sample}")])
     grids = _selected_grids(spec, sweep, overrides)
@@ -249,11 +251,11 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
         chosen = [chosen[i] for i in picked]
     from runyard.spec.aggregate import add_aggregates
 
-    return add_aggregates(spec, _build(spec, home, chosen))
+    return add_aggregates(spec, _build(spec, home, chosen, taken=taken))
 
 
 def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[str]]],
-           labels: Sequence[tuple[str, str]] | None = None) -> Plan:
+           labels: Sequence[tuple[str, str]] | None = None, taken: Mapping[str, str] | None = None) -> Plan:
     """The plan of the ``chosen`` (params, steps) pairs. ``labels``: (run id, name) of each pair, for
     runs that are not the sweep's (final runs); default: the params' run id and readable name."""
     base = os.path.join(home, file_name(spec.experiment))
@@ -274,6 +276,8 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
         name = run_name(spec, params, baseline, rid)
         if labels is not None:
             rid, name = labels[index]
+        elif taken and taken.get(name, rid) != rid:
+            name = f"{name}-{rid[:8]}"  # the name is another run's in the store (say, after a defaults change)
         names_seen[name] = names_seen.get(name, 0) + 1
         drafts.append((params, steps, rid, name))
     for params, steps, rid, name in drafts:

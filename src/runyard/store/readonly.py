@@ -76,6 +76,17 @@ def read_past(url: str, experiment: str) -> Past:
         return past
 
 
+def run_names(url: str, experiment: str) -> dict[str, str]:
+    """Run name → run id of the runs the store at ``url`` holds of ``experiment`` (empty when there is no
+    store yet): the names a new run of that experiment must not take."""
+    path = sqlite_path(url)
+    if path is not None and not os.path.exists(path):
+        return {}
+    with _connect(url, path) as query:
+        rows = query("SELECT name, id FROM runs WHERE experiment = :e", {"e": experiment}, probe=True)
+    return {name: run_id for name, run_id in rows or []}
+
+
 Query = Any
 
 
