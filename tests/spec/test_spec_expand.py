@@ -231,9 +231,9 @@ def test_override_of_a_swept_param_replaces_its_axis(tmp_path: Path) -> None:
 def test_override_values_are_typed_like_yaml(tmp_path: Path) -> None:
     spec = spec_from_dict({"experiment": "e", "params": {"a": 0}, "steps": {"s": "echo {a}"}}, folder=tmp_path)
     values = {text: parse_overrides(spec, [f"a={text}"])[0].values for text in
-              ["1", "0.5", "true", "null", "abc", "", "1,x", "[1, 'a,b']", "'quoted'", "{x: 1}", "2020-01-01",
+              ["1", "0.5", "true", "null", "abc", '[""]', "1,x", "[1, 'a,b']", "'quoted'", "{x: 1}", "2020-01-01",
                " spaced "]}
-    assert values == {"1": (1,), "0.5": (0.5,), "true": (True,), "null": (None,), "abc": ("abc",), "": ("",),
+    assert values == {"1": (1,), "0.5": (0.5,), "true": (True,), "null": (None,), "abc": ("abc",), '[""]': ("",),
                       "1,x": (1, "x"), "[1, 'a,b']": (1, "a,b"), "'quoted'": ("'quoted'",), "{x: 1}": ("{x: 1}",),
                       "2020-01-01": ("2020-01-01",), " spaced ": (" spaced ",)}
 

@@ -15,6 +15,29 @@ from runyard.spec import DEFAULT_SPEC, Spec, expand, load_spec, parse_overrides
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class SpecCommand(click.Command):
+    """A command taking ``[SPEC] [KEY=VALUE ...]``: an unknown option ``--lr 0.1`` that is no near miss of a
+    real option suggests the override ``lr=0.1``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, list(args))
+        except click.NoSuchOption as err:
+            import difflib
+
+            near = difflib.get_close_matches(err.option_name, list(err.possibilities or ()), n=1, cutoff=0.8)
+            if near or not err.option_name.startswith("--"):
+                raise
+            name = err.option_name[2:]
+            index = next((i for i, a in enumerate(args) if a.split("=", 1)[0] == err.option_name), -1)
+            given = args[index].partition("=")[2] if index >= 0 else ""
+            following = args[index + 1] if 0 <= index < len(args) - 1 else ""
+            value = given or (following if following and not following.startswith("-") else "VALUE")
+            raise click.NoSuchOption(err.option_name, message=(
+                f"No such option: {err.option_name}. A param is set after the spec as KEY=VALUE: {name}={value}"),
+                ctx=ctx) from None
+
+
 def spec_arguments(func: F) -> F:
     """``[SPEC] [k=v …] --sweep --sample --home``: what selects the runs of a spec."""
     options = [

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runyard.cli.common import differing_params, load_plan, spec_arguments
+from runyard.cli.common import SpecCommand, differing_params, load_plan, spec_arguments
 from runyard.cli.main import friendly
 from runyard.model import Plan
 from runyard.spec.render import value_text
@@ -60,7 +60,7 @@ def plan_reasons(plan: Plan, home: Path, store_url: str | None) -> dict[str, Rea
     return explain(plan, read_past(resolve_store_url(store_url, home), plan.experiment))
 
 
-@click.command()
+@click.command(cls=SpecCommand)
 @spec_arguments
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",

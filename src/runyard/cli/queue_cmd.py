@@ -8,12 +8,19 @@ import time
 
 import click
 
-from runyard.cli.common import install_stop_signals, load_plan, open_existing, spec_arguments, store_options
+from runyard.cli.common import (
+    SpecCommand,
+    install_stop_signals,
+    load_plan,
+    open_existing,
+    spec_arguments,
+    store_options,
+)
 from runyard.cli.main import friendly
 from runyard.execute.events import Event
 
 
-@click.command()
+@click.command(cls=SpecCommand)
 @spec_arguments
 @click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
               help="Store URL (default: sqlite:///<home>/runyard.db); workers must use the same one.")

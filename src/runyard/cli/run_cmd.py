@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runyard.cli.common import install_stop_signals, load_plan, spec_arguments
+from runyard.cli.common import SpecCommand, install_stop_signals, load_plan, spec_arguments
 from runyard.cli.main import friendly
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from runyard.model import Plan
 
 
-@click.command()
+@click.command(cls=SpecCommand)
 @spec_arguments
 @click.option("--gpus", metavar="LIST", help="GPU indices to use: '0,1,2,3', 'auto' or 'none' (default: the spec's).")
 @click.option("--per-gpu", type=click.IntRange(min=1), metavar="K", help="Steps sharing one GPU (default: the spec's).")

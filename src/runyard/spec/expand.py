@@ -53,6 +53,9 @@ def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
         if not sep or not key:
             problems.append(Problem(where, "an override is KEY=VALUE or KEY=V1,V2,... (an axis)"))
             continue
+        if not raw:
+            problems.append(Problem(where, f"no value after '=': write {key}=VALUE (an empty text: {key}='[\"\"]')"))
+            continue
         if raw.strip().startswith("["):
             try:
                 parsed = yaml.safe_load(raw)
