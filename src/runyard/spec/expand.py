@@ -60,7 +60,8 @@ def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
             try:
                 parsed = yaml.safe_load(raw)
             except yaml.YAMLError as err:
-                problems.append(Problem(where, f"not a valid list: {err}"))
+                what = getattr(err, "problem", None) or str(err).splitlines()[0]
+                problems.append(Problem(where, f"not a valid list: {what}"))
                 continue
             values = tuple(parsed) if isinstance(parsed, list) else (parsed,)
         else:

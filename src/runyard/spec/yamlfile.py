@@ -163,7 +163,13 @@ class _Builder:
 def load_documents(text: str, source: str) -> list[Document]:
     """Parse every YAML document of ``text``; raise SpecError naming file:line for syntax errors.
     Duplicate keys do not raise here: they are in each document's ``problems``."""
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow (a control character)
+        line = text.count("\n", 0, err.position) + 1
+        raise SpecError([Problem(f"{source}:{line}", f"YAML syntax error: the character {shown(chr(err.character))} "
+                                                     "is not allowed in YAML (write it as an escape in a "
+                                                     "double-quoted string, e.g. \"\\x07\")")]) from None
     docs: list[Document] = []
     try:
         while loader.check_node():
