@@ -58,13 +58,22 @@ def submit_stored(store: Store, experiment: str, overrides: Mapping[str, Any], *
     ``overrides``: a scalar pins a param in every run, a list or tuple makes it an axis of every grid
     (like ``k=v`` and ``k=a,b`` on the command line). The spec is the one stored by the last submit;
     its folder (for ``deps:`` hashes, imports, working folders) is where that spec file was."""
+    from runyard.errors import Problem, SpecError
     from runyard.spec import expand, spec_from_dict
     from runyard.spec.expand import value_overrides
+    from runyard.spec.parse import did_you_mean
+    from runyard.spec.yamlfile import shown
 
     stored = store.experiment(experiment)
     source = f"{stored.spec_path} (as stored for {experiment})"
     spec = spec_from_dict(stored.spec, folder=os.path.dirname(stored.spec_path), source=source)
-    chosen = value_overrides(spec, overrides)  # validated as on the command line and in a YAML file
+    names = spec.param_names
+    unknown = [Problem(f"submit({shown(str(key))}=…)", f"{shown(str(key))!r} is not a param of {experiment}"
+                       f"{did_you_mean(str(key), names)} (params: {', '.join(names)})")
+               for key in overrides if key not in names]
+    if unknown:
+        raise SpecError(unknown)
+    chosen = value_overrides(spec, overrides)  # values validated as on the command line and in a YAML file
     taken = {run.name: run.id for run in store.runs(experiment)}
     plan = expand(spec, home=stored.home, overrides=chosen, sweep=sweep, taken=taken)
     keys = {ex.key for ex in plan.executions} if force else set()
