@@ -174,3 +174,10 @@ def test_python_entry_points_validate_values_like_a_yaml_file(tmp_path: Path, va
     with pytest.raises(SpecError, match="params.lr: " + re.escape(YAML_MESSAGE)):
         runyard.Experiment("py3", steps={"s": "echo {lr}"}, params={"lr": {"a": 1}}, folder=folder).spec()
     assert os.listdir(folder) == ["runyard.yaml"]
+
+
+def test_a_python_spec_that_holds_itself_is_refused(tmp_path: Path) -> None:
+    data: dict[str, object] = {"experiment": "x", "steps": {"s": "echo"}}
+    data["params"] = {"me": data}
+    with pytest.raises(SpecError, match=r"params\.me\.params: nested deeper than 64 levels"):
+        runyard.spec.spec_from_dict(data, folder=tmp_path)

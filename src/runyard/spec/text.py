@@ -61,7 +61,8 @@ def scan(data: object) -> list[tuple[KeyPath, str]]:
 
 def _walk(value: object, path: KeyPath, found: list[tuple[KeyPath, str]]) -> None:
     if len(path) > MAX_DEPTH:
-        found.append((path[:MAX_DEPTH], f"nested deeper than {MAX_DEPTH} levels (a spec needs a few)"))
+        if not any(message.startswith("nested deeper") for _, message in found):  # one is enough
+            found.append((path[:3], f"nested deeper than {MAX_DEPTH} levels below here (a spec needs a few)"))
         return
     if isinstance(value, str):
         problem = value_problem(value)
