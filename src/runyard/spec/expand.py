@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import re
@@ -142,16 +141,6 @@ def _selected_grids(spec: Spec, sweep: str | None,
             for grid in grids]
 
 
-def _assignments(grids: Sequence[tuple[list[tuple[str, tuple[ParamValue, ...]]], Grid]]
-                 ) -> list[tuple[dict[str, ParamValue], Grid]]:
-    out: list[tuple[dict[str, ParamValue], Grid]] = []
-    for axes, grid in grids:
-        keys = [k for k, _ in axes]
-        for combo in itertools.product(*(vs for _, vs in axes)):
-            out.append((dict(zip(keys, combo, strict=True)), grid))
-    return out
-
-
 _RESOLVER = yaml.resolver.Resolver()
 _TAGS: dict[type, str] = {str: "str", bool: "bool", int: "int", float: "float"}
 
@@ -239,7 +228,7 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
                                              lambda explicit: canonical_json(resolve_params(spec, explicit)))
         sample = None  # drawn already
     else:
-        assignments = _assignments(grids)
+        assignments = sampling.every_run(grids)
     unique: dict[str, tuple[dict[str, ParamValue], set[str]]] = {}
     for explicit, grid in assignments:
         params = resolve_params(spec, explicit)

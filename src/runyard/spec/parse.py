@@ -105,10 +105,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     """Validate ``data`` (the native format as plain data) and build a Spec, or raise SpecError.
     ``lines`` maps key paths to lines; ``spelling`` maps native key path prefixes to the file's own."""
     check = _Checker(source, lines or {}, spelling or {})
-    unsafe = text.scan(data)  # before anything recurses into it or prints it
-    if unsafe:
-        raise SpecError([Problem(check.where(path), message) for path, message in unsafe])
-    data = _str_keys(data)
+    data = text.plain(data, check.where)  # unsafe text and bombs refused before anything recurses into it
     if not isinstance(data, dict):
         raise SpecError([Problem(source, "a spec must be a mapping with at least `experiment:` and `steps:`")])
     check.unknown_keys(data, (), TOP_LEVEL)
@@ -144,15 +141,6 @@ def _stage_step_names(data: Mapping[str, Any]) -> list[str]:
     select = data.get("select")
     then = select.get("then") if isinstance(select, dict) else None
     return names + ([str(k) for k in then] if isinstance(then, dict) else [])
-
-
-def _str_keys(value: object) -> object:
-    """Every mapping key as text and every tuple as a list, as YAML files give them (for Python specs)."""
-    if isinstance(value, Mapping):
-        return {str(k): _str_keys(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_str_keys(v) for v in value]
-    return value
 
 
 def _experiment(check: _Checker, value: object) -> str:

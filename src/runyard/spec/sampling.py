@@ -7,6 +7,7 @@ draws N numbers and builds only those runs (memory O(N), whatever the grid's siz
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Hashable, Sequence
@@ -30,6 +31,16 @@ def too_many(total: int, source: str) -> SpecError:
                               f"the selected sweeps expand to {total:,} runs, more than {MAX_RUNS:,}: run a random "
                               "subset with --sample N (sample= from Python), or pick fewer values (--sweep NAME, "
                               "KEY=VALUE pins a param)")])
+
+
+def every_run(grids: Sequence[tuple[Axes, Grid]]) -> list[Assignment]:
+    """Every run of the grids, in expansion order."""
+    out: list[Assignment] = []
+    for axes, grid in grids:
+        keys = [k for k, _ in axes]
+        for combo in itertools.product(*(values for _, values in axes)):
+            out.append((dict(zip(keys, combo, strict=True)), grid))
+    return out
 
 
 def nth(grids: Sequence[tuple[Axes, Grid]], index: int) -> Assignment:

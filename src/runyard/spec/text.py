@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from runyard.errors import Problem, SpecError
 from runyard.spec.yamlfile import MAX_DEPTH, KeyPath, shown
 
 MAX_FILE_NAME = 128  # bytes of one path component runyard writes (file systems allow 255)
@@ -49,6 +50,23 @@ def name_problem(text: str) -> str | None:
         if unicodedata.category(char) == "Cc":
             return f"holds the control character {shown(char)}: names are printable text"
     return None
+
+
+def plain(data: object, where: Callable[[KeyPath], str]) -> object:
+    """``data`` with every mapping key as text and every tuple as a list, as YAML files give them; SpecError
+    (each place named by ``where``) when it holds unsafe text or nests too deep."""
+    unsafe = scan(data)
+    if unsafe:
+        raise SpecError([Problem(where(path), message) for path, message in unsafe])
+    return _str_keys(data)
+
+
+def _str_keys(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_str_keys(v) for v in value]
+    return value
 
 
 def scan(data: object) -> list[tuple[KeyPath, str]]:
