@@ -14,53 +14,20 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+__all__ = ["CHUNK", "NAN", "BadLines", "Batch", "Tail", "jsonl_points", "jsonl_rows", "metric_rows"]
+
+from runyard.execute.metric_lines import CHUNK, NAN, BadLines, Batch, Tail, jsonl_points, jsonl_rows, metric_rows
 from runyard.model import Metric
 from runyard.spec.metrics import file_kind, regex_groups
 from runyard.spec.types import MetricSpec
 from runyard.store.base import MetricRow
 
-NAN = math.nan
-CHUNK = 8 << 20  # bytes read per batch: bounds the memory of one ingest
 OWN_NOTE = "runyard: metrics: "  # how the worker notes extraction problems in a step's log (never a point)
-
-
-# --- reading what a file gained --------------------------------------------------------------------
-@dataclass
-class Tail:
-    """What was appended to ``path`` since ``offset``, whole lines at a time.
-
-    :meth:`read` returns the new complete lines (with ``final``: everything, a last line without its
-    newline too) and the offset they end at, WITHOUT moving: call :meth:`advance` once what was read
-    is safely stored, so a failed store write reads the same lines again next time.
-    """
-
-    path: str
-    offset: int = 0
-
-    def read(self, *, final: bool = False, limit: int = CHUNK) -> tuple[bytes, int, bool]:
-        """``(lines, end offset, more)``: ``more`` when the file holds more than ``limit`` bytes
-        past the offset (read again to get the rest)."""
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read(limit)
-        except FileNotFoundError:
-            return b"", self.offset, False
-        more = len(data) == limit
-        if more or not final:
-            cut = data.rfind(b"\n") + 1
-            if cut == 0 and more:
-                cut = len(data)  # one line longer than a chunk: take it in pieces
-            data = data[:cut]
-        return data, self.offset + len(data), more
-
-    def advance(self, offset: int) -> None:
-        self.offset = offset
 
 
 def file_size(path: str) -> int:
@@ -70,63 +37,8 @@ def file_size(path: str) -> int:
         return 0
 
 
-# --- the in-run API's file (JSON lines) ------------------------------------------------------------
-def jsonl_rows(key: str, data: bytes) -> tuple[list[MetricRow], int]:
-    """Store rows (``Store.log_metric_rows``) of metrics-file lines (format in ``runyard.track``) and
-    the number of bad lines. The hot path of ingestion: no object per point."""
-    text = data.strip()
-    if not text:
-        return [], 0
-    try:  # one parse of the whole batch is three times faster than a parse per line
-        objects: list[Any] = json.loads(b"[" + text.replace(b"\n", b",") + b"]")
-        bad = 0
-    except ValueError:  # a bad or blank line somewhere: line by line
-        objects, bad = [], 0
-        for line in text.split(b"\n"):
-            if line.strip():
-                try:
-                    objects.append(json.loads(line))
-                except ValueError:
-                    bad += 1
-    rows: list[MetricRow] = []
-    add = rows.append
-    for obj in objects:
-        if obj.__class__ is not dict:
-            bad += 1
-            continue
-        step = obj.pop("step", None)
-        if step is not None and step.__class__ is not int:
-            step = _whole(step)
-        when = obj.pop("time", None)
-        if when is not None and when.__class__ is not float:
-            when = _seconds(when)
-        for name, value in obj.items():
-            cls = value.__class__
-            if cls is float:
-                add((key, name, step, value if value == value else None, when))
-            elif cls is int or value is None:
-                add((key, name, step, value, when))
-    return rows, bad
-
-
-def jsonl_points(data: bytes) -> tuple[list[Metric], int]:
-    """:func:`jsonl_rows` as Metric points."""
-    rows, bad = jsonl_rows("", data)
-    return [Metric(name, NAN if value is None else value, step, when) for _, name, step, value, when in rows], bad
-
-
 def as_rows(key: str, points: Iterable[Metric]) -> list[MetricRow]:
     return [(key, p.name, p.step, None if p.value != p.value else p.value, p.time) for p in points]
-
-
-def _whole(value: object) -> int | None:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _seconds(value: object) -> float | None:
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --- regexes on the log ----------------------------------------------------------------------------
@@ -185,17 +97,21 @@ class Extracted:
     problems: list[str] = field(default_factory=list)
 
 
-def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None) -> Extracted:
+def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None, *,
+               abandon: Callable[[], bool] = lambda: False) -> Extracted:
     """The points of the ``file`` and ``parser`` metrics of one step execution (``folder``: its
-    execution folder), read once it has exited."""
+    execution folder), read once it has exited. Parsers run in a process of their own with their
+    metric's timeout (``parser_call``); ``abandon()`` true stops a running one."""
+    from runyard.execute.parser_call import ParserFailed, run_parser
+
     found = Extracted()
     for spec in specs:
         try:
             if spec.file is not None:
                 found.points += file_points(spec, folder)
             elif spec.parser is not None:
-                found.points += parser_points(spec.parser, folder, spec_folder)
-        except MetricSourceError as err:
+                found.points += run_parser(spec.parser, folder, spec_folder, timeout=spec.timeout, abandon=abandon)
+        except (MetricSourceError, ParserFailed) as err:
             found.problems.append(f"metric {spec.name!r}: {err}")
     return found
 
@@ -224,6 +140,8 @@ def file_points(spec: MetricSpec, folder: str) -> list[Metric]:
         raise MetricSourceError(f"cannot read {path}: {err}") from None
     except ValueError as err:
         raise MetricSourceError(f"{path} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise MetricSourceError(f"{path}: JSON nested too deeply to read") from None
     return json_points(data, spec.key or spec.name, spec.name, path)
 
 

@@ -1,0 +1,104 @@
+"""Run a metric ``parser:`` (a user's ``module:function``) in a process of its own, with a timeout.
+
+A parser is user code: it may hang, loop, crash the interpreter or print. It runs as
+``python -m runyard.execute.parser_call MODULE:FUNCTION FOLDER SPEC_FOLDER`` in its own process
+group; its result comes back as one JSON document on the process's standard output (what the parser
+itself prints goes to standard error). The worker waits at most the metric's ``timeout`` (default
+:data:`DEFAULT_TIMEOUT`) and stays responsive meanwhile: ``abandon()`` is asked between short waits
+(a worker told to stop kills the parser at once). A parser that hangs, raises or dies makes that
+metric's extraction fail with the reason; the step's status and its other metrics are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from runyard.model import Metric
+
+DEFAULT_TIMEOUT = 60.0
+POLL = 0.1  # seconds between two looks at abandon() while a parser runs
+
+
+class ParserFailed(Exception):
+    """The parser gave no points (the message says why)."""
+
+
+def run_parser(target: str, folder: str, spec_folder: str | None, *, timeout: float | None = None,
+               abandon: Callable[[], bool] = lambda: False) -> list[Metric]:
+    """The points ``target`` returns for the execution ``folder``; raises ParserFailed."""
+    limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    argv = [sys.executable, "-m", "runyard.execute.parser_call", target, folder, spec_folder or ""]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, cwd=folder)
+    except OSError as err:
+        raise ParserFailed(f"parser {target} could not be started: {err}") from None
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            try:
+                out, err_text = proc.communicate(timeout=max(0.0, min(POLL, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if abandon():
+                    raise ParserFailed(f"parser {target} was stopped: the worker is stopping") from None
+                if time.monotonic() >= deadline:
+                    raise ParserFailed(f"parser {target} timed out after {limit:g} s (set `timeout:` on the "
+                                       "metric to allow longer)") from None
+    finally:
+        if proc.returncode is None:
+            _kill(proc)
+    return _points(target, proc.returncode, out, err_text)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _points(target: str, code: int | None, out: bytes, err_text: bytes) -> list[Metric]:
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        tail = err_text.decode("utf-8", "replace").strip().splitlines()[-3:]
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        raise ParserFailed(f"parser {target} {how} without a result" + (f": {' / '.join(tail)}" if tail else ""))
+    if "error" in answer:
+        raise ParserFailed(str(answer["error"]))
+    return [Metric(str(name), float(value), step) for name, value, step in answer.get("points", [])]
+
+
+def main(argv: list[str]) -> int:
+    """In the parser's process: call it, print ``{"points": [[name, value, step], ...]}`` or ``{"error": ...}``."""
+    from runyard.execute.extract import MetricSourceError, parser_points
+
+    answer_fd = os.dup(1)
+    os.dup2(2, 1)  # what the parser prints goes to standard error, never into the answer
+    target, folder, spec_folder = argv
+    try:
+        found = parser_points(target, folder, spec_folder or None)
+        answer: dict[str, object] = {"points": [[p.name, p.value, p.step] for p in found]}
+    except MetricSourceError as err:
+        answer = {"error": str(err)}
+    except BaseException as err:  # SystemExit, KeyboardInterrupt from user code: still one answer
+        answer = {"error": f"parser {target} raised {type(err).__name__}: {err}"}
+    with os.fdopen(answer_fd, "w", encoding="utf-8") as handle:
+        json.dump(answer, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
