@@ -13,7 +13,8 @@ import click
 
 from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
-from runyard.errors import RunNotFound
+from runyard.errors import RunNotFound, UsageError
+from runyard.execute.attempts import log_of as attempt_log
 from runyard.model import Status
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,11 +145,13 @@ def _origin(store: Any, origin: str | None, experiment: str) -> str | None:
               help="Which step (default: the failed one, else the last started).")
 @click.option("--experiment", "-e", help="Experiment of the run.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the step ends.")
+@click.option("--attempt", type=click.IntRange(min=1), metavar="N",
+              help="The log of attempt N (1 = the first; default: the latest, the folder's `log`).")
 @store_options
 @friendly
-def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, home: str | None,
-         store_url: str | None) -> None:
-    """Print the log of one step of a run (id prefix or name)."""
+def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, attempt: int | None,
+         home: str | None, store_url: str | None) -> None:
+    """Print the log of one step of a run (id prefix or name): its latest attempt, or --attempt N."""
     from runyard.model import Status
 
     with open_existing(home, store_url) as store:
@@ -161,7 +164,11 @@ def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, 
                               f"(steps: {', '.join(names)})")
         execs = {e.key: e for e in store.executions(record.experiment, keys=[k for _, k in record.steps])}
         chosen = _pick_step(record.steps, execs, step_name)
-        path = os.path.join(chosen.folder, "log")
+        try:
+            path, _ = attempt_log(chosen.folder, attempt)
+        except ValueError as err:
+            raise UsageError(f"{chosen.step} of run {record.name}: {err}; its folder is {chosen.folder}") from None
+        follow = follow and path == os.path.join(chosen.folder, "log")
         offset = 0
         while True:
             offset = _print_from(path, offset)

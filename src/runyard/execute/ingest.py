@@ -184,14 +184,16 @@ def metric_warning(problems: Sequence[str]) -> str:
 
 
 def replay(store: Store, ex: StepExec, specs: Sequence[MetricSpec], *, log_offset: int, metrics_offset: int,
-           spec_folder: str | None, chunk: int = extract.CHUNK) -> tuple[int, list[str]]:
+           spec_folder: str | None, chunk: int = extract.CHUNK) -> tuple[int, list[str], list[str]]:
     """Extract every metric of a finished execution again from its files and replace what the store
-    holds for it (``runyard reparse``). Returns the points stored and the problems found."""
+    holds for it (``runyard reparse``). Returns the points stored, the problems found (a metric that
+    could not be read) and the warnings (bad lines skipped in the metrics file)."""
     ingest = Ingest(store, chunk=chunk)
     tracked = track(ex, specs, log_offset=log_offset, metrics_offset=metrics_offset, spec_folder=spec_folder)
     ingest.start(tracked)
     problems = ingest.finish(ex.key)
-    return tracked.stored, problems
+    warning = tracked.bad.message()
+    return tracked.stored, [p for p in problems if p != warning], [warning] if warning else []
 
 
 class Pacer:

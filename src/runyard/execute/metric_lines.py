@@ -6,10 +6,10 @@ deeper than :data:`MAX_DEPTH`, longer than a read chunk, or whose ``step`` / ``t
 store cannot hold, is skipped and counted in :class:`BadLines` (the count and the first one's line
 number and reason); every other line's points are kept.
 
-Values: a finite number is kept as it is (an integer as the float it rounds to), ``NaN`` (``null``,
-``NaN``) is kept as a NaN point (stored as SQL NULL) and ``±inf`` (``Infinity``, ``1e999``) as an
-infinite point: both databases hold them. An integer too large for a float (beyond ~1.8e308) cannot be
-stored: its line is skipped. ``step`` must be a whole number from -2**63 to 2**63-1 (the store's
+Values: a finite number is kept as it is, ``NaN`` (``null``, ``NaN``) is kept as a NaN point (stored
+as SQL NULL, read back as NaN) and ``±inf`` (``Infinity``, ``1e999``) as an infinite point: both
+databases hold them. An integer outside -2**63 … 2**63-1 skips its line (the database drivers reject
+it; write such a value as a float). ``step`` must be a whole number from -2**63 to 2**63-1 (the store's
 BIGINT; a float such as ``3.0`` counts); another number there (``1e30``, ``NaN``) skips the line, text
 or ``true`` there is ignored (a point without step). ``time`` must be a finite number of seconds.
 """
@@ -182,7 +182,7 @@ def metric_rows(key: str, data: bytes, *, first_line: int = 1, bad: BadLines | N
             if step.__class__ is not int:
                 step, problem = _step(step)
             elif not STEP_MIN <= step <= STEP_MAX:
-                problem = f"step {step} is out of range (a whole number from -2**63 to 2**63-1)"
+                problem = f"step {_digits(step)} is out of range (a whole number from -2**63 to 2**63-1)"
         if when is not None and (when.__class__ is not float or when - when != 0.0):
             when, problem = _time(when, problem)
         start = len(rows)
@@ -192,11 +192,11 @@ def metric_rows(key: str, data: bytes, *, first_line: int = 1, bad: BadLines | N
                 if cls is float:
                     add((key, name, step, value if value == value else None, when))
                 elif cls is int:
-                    try:
-                        add((key, name, step, float(value), when))
-                    except OverflowError:
-                        problem = f"{name}: the integer {str(value)[:12]}... is too large for a float"
+                    if not STEP_MIN <= value <= STEP_MAX:
+                        problem = (f"{name}: the integer {_digits(value)} is out of range (-2**63 to 2**63-1); "
+                                   "write a float (1.8e19) for a value this large")
                         break
+                    add((key, name, step, value, when))
                 elif value is None:
                     add((key, name, step, None, when))
                 elif (cls is list or cls is dict) and depth(value) > MAX_DEPTH:
@@ -206,6 +206,11 @@ def metric_rows(key: str, data: bytes, *, first_line: int = 1, bad: BadLines | N
             del rows[start:]
             bad.add(line + index if numbered is None else numbered[index], problem)
     return rows
+
+
+def _digits(number: int) -> str:
+    text = str(number) if abs(number) < 10**30 else f"{'-' if number < 0 else ''}{len(str(abs(number)))}-digit number"
+    return text
 
 
 def _parse(raw: bytes, number: int, bad: BadLines, cut: bool) -> Any:
