@@ -188,6 +188,9 @@ def metric_rows(key: str, data: bytes, *, first_line: int = 1, bad: BadLines | N
         start = len(rows)
         if not problem:
             for name, value in obj.items():
+                if name not in _TEXT_NAMES and not _text_name(name):
+                    problem = f"the metric name {name[:40]!r} is not valid text (a lone surrogate escape)"
+                    break
                 cls = value.__class__
                 if cls is float:
                     add((key, name, step, value if value == value else None, when))
@@ -206,6 +209,19 @@ def metric_rows(key: str, data: bytes, *, first_line: int = 1, bad: BadLines | N
             del rows[start:]
             bad.add(line + index if numbered is None else numbered[index], problem)
     return rows
+
+
+_TEXT_NAMES: set[str] = set()  # names known to encode as UTF-8 (the database drivers need it)
+
+
+def _text_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    if len(_TEXT_NAMES) < 100_000:
+        _TEXT_NAMES.add(name)
+    return True
 
 
 def _digits(number: int) -> str:
