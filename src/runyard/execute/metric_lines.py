@@ -39,15 +39,13 @@ class BadLines:
     first_line: int = 0
     first_reason: str = ""
 
-    def add(self, line: int, reason: str) -> None:
-        if not self.count:
+    def add(self, line: int, reason: str, count: int = 1) -> None:
+        if count and (not self.count or line < self.first_line):
             self.first_line, self.first_reason = line, reason
-        self.count += 1
+        self.count += count
 
     def merge(self, other: BadLines) -> None:
-        if other.count and not self.count:
-            self.first_line, self.first_reason = other.first_line, other.first_reason
-        self.count += other.count
+        self.add(other.first_line, other.first_reason, other.count)
 
     def message(self) -> str:
         """One warning for the whole file: count, first ``file:line`` and its reason."""
