@@ -11,10 +11,14 @@ Nothing is lost when the store is unreachable: offsets move only once the store 
 (:class:`StoreUnavailable` leaves them where they were, and the next poll reads the same lines
 again), and the files stay on disk, so ``runyard reparse`` can always read them again.
 
-Attempts: the log and the metrics file are appended to by every attempt of an execution, so each
-attempt starts reading at the size they had at its launch (recorded in ``meta.json`` as
-``metrics_from``), and its first batch clears the execution's points (``Store.clear_metrics``): the
-stored metrics are those of the latest attempt, never a sum of attempts.
+Attempts: each attempt has its own log and metrics file (``attempts.py``: the previous attempt's move
+to ``attempts/N/`` before it starts); should that move fail, the attempt appends to the old files and
+starts reading at the size they had at its launch (``metrics_from`` in ``meta.json``). Its first batch
+clears the execution's points (``Store.clear_metrics``): the stored metrics are those of the latest
+attempt, never a sum of attempts.
+
+Bad lines of a metrics file are skipped one by one (``metric_lines.py``) and summed up in one warning
+per file, returned by :meth:`Ingest.finish` with the other problems.
 
 Ownership: a worker's ingest writes with its worker id as ``owner``, so once its lease of an
 execution was taken over, nothing more of that attempt reaches the store (``LeaseLost``): the
