@@ -130,3 +130,26 @@ def test_reparse_over_bad_lines_exits_0_with_the_warning_and_the_good_points(yar
     assert f"{ex.folder}/metrics.jsonl:501: loss: the integer 18446744073709551616 is out of range" in again.stderr
     assert "lines: 1003 points from 1 done step execution(s)" in again.stdout
     assert len(yard.points("train", "loss")) == 1003
+
+
+API = r'''
+import runyard
+runyard.log(step=2**64, loss=1.0)            # a step the store cannot hold: logged without a step
+runyard.log(step=1e30, loss=2.0)
+runyard.log(step=3, loss=2**70)              # an integer beyond int64: written as a float
+runyard.log(step=4, **{"\ud800": 1.0, "acc": 0.5})  # a name that is not text: that metric skipped
+runyard.log(step=5, loss=float("nan"), acc=float("inf"))
+'''
+
+
+def test_runyard_log_never_writes_a_line_the_store_cannot_hold(yard: Yard) -> None:
+    yard.file("api.py", API)
+    yard.file("runyard.yaml", "experiment: api\nsteps:\n  train: python api.py\n")
+    done = yard.run("run")
+    assert done.code == 0, done
+    ex = yard.execution("train")
+    assert str(ex.status) == "done" and ex.error is None  # no bad line in the file
+    points = [(p.name, p.step, p.value) for p in yard.points("train")]
+    assert points[:4] == [("acc", 4, 0.5), ("acc", 5, math.inf), ("loss", None, 1.0), ("loss", None, 2.0)]
+    assert points[4] == ("loss", 3, float(2**70)) and points[5][:2] == ("loss", 5) and math.isnan(points[5][2])
+    assert len(points) == 6

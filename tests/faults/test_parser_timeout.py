@@ -104,3 +104,20 @@ def test_sigterm_during_a_hung_parser_ends_the_worker(yard: Yard, monkeypatch: p
     assert str(ex.status) == "done"  # the step itself had ended well
     assert ex.error is not None and "metric 'hang': parser tools:hang was stopped: the worker is stopping" in ex.error
     assert {p.name for p in yard.points("train")} == {"loss", "score", "good", "lines"}
+
+
+def test_a_timeout_is_checked_when_the_spec_loads(yard: Yard) -> None:
+    yard.file("tools.py", TOOLS)
+    yard.file("runyard.yaml", """
+        experiment: parsers
+        steps:
+          train: python step.py
+        metrics:
+          score: {regex: 'score = (\\d+)', timeout: 5s}
+          good: {parser: 'tools:good', timeout: soon}
+        """)
+    done = yard.run("run")
+    assert done.code == 2 and "Traceback" not in done.output, done
+    assert "metrics.score.timeout: `timeout:` bounds how long a `parser:` may take: give `parser:` too" in done.stderr
+    assert "metrics.good.timeout: 'soon' is not a duration (e.g. 5, 5s, 2m, 1h)" in done.stderr
+    assert not (yard.home / "runyard.db").exists()  # nothing written
