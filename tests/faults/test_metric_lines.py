@@ -153,3 +153,17 @@ def test_runyard_log_never_writes_a_line_the_store_cannot_hold(yard: Yard) -> No
     assert points[:4] == [("acc", 4, 0.5), ("acc", 5, math.inf), ("loss", None, 1.0), ("loss", None, 2.0)]
     assert points[4] == ("loss", 3, float(2**70)) and points[5][:2] == ("loss", 5) and math.isnan(points[5][2])
     assert len(points) == 6
+
+
+def test_line_numbers_stay_exact_around_blank_and_joined_lines() -> None:
+    from runyard.execute.metric_lines import BadLines, metric_rows
+
+    bad = BadLines("m.jsonl")
+    data = b'\n{"a": 1}\n{"a": 2}, {"a": 3}\n\n{"a": 4}\n  \n[1]\n{"step": 1e300, "a": 6}\n{"a": 5}'
+    rows = metric_rows("k", data, first_line=10, bad=bad, final=True)
+    assert [r[3] for r in rows] == [1, 4, 5]
+    assert bad.count == 3 and bad.message().endswith("first: m.jsonl:12: not JSON (Extra data at column 9)")
+    bad = BadLines("m.jsonl")
+    metric_rows("k", b'{"a": 1}\n{"step": NaN, "a": 2}\n', first_line=10, bad=bad)
+    assert (bad.count, bad.first_line, bad.first_reason) == (1, 11, "step nan is not a whole number from -2**63 to "
+                                                                    "2**63-1")

@@ -154,6 +154,8 @@ def metric_rows(key: str, data: bytes, *, first_line: int = 1, bad: BadLines | N
     try:  # one parse of the whole batch is three times faster than a parse per line
         objects: list[Any] = json.loads(b"[" + text.replace(b"\n", b",") + b"]")
         numbered: Any = None
+        if len(objects) != text.count(b"\n") + 1:  # a line such as `{...}, {...}` is not one JSON value
+            raise ValueError("not one value per line")
     except (ValueError, RecursionError):  # a bad or blank line somewhere: line by line
         objects, numbered = [], []
         last = text.count(b"\n")
