@@ -13,15 +13,14 @@ import json
 import math
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 __all__ = ["CHUNK", "NAN", "BadLines", "Batch", "Tail", "jsonl_points", "jsonl_rows", "metric_rows"]
 
 from runyard.execute.metric_lines import CHUNK, NAN, BadLines, Batch, Tail, jsonl_points, jsonl_rows, metric_rows
+from runyard.execute.parser_call import number_of, series_of, short
 from runyard.model import Metric
 from runyard.spec.metrics import file_kind, regex_groups
 from runyard.spec.types import MetricSpec
@@ -187,7 +186,7 @@ def json_points(data: Any, key: str, name: str, path: str) -> list[Metric]:
         raise MetricSourceError(f"{path} has no key {key!r} (missing: {err.args[0]!r})") from None
     points = series(name, value)
     if points is None:
-        raise MetricSourceError(f"{path}: {key} is {_short(value)}, not a number or a list of numbers")
+        raise MetricSourceError(f"{path}: {key} is {short(value)}, not a number or a list of numbers")
     return points
 
 
@@ -200,7 +199,7 @@ def record_points(records: Sequence[Any], key: str, name: str) -> list[Metric]:
             value = lookup(record, key)
         except KeyError:
             continue
-        number = _number(value)
+        number = number_of(value)
         if number is None:
             continue
         step = record.get("step", record.get("epoch")) if isinstance(record, Mapping) else None
@@ -229,7 +228,7 @@ def csv_points(path: str, column: str, name: str) -> list[Metric]:
                 raise MetricSourceError(f"{path} has no column {column!r} (columns: {', '.join(fields) or 'none'})")
             step_column = "step" if "step" in fields else "epoch" if "epoch" in fields else None
             for index, row in enumerate(reader):
-                number = _number(row.get(column))
+                number = number_of(row.get(column))
                 if number is None:
                     continue
                 points.append(Metric(name, number, _step(row.get(step_column) if step_column else None, index)))
@@ -238,78 +237,12 @@ def csv_points(path: str, column: str, name: str) -> list[Metric]:
     return points
 
 
-def parser_points(target: str, folder: str, spec_folder: str | None) -> list[Metric]:
-    """Call ``module:function`` with the execution folder (a Path; ``out/`` holds what the step
-    wrote, ``log`` its output). It returns ``{name: number or list of numbers}``."""
-    func = import_parser(target, spec_folder)
-    try:
-        result = func(Path(folder))
-    except Exception as err:  # user code: report it, never stop the worker
-        raise MetricSourceError(f"parser {target} raised {type(err).__name__}: {err}") from None
-    if not isinstance(result, Mapping):
-        raise MetricSourceError(f"parser {target} returned {_short(result)}, not a dict of metric names to numbers")
-    points: list[Metric] = []
-    for name, value in result.items():
-        found = series(str(name), value)
-        if found is None:
-            raise MetricSourceError(f"parser {target} returned {name}={_short(value)}: not a number or a list of "
-                                    "numbers")
-        points += found
-    return points
-
-
-def import_parser(target: str, spec_folder: str | None) -> Any:
-    import importlib
-
-    module_name, _, function = target.partition(":")
-    saved = list(sys.path)
-    if spec_folder:
-        sys.path.insert(0, spec_folder)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as err:
-        raise MetricSourceError(f"cannot import parser module {module_name!r}: {type(err).__name__}: {err}") from None
-    finally:
-        sys.path[:] = saved
-    func = getattr(module, function, None)
-    if not callable(func):
-        raise MetricSourceError(f"parser module {module_name} has no function {function!r}")
-    return func
-
-
 def series(name: str, value: Any) -> list[Metric] | None:
     """A number → one point; a list of numbers → one point per element (step = index); else None."""
-    number = _number(value)
-    if number is not None:
-        return [Metric(name, number)]
-    if isinstance(value, (list, tuple)):
-        numbers = [_number(v) for v in value]
-        if all(n is not None for n in numbers):
-            return [Metric(name, n, i) for i, n in enumerate(numbers) if n is not None]
-    return None
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    try:  # numpy scalars
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    found = series_of(name, value)
+    return None if found is None else [Metric(n, v, step) for n, v, step in found]
 
 
 def _step(value: Any, default: int) -> int:
-    number = _number(value)
+    number = number_of(value)
     return int(number) if number is not None and math.isfinite(number) else default
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
