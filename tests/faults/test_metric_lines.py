@@ -82,7 +82,7 @@ def test_a_bad_line_is_skipped_with_one_warning_and_every_good_point_is_kept(yar
     with yard.store() as store:
         run_id = store.runs("lines")[0].id
     shown = yard.run("show", run_id[:12])
-    assert shown.code == 0 and "warning metrics warning: 1 bad line(s)" in shown.stdout, shown
+    assert shown.code == 0 and "\n  metrics warning: 1 bad line(s)" in shown.stdout, shown
     assert where + reason in shown.stdout
 
 

@@ -89,7 +89,7 @@ def test_a_hanging_raising_or_dying_parser_fails_its_metric_only(yard: Yard, mon
     with yard.store() as store:
         run_id = store.runs("parsers")[0].id
     shown = yard.run("show", run_id[:12])
-    assert shown.code == 0 and "warning metrics warning: " in shown.stdout and "timed out after 2 s" in shown.stdout
+    assert shown.code == 0 and "\n  metrics warning: " in shown.stdout and "timed out after 2 s" in shown.stdout
 
 
 def test_sigterm_during_a_hung_parser_ends_the_worker(yard: Yard, monkeypatch: pytest.MonkeyPatch) -> None:

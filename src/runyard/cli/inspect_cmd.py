@@ -123,8 +123,8 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
             code = f" exit {step['exit_code']}" if step["exit_code"] is not None else ""
             click.echo(f"\n{step['name']} {step['key'][:12]}  {step['status']}{code}{took}")
             click.echo(f"  $ {step['command']}")
-            if step["error"]:
-                click.echo(f"  {'warning' if step['status'] == 'done' else 'error'} {step['error']}")
+            if step["error"]:  # a done step's error field holds its metrics warning ("metrics warning: ...")
+                click.echo(f"  {step['error']}" if step["status"] == "done" else f"  error {step['error']}")
             click.echo(f"  log {step['log']}")
 
 
