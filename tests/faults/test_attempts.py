@@ -97,3 +97,36 @@ def test_a_takeover_stores_the_second_attempts_metrics_only(yard: Yard) -> None:
     assert yard.run("reparse").code == 0
     assert [p.value for p in yard.points("train", "loss")] == [0.0, 1.0, 2.0]
     assert [p.value for p in yard.points("train", "score")] == [2.0]
+
+
+def test_an_old_attempt_still_writing_writes_into_its_own_files(tmp_path: Path) -> None:
+    """The previous attempt's files move by rename: a process of it that still runs (a worker cut off
+    from the store) keeps writing there, never into the new attempt's log or metrics file."""
+    from runyard.execute.attempts import archive_previous, listing, log_of
+
+    folder = tmp_path / "exec"
+    folder.mkdir()
+    assert archive_previous(str(folder)) is None  # the first attempt: nothing to move
+    old_log = open(folder / "log", "a")  # noqa: SIM115 - held open like a running step's stdout
+    old_metrics = os.open(folder / "metrics.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    (folder / "meta.json").write_text('{"status": "running", "worker": "w1"}')
+    try:
+        old_log.write("old 1\n")
+        old_log.flush()
+        assert archive_previous(str(folder)) == 1
+        (folder / "log").write_text("new\n")
+        old_log.write("old 2\n")  # the old attempt goes on writing
+        old_log.flush()
+        os.write(old_metrics, b'{"loss": 9}\n')
+    finally:
+        old_log.close()
+        os.close(old_metrics)
+    assert (folder / "log").read_text() == "new\n"
+    assert not (folder / "metrics.jsonl").exists()
+    assert (folder / "attempts" / "1" / "log").read_text() == "old 1\nold 2\n"
+    assert (folder / "attempts" / "1" / "metrics.jsonl").read_text() == '{"loss": 9}\n'
+    assert listing(str(folder)) == [{"attempt": 1, "log": "attempts/1/log", "status": "running", "worker": "w1",
+                                     "host": None, "started": None, "ended": None}, {"attempt": 2, "log": "log"}]
+    assert log_of(str(folder), 1) == (str(folder / "attempts" / "1" / "log"), 2)
+    assert log_of(str(folder), None) == log_of(str(folder), 2) == (str(folder / "log"), 2)
+    assert archive_previous(str(folder)) == 2 and not (folder / "log").exists()

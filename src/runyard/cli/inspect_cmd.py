@@ -169,13 +169,13 @@ def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, 
         except ValueError as err:
             raise UsageError(f"{chosen.step} of run {record.name}: {err}; its folder is {chosen.folder}") from None
         follow = follow and path == os.path.join(chosen.folder, "log")
-        offset = 0
+        where = (0, 0)  # offset, inode: a new attempt starts a new log file
         while True:
-            offset = _print_from(path, offset)
+            where = _print_from(path, where)
             if not follow:
                 break
             if store.execution(chosen.key).status != Status.RUNNING:
-                _print_from(path, offset)
+                _print_from(path, where)
                 break
             time.sleep(0.3)
         if not os.path.exists(path):
@@ -196,16 +196,23 @@ def _pick_step(steps: Any, execs: dict[str, Any], name: str | None) -> Any:
     return started[-1] if started else ordered[0]
 
 
-def _print_from(path: str, offset: int) -> int:
+def _print_from(path: str, where: tuple[int, int]) -> tuple[int, int]:
+    """Print what ``path`` holds past ``where`` (offset, inode); from its start when it is a new file
+    (the log of the next attempt). Returns where it ends."""
+    offset, inode = where
     try:
         with open(path, "rb") as handle:
+            now = os.fstat(handle.fileno()).st_ino
+            if inode and now != inode:
+                offset = 0
+                click.echo("runyard: (a new attempt started: its log follows)", err=True)
             handle.seek(offset)
             data = handle.read()
     except FileNotFoundError:
-        return offset
+        return where
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
-    return offset + len(data)
+    return offset + len(data), now
 
 
 @click.command()
