@@ -39,6 +39,8 @@ BAD = {
                             "JSON nested too deeply to read"),
     "non-UTF-8 bytes": (b'{"step": 7, "lo\xff\xfess": 1.0}', 501, "not UTF-8 text (byte 0xff at column 16)"),
     "a 10 MB line": (b'{"step": 7, "pad": "' + b"x" * (10 << 20) + b'"}', 501, "longer than a read chunk"),
+    "time NaN": (b'{"time": NaN, "step": 7, "loss": 1.0}', 501, "time nan is not a finite number of seconds"),
+    "a name that is not text": (b'{"step": 7, "\\ud800": 1.0}', 501, "the metric name '\\ud800' is not valid text"),
     "a truncated last line": (b'TAIL:{"step": 1000, "loss": 10', 1001, "the last line has no newline and is not "
                                                                         "valid JSON"),
 }
