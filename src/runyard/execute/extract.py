@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CHUNK", "NAN", "BadLines", "Batch", "Tail", "jsonl_points", "jsonl_rows", "metric_rows"]
+__all__ = ["CHUNK", "NAN", "BadLines", "Batch", "MetricSourceError", "Tail", "jsonl_points", "jsonl_rows",
+           "metric_rows"]
 
+from runyard.errors import MetricSourceError
 from runyard.execute.metric_lines import CHUNK, NAN, BadLines, Batch, Tail, jsonl_points, jsonl_rows, metric_rows
 from runyard.execute.parser_call import number_of, series_of, short
 from runyard.model import Metric
@@ -101,7 +103,7 @@ def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None
     """The points of the ``file`` and ``parser`` metrics of one step execution (``folder``: its
     execution folder), read once it has exited. Parsers run in a process of their own with their
     metric's timeout (``parser_call``); ``abandon()`` true stops a running one."""
-    from runyard.execute.parser_call import ParserFailed, run_parser
+    from runyard.execute.parser_call import run_parser
 
     found = Extracted()
     for spec in specs:
@@ -110,13 +112,9 @@ def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None
                 found.points += file_points(spec, folder)
             elif spec.parser is not None:
                 found.points += run_parser(spec.parser, folder, spec_folder, timeout=spec.timeout, abandon=abandon)
-        except (MetricSourceError, ParserFailed) as err:
+        except MetricSourceError as err:
             found.problems.append(f"metric {spec.name!r}: {err}")
     return found
-
-
-class MetricSourceError(Exception):
-    """A file or parser that could not give its metric (the message says why)."""
 
 
 def file_points(spec: MetricSpec, folder: str) -> list[Metric]:

@@ -8,7 +8,7 @@ itself prints goes to standard error). The worker waits at most the metric's ``t
 (a worker told to stop kills the parser at once). A parser that hangs, raises or dies makes that
 metric's extraction fail with the reason; the step's status and its other metrics are kept.
 
-Standard library only at import: the parser's process starts in a few tens of milliseconds.
+Light at import (the standard library and ``runyard.errors``): the parser's process starts fast.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runyard.errors import MetricSourceError
+
 if TYPE_CHECKING:
     from runyard.model import Metric
 
@@ -31,20 +33,16 @@ DEFAULT_TIMEOUT = 60.0
 POLL = 0.1  # seconds between two looks at abandon() while a parser runs
 
 
-class ParserFailed(Exception):
-    """The parser gave no points (the message says why)."""
-
-
 def run_parser(target: str, folder: str, spec_folder: str | None, *, timeout: float | None = None,
                abandon: Callable[[], bool] = lambda: False) -> list[Metric]:
-    """The points ``target`` returns for the execution ``folder``; raises ParserFailed."""
+    """The points ``target`` returns for the execution ``folder``; raises MetricSourceError."""
     limit = DEFAULT_TIMEOUT if timeout is None else timeout
     argv = [sys.executable, "-m", "runyard.execute.parser_call", target, folder, spec_folder or ""]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, cwd=folder)
     except OSError as err:
-        raise ParserFailed(f"parser {target} could not be started: {err}") from None
+        raise MetricSourceError(f"parser {target} could not be started: {err}") from None
     deadline = time.monotonic() + limit
     try:
         while True:
@@ -53,9 +51,9 @@ def run_parser(target: str, folder: str, spec_folder: str | None, *, timeout: fl
                 break
             except subprocess.TimeoutExpired:
                 if abandon():
-                    raise ParserFailed(f"parser {target} was stopped: the worker is stopping") from None
+                    raise MetricSourceError(f"parser {target} was stopped: the worker is stopping") from None
                 if time.monotonic() >= deadline:
-                    raise ParserFailed(f"parser {target} timed out after {limit:g} s (set `timeout:` on the "
+                    raise MetricSourceError(f"parser {target} timed out after {limit:g} s (set `timeout:` on the "
                                        "metric to allow longer)") from None
     finally:
         if proc.returncode is None:
@@ -82,9 +80,9 @@ def _points(target: str, code: int | None, out: bytes, err_text: bytes) -> list[
     if not isinstance(answer, dict):
         tail = err_text.decode("utf-8", "replace").strip().splitlines()[-3:]
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-        raise ParserFailed(f"parser {target} {how} without a result" + (f": {' / '.join(tail)}" if tail else ""))
+        raise MetricSourceError(f"parser {target} {how} without a result" + (f": {' / '.join(tail)}" if tail else ""))
     if "error" in answer:
-        raise ParserFailed(str(answer["error"]))
+        raise MetricSourceError(str(answer["error"]))
     return [Metric(str(name), float(value), step) for name, value, step in answer.get("points", [])]
 
 
@@ -92,19 +90,20 @@ def _points(target: str, code: int | None, out: bytes, err_text: bytes) -> list[
 def call(target: str, folder: str, spec_folder: str | None) -> list[tuple[str, float, int | None]]:
     """Call ``module:function`` with the execution folder (a Path; ``out/`` holds what the step
     wrote, ``log`` its output). It returns ``{name: number or list of numbers}``: the points as
-    ``(name, value, step)``. Raises ParserFailed."""
+    ``(name, value, step)``. Raises MetricSourceError."""
     func = import_parser(target, spec_folder)
     try:
         result = func(Path(folder))
     except Exception as err:  # user code: report it
-        raise ParserFailed(f"parser {target} raised {type(err).__name__}: {err}") from None
+        raise MetricSourceError(f"parser {target} raised {type(err).__name__}: {err}") from None
     if not isinstance(result, Mapping):
-        raise ParserFailed(f"parser {target} returned {short(result)}, not a dict of metric names to numbers")
+        raise MetricSourceError(f"parser {target} returned {short(result)}, not a dict of metric names to numbers")
     points: list[tuple[str, float, int | None]] = []
     for name, value in result.items():
         found = series_of(str(name), value)
         if found is None:
-            raise ParserFailed(f"parser {target} returned {name}={short(value)}: not a number or a list of numbers")
+            raise MetricSourceError(f"parser {target} returned {name}={short(value)}: not a number or a list of "
+                                    "numbers")
         points += found
     return points
 
@@ -119,12 +118,12 @@ def import_parser(target: str, spec_folder: str | None) -> Any:
     try:
         module = importlib.import_module(module_name)
     except Exception as err:
-        raise ParserFailed(f"cannot import parser module {module_name!r}: {type(err).__name__}: {err}") from None
+        raise MetricSourceError(f"cannot import parser module {module_name!r}: {type(err).__name__}: {err}") from None
     finally:
         sys.path[:] = saved
     func = getattr(module, function, None)
     if not callable(func):
-        raise ParserFailed(f"parser module {module_name} has no function {function!r}")
+        raise MetricSourceError(f"parser module {module_name} has no function {function!r}")
     return func
 
 
@@ -172,7 +171,7 @@ def main(argv: list[str]) -> int:
     target, folder, spec_folder = argv
     try:
         answer: dict[str, object] = {"points": call(target, folder, spec_folder or None)}
-    except ParserFailed as err:
+    except MetricSourceError as err:
         answer = {"error": str(err)}
     except BaseException as err:  # SystemExit, KeyboardInterrupt from user code: still one answer
         answer = {"error": f"parser {target} raised {type(err).__name__}: {err}"}
