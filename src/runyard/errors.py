@@ -12,6 +12,7 @@ Tree::
     ├── LaunchError              a step could not be started (missing workdir, bad interpreter ...)
     ├── StepFailed               some step of a run started from Python failed (exit 1); names each log
     ├── ResultError              a Python step's result cannot be saved or loaded (exit 2 when loading)
+    ├── MetricSourceError        a metric's file or parser gave no points (the step is not failed by it)
     └── MissingDependency        an optional package is needed: the message says what to install
 """
 
@@ -94,6 +95,10 @@ class StepFailed(RunyardError):
 
 class ResultError(RunyardError):
     exit_code = 2
+
+
+class MetricSourceError(RunyardError):
+    """A metric's file or parser that could not give its points (the message says why)."""
 
 
 class MissingDependency(RunyardError):

@@ -15,8 +15,11 @@ The file format, for programs in any language (one JSON object per line, UTF-8):
 
 ``time`` (epoch seconds) and ``step`` (a whole number) are optional and reserved; every other key
 whose value is a number is one point of the metric of that name (``null`` is NaN, ``1e999`` is
-infinity); other values are ignored. A line the worker cannot parse is skipped with a note in the
-step's log.
+infinity; integers from -2**63 to 2**63-1); other values are ignored. Each line is read on its own:
+a line the worker cannot read or store is skipped, the others are kept, and the step's record gets
+one warning (how many lines, the first one's ``file:line`` and why; ``runyard show``). ``log``
+never writes such a line: an integer beyond 2**63 is written as a float, a step beyond it is left
+out with a warning.
 
 Outside a runyard step (no ``$RUNYARD_METRICS``) ``log`` records nothing and warns once on stderr;
 set ``RUNYARD_METRICS=some/file.jsonl`` to record to a file of your choice. Nothing here raises on
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 _state: dict[str, Any] = {"fd": None, "path": None}
 _names: dict[str, str] = {}  # metric name → its JSON text with the separators around it
 _warned: set[str] = set()
+_INT64 = 2**63  # integers the store holds; a larger one is written as a float
 
 
 def _warn(what: str, message: str) -> None:
@@ -85,7 +89,7 @@ def _number(value: object) -> str | None:
     """``value`` as JSON number text, or None when it is not a number."""
     if value.__class__ is float:
         number: float = value
-    elif value.__class__ is int:
+    elif value.__class__ is int and -_INT64 <= value < _INT64:
         return str(value)
     else:
         try:  # numpy scalars, one-element tensors, bool, Decimal ...
@@ -99,10 +103,16 @@ def _number(value: object) -> str | None:
     return repr(number)
 
 
-def _name(name: str) -> str:
-    """``, "name": `` with the name escaped as JSON (cached: metric names repeat)."""
+def _name(name: str) -> str | None:
+    """``, "name": `` with the name escaped as JSON (cached: metric names repeat); None for a name
+    that is not text (lone surrogates cannot be stored)."""
     import json
 
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        _warn(f"name:{name!r}", f"runyard.log: the metric name {name!r} is not valid text; skipped")
+        return None
     text = _names[name] = f", {json.dumps(name)}: "
     return text
 
@@ -126,15 +136,21 @@ def log(step: int | None = None, **metrics: object) -> None:
         _warn("reserved", "runyard.log: 'time' is reserved in the metrics file (the time is recorded for you); "
                           "a metric named 'time' is skipped")
     if step is not None:
-        if step.__class__ is int:
+        if step.__class__ is int and -_INT64 <= step < _INT64:
             line += f', "step": {step}'
         else:
             try:
-                line += f', "step": {int(step)}'
+                whole = int(step)
+                if not -_INT64 <= whole < _INT64:
+                    raise OverflowError(whole)
+                line += f', "step": {whole}'
             except (TypeError, ValueError, OverflowError):
-                _warn("step", f"runyard.log: step={step!r} is not a whole number; logged without a step")
+                _warn("step", f"runyard.log: step={step!r} is not a whole number from -2**63 to 2**63-1; logged "
+                              "without a step")
     for name, value in metrics.items():
         key = _names.get(name) or _name(name)
+        if key is None:
+            continue
         if value.__class__ is float and value - value == 0.0:  # finite float: the common case
             line += key + repr(value)
             continue

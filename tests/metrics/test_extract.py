@@ -137,16 +137,24 @@ def test_every_file_source_after_exit(tmp_path: Path) -> None:
 def test_tail_reads_whole_lines_and_moves_only_when_told(tmp_path: Path) -> None:
     path = tmp_path / "f"
     tail = Tail(str(path))
-    assert tail.read() == (b"", 0, False)  # no file yet
+    assert tail.read() == (b"", 0, False, 0)  # no file yet
     path.write_bytes(b"one\ntw")
-    data, end, more = tail.read()
+    data, end, more, _ = tail.read()
     assert (data, end, more) == (b"one\n", 4, False)
     assert tail.read()[0] == b"one\n"  # not advanced: the same lines again
     tail.advance(end)
-    assert tail.read() == (b"", 4, False)  # half a line waits for its newline
-    assert tail.read(final=True) == (b"tw", 6, False)  # ... unless the writer is gone
+    assert tail.read() == (b"", 4, False, 0)  # half a line waits for its newline
+    assert tail.read(final=True) == (b"tw", 6, False, 0)  # ... unless the writer is gone
     path.write_bytes(b"x" * 10 + b"\n" + b"y" * 30 + b"\n")
     tail = Tail(str(path))
-    assert tail.read(limit=16) == (b"x" * 10 + b"\n", 11, True)
-    tail.advance(11)
-    assert tail.read(limit=16) == (b"y" * 16, 27, True)  # a line longer than a chunk comes in pieces
+    assert tail.read(limit=16) == (b"x" * 10 + b"\n", 11, True, 0)
+    tail.advance(11, 1)
+    assert tail.read(limit=16) == (b"y" * 16, 27, True, 0)  # a line longer than a chunk comes in pieces
+    metrics = Tail(str(path), 11, skip_long=True)
+    assert metrics.line == 2  # the line number at the offset
+    assert metrics.read(limit=16) == (b"", 42, True, 1)  # ... or, in a metrics file, is passed over whole
+    with open(path, "ab") as handle:
+        handle.write(b"z" * 20)
+    metrics.advance(42, 1)
+    assert metrics.read(limit=16) == (b"", 42, False, 0)  # an over-long last line waits for its end ...
+    assert metrics.read(limit=16, final=True) == (b"", 62, False, 1)  # ... unless the writer is gone

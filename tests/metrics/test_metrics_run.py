@@ -173,8 +173,9 @@ def test_a_retry_starts_its_metrics_afresh_and_reparse_agrees(yard: Yard) -> Non
     assert done.code == 0, done
     ex = yard.execution("train")
     assert ex.attempts == 2
-    log = (yard.home / "retry" / "steps" / "train" / ex.short / "log").read_text()
-    assert "score = 1" in log and "score = 2" in log  # the log keeps both attempts ...
+    folder = yard.home / "retry" / "steps" / "train" / ex.short
+    log, first = (folder / "log").read_text(), (folder / "attempts" / "1" / "log").read_text()
+    assert "score = 2" in log and "score = 1" in first and "score = 1" not in log  # each attempt its own log ...
     assert yard.series("train", "loss") == [0.0, 1.0, 2.0]  # ... the store only the last one's metrics
     assert yard.series("train", "score") == [2.0]
 

@@ -81,7 +81,7 @@ def test_bad_entries_are_clear_errors(tmp_path: Path) -> None:
         "'not a target' is not module:function (e.g. mytools.parse:read_scores)",
         f"no module 'nosuchmodule_xyz' (looked in the spec's folder {tmp_path} and on sys.path)",
         "must be text, not ''",
-        "unknown key; did you mean 'column'? (valid: step, regex, file, key, column, parser, mode)",
+        "unknown key; did you mean 'column'? (valid: step, regex, file, key, column, parser, mode, timeout)",
         "'best' is not a mode (valid: max, min)",
     ]
     assert sorted(found) == sorted(expected)

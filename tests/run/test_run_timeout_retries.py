@@ -45,9 +45,9 @@ def test_a_step_failing_once_is_retried_and_ends_done(project: Project) -> None:
     assert str(ex.status) == "done" and ex.attempts == 2
     assert [r["env"]["RUNYARD_ATTEMPT"] for r in project.starts("shaky")] == ["1", "2"]
     assert "retry" in result.output
-    # both attempts went to the one log
-    log = Path(ex.folder, "log").read_text()
-    assert "failing with exit code 4" in log
+    # each attempt has its own log: the latest at the top, the first under attempts/1/
+    assert "failing with exit code 4" in Path(ex.folder, "attempts", "1", "log").read_text()
+    assert "failing with exit code 4" not in Path(ex.folder, "log").read_text()
     shown = json.loads(project.cli("show", "default", "--json").output)
     assert shown["steps"][0]["attempts"] == 2 and shown["steps"][0]["status"] == "done"
 

@@ -13,7 +13,8 @@ import click
 
 from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
-from runyard.errors import RunNotFound
+from runyard.errors import RunNotFound, UsageError
+from runyard.execute.attempts import log_of as attempt_log
 from runyard.model import Status
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,8 +123,8 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
             code = f" exit {step['exit_code']}" if step["exit_code"] is not None else ""
             click.echo(f"\n{step['name']} {step['key'][:12]}  {step['status']}{code}{took}")
             click.echo(f"  $ {step['command']}")
-            if step["error"] and step["status"] != "done":
-                click.echo(f"  error {step['error']}")
+            if step["error"]:  # a done step's error field holds its metrics warning ("metrics warning: ...")
+                click.echo(f"  {step['error']}" if step["status"] == "done" else f"  error {step['error']}")
             click.echo(f"  log {step['log']}")
 
 
@@ -144,11 +145,13 @@ def _origin(store: Any, origin: str | None, experiment: str) -> str | None:
               help="Which step (default: the failed one, else the last started).")
 @click.option("--experiment", "-e", help="Experiment of the run.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the step ends.")
+@click.option("--attempt", type=click.IntRange(min=1), metavar="N",
+              help="The log of attempt N (1 = the first; default: the latest, the folder's `log`).")
 @store_options
 @friendly
-def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, home: str | None,
-         store_url: str | None) -> None:
-    """Print the log of one step of a run (id prefix or name)."""
+def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, attempt: int | None,
+         home: str | None, store_url: str | None) -> None:
+    """Print the log of one step of a run (id prefix or name): its latest attempt, or --attempt N."""
     from runyard.model import Status
 
     with open_existing(home, store_url) as store:
@@ -161,14 +164,18 @@ def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, 
                               f"(steps: {', '.join(names)})")
         execs = {e.key: e for e in store.executions(record.experiment, keys=[k for _, k in record.steps])}
         chosen = _pick_step(record.steps, execs, step_name)
-        path = os.path.join(chosen.folder, "log")
-        offset = 0
+        try:
+            path, _ = attempt_log(chosen.folder, attempt)
+        except ValueError as err:
+            raise UsageError(f"{chosen.step} of run {record.name}: {err}; its folder is {chosen.folder}") from None
+        follow = follow and path == os.path.join(chosen.folder, "log")
+        where = (0, 0)  # offset, inode: a new attempt starts a new log file
         while True:
-            offset = _print_from(path, offset)
+            where = _print_from(path, where)
             if not follow:
                 break
             if store.execution(chosen.key).status != Status.RUNNING:
-                _print_from(path, offset)
+                _print_from(path, where)
                 break
             time.sleep(0.3)
         if not os.path.exists(path):
@@ -189,16 +196,23 @@ def _pick_step(steps: Any, execs: dict[str, Any], name: str | None) -> Any:
     return started[-1] if started else ordered[0]
 
 
-def _print_from(path: str, offset: int) -> int:
+def _print_from(path: str, where: tuple[int, int]) -> tuple[int, int]:
+    """Print what ``path`` holds past ``where`` (offset, inode); from its start when it is a new file
+    (the log of the next attempt). Returns where it ends."""
+    offset, inode = where
     try:
         with open(path, "rb") as handle:
+            now = os.fstat(handle.fileno()).st_ino
+            if inode and now != inode:
+                offset = 0
+                click.echo("runyard: (a new attempt started: its log follows)", err=True)
             handle.seek(offset)
             data = handle.read()
     except FileNotFoundError:
-        return offset
+        return where
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
-    return offset + len(data)
+    return offset + len(data), now
 
 
 @click.command()

@@ -21,7 +21,8 @@ def reparse(experiment: str | None, quiet: bool, home: str | None, store_url: st
     Reads the experiment's spec again from the file it was last run from, applies its metrics: block
     (regexes on the logs, files, parsers) and the in-run API's metrics files to the latest attempt of
     each done execution, and replaces the metrics stored for it. EXPERIMENT may be left out when the
-    store holds only one. Exits 1 when some metric could not be read (the problems are listed).
+    store holds only one. Exits 1 when some metric could not be read (the problems are listed); bad
+    lines in a metrics file are skipped with a warning (the good ones are stored) and exit 0.
     """
     from runyard.execute.reparse import Reparsed, pick_experiment
     from runyard.execute.reparse import reparse as reparse_experiment
@@ -30,7 +31,8 @@ def reparse(experiment: str | None, quiet: bool, home: str | None, store_url: st
         if not quiet:
             ex = item.record
             click.echo(f"  {ex.step} {ex.short}: {item.points} point{'s' if item.points != 1 else ''}"
-                       + (f", {len(item.problems)} problem(s)" if item.problems else ""))
+                       + (f", {len(item.problems)} problem(s)" if item.problems else "")
+                       + (", bad lines skipped" if item.warnings else ""))
 
     with open_existing(home, store_url) as store:
         name = pick_experiment(store, experiment)
@@ -39,6 +41,8 @@ def reparse(experiment: str | None, quiet: bool, home: str | None, store_url: st
     left = f"; {result.not_done} not done, left alone" if result.not_done else ""
     click.echo(f"{name}: {result.points} points from {len(result.done)} done step execution(s){left}; "
                f"spec metrics: {', '.join(result.metrics) or 'none'}")
+    for warning in result.warnings:
+        click.echo(f"runyard: warning: {warning}", err=True)
     for problem in result.problems:
         click.echo(f"runyard: {problem}", err=True)
     if result.problems:

@@ -13,54 +13,22 @@ import json
 import math
 import os
 import re
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+__all__ = ["CHUNK", "NAN", "BadLines", "Batch", "MetricSourceError", "Tail", "jsonl_points", "jsonl_rows",
+           "metric_rows"]
+
+from runyard.errors import MetricSourceError
+from runyard.execute.metric_lines import CHUNK, NAN, BadLines, Batch, Tail, jsonl_points, jsonl_rows, metric_rows
+from runyard.execute.parser_call import number_of, series_of, short
 from runyard.model import Metric
 from runyard.spec.metrics import file_kind, regex_groups
 from runyard.spec.types import MetricSpec
 from runyard.store.base import MetricRow
 
-NAN = math.nan
-CHUNK = 8 << 20  # bytes read per batch: bounds the memory of one ingest
 OWN_NOTE = "runyard: metrics: "  # how the worker notes extraction problems in a step's log (never a point)
-
-
-# --- reading what a file gained --------------------------------------------------------------------
-@dataclass
-class Tail:
-    """What was appended to ``path`` since ``offset``, whole lines at a time.
-
-    :meth:`read` returns the new complete lines (with ``final``: everything, a last line without its
-    newline too) and the offset they end at, WITHOUT moving: call :meth:`advance` once what was read
-    is safely stored, so a failed store write reads the same lines again next time.
-    """
-
-    path: str
-    offset: int = 0
-
-    def read(self, *, final: bool = False, limit: int = CHUNK) -> tuple[bytes, int, bool]:
-        """``(lines, end offset, more)``: ``more`` when the file holds more than ``limit`` bytes
-        past the offset (read again to get the rest)."""
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read(limit)
-        except FileNotFoundError:
-            return b"", self.offset, False
-        more = len(data) == limit
-        if more or not final:
-            cut = data.rfind(b"\n") + 1
-            if cut == 0 and more:
-                cut = len(data)  # one line longer than a chunk: take it in pieces
-            data = data[:cut]
-        return data, self.offset + len(data), more
-
-    def advance(self, offset: int) -> None:
-        self.offset = offset
 
 
 def file_size(path: str) -> int:
@@ -70,63 +38,8 @@ def file_size(path: str) -> int:
         return 0
 
 
-# --- the in-run API's file (JSON lines) ------------------------------------------------------------
-def jsonl_rows(key: str, data: bytes) -> tuple[list[MetricRow], int]:
-    """Store rows (``Store.log_metric_rows``) of metrics-file lines (format in ``runyard.track``) and
-    the number of bad lines. The hot path of ingestion: no object per point."""
-    text = data.strip()
-    if not text:
-        return [], 0
-    try:  # one parse of the whole batch is three times faster than a parse per line
-        objects: list[Any] = json.loads(b"[" + text.replace(b"\n", b",") + b"]")
-        bad = 0
-    except ValueError:  # a bad or blank line somewhere: line by line
-        objects, bad = [], 0
-        for line in text.split(b"\n"):
-            if line.strip():
-                try:
-                    objects.append(json.loads(line))
-                except ValueError:
-                    bad += 1
-    rows: list[MetricRow] = []
-    add = rows.append
-    for obj in objects:
-        if obj.__class__ is not dict:
-            bad += 1
-            continue
-        step = obj.pop("step", None)
-        if step is not None and step.__class__ is not int:
-            step = _whole(step)
-        when = obj.pop("time", None)
-        if when is not None and when.__class__ is not float:
-            when = _seconds(when)
-        for name, value in obj.items():
-            cls = value.__class__
-            if cls is float:
-                add((key, name, step, value if value == value else None, when))
-            elif cls is int or value is None:
-                add((key, name, step, value, when))
-    return rows, bad
-
-
-def jsonl_points(data: bytes) -> tuple[list[Metric], int]:
-    """:func:`jsonl_rows` as Metric points."""
-    rows, bad = jsonl_rows("", data)
-    return [Metric(name, NAN if value is None else value, step, when) for _, name, step, value, when in rows], bad
-
-
 def as_rows(key: str, points: Iterable[Metric]) -> list[MetricRow]:
     return [(key, p.name, p.step, None if p.value != p.value else p.value, p.time) for p in points]
-
-
-def _whole(value: object) -> int | None:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _seconds(value: object) -> float | None:
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --- regexes on the log ----------------------------------------------------------------------------
@@ -185,23 +98,23 @@ class Extracted:
     problems: list[str] = field(default_factory=list)
 
 
-def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None) -> Extracted:
+def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None, *,
+               abandon: Callable[[], bool] = lambda: False) -> Extracted:
     """The points of the ``file`` and ``parser`` metrics of one step execution (``folder``: its
-    execution folder), read once it has exited."""
+    execution folder), read once it has exited. Parsers run in a process of their own with their
+    metric's timeout (``parser_call``); ``abandon()`` true stops a running one."""
+    from runyard.execute.parser_call import run_parser
+
     found = Extracted()
     for spec in specs:
         try:
             if spec.file is not None:
                 found.points += file_points(spec, folder)
             elif spec.parser is not None:
-                found.points += parser_points(spec.parser, folder, spec_folder)
+                found.points += run_parser(spec.parser, folder, spec_folder, timeout=spec.timeout, abandon=abandon)
         except MetricSourceError as err:
             found.problems.append(f"metric {spec.name!r}: {err}")
     return found
-
-
-class MetricSourceError(Exception):
-    """A file or parser that could not give its metric (the message says why)."""
 
 
 def file_points(spec: MetricSpec, folder: str) -> list[Metric]:
@@ -224,6 +137,8 @@ def file_points(spec: MetricSpec, folder: str) -> list[Metric]:
         raise MetricSourceError(f"cannot read {path}: {err}") from None
     except ValueError as err:
         raise MetricSourceError(f"{path} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise MetricSourceError(f"{path}: JSON nested too deeply to read") from None
     return json_points(data, spec.key or spec.name, spec.name, path)
 
 
@@ -269,7 +184,7 @@ def json_points(data: Any, key: str, name: str, path: str) -> list[Metric]:
         raise MetricSourceError(f"{path} has no key {key!r} (missing: {err.args[0]!r})") from None
     points = series(name, value)
     if points is None:
-        raise MetricSourceError(f"{path}: {key} is {_short(value)}, not a number or a list of numbers")
+        raise MetricSourceError(f"{path}: {key} is {short(value)}, not a number or a list of numbers")
     return points
 
 
@@ -282,7 +197,7 @@ def record_points(records: Sequence[Any], key: str, name: str) -> list[Metric]:
             value = lookup(record, key)
         except KeyError:
             continue
-        number = _number(value)
+        number = number_of(value)
         if number is None:
             continue
         step = record.get("step", record.get("epoch")) if isinstance(record, Mapping) else None
@@ -311,7 +226,7 @@ def csv_points(path: str, column: str, name: str) -> list[Metric]:
                 raise MetricSourceError(f"{path} has no column {column!r} (columns: {', '.join(fields) or 'none'})")
             step_column = "step" if "step" in fields else "epoch" if "epoch" in fields else None
             for index, row in enumerate(reader):
-                number = _number(row.get(column))
+                number = number_of(row.get(column))
                 if number is None:
                     continue
                 points.append(Metric(name, number, _step(row.get(step_column) if step_column else None, index)))
@@ -320,78 +235,12 @@ def csv_points(path: str, column: str, name: str) -> list[Metric]:
     return points
 
 
-def parser_points(target: str, folder: str, spec_folder: str | None) -> list[Metric]:
-    """Call ``module:function`` with the execution folder (a Path; ``out/`` holds what the step
-    wrote, ``log`` its output). It returns ``{name: number or list of numbers}``."""
-    func = import_parser(target, spec_folder)
-    try:
-        result = func(Path(folder))
-    except Exception as err:  # user code: report it, never stop the worker
-        raise MetricSourceError(f"parser {target} raised {type(err).__name__}: {err}") from None
-    if not isinstance(result, Mapping):
-        raise MetricSourceError(f"parser {target} returned {_short(result)}, not a dict of metric names to numbers")
-    points: list[Metric] = []
-    for name, value in result.items():
-        found = series(str(name), value)
-        if found is None:
-            raise MetricSourceError(f"parser {target} returned {name}={_short(value)}: not a number or a list of "
-                                    "numbers")
-        points += found
-    return points
-
-
-def import_parser(target: str, spec_folder: str | None) -> Any:
-    import importlib
-
-    module_name, _, function = target.partition(":")
-    saved = list(sys.path)
-    if spec_folder:
-        sys.path.insert(0, spec_folder)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as err:
-        raise MetricSourceError(f"cannot import parser module {module_name!r}: {type(err).__name__}: {err}") from None
-    finally:
-        sys.path[:] = saved
-    func = getattr(module, function, None)
-    if not callable(func):
-        raise MetricSourceError(f"parser module {module_name} has no function {function!r}")
-    return func
-
-
 def series(name: str, value: Any) -> list[Metric] | None:
     """A number → one point; a list of numbers → one point per element (step = index); else None."""
-    number = _number(value)
-    if number is not None:
-        return [Metric(name, number)]
-    if isinstance(value, (list, tuple)):
-        numbers = [_number(v) for v in value]
-        if all(n is not None for n in numbers):
-            return [Metric(name, n, i) for i, n in enumerate(numbers) if n is not None]
-    return None
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    try:  # numpy scalars
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    found = series_of(name, value)
+    return None if found is None else [Metric(n, v, step) for n, v, step in found]
 
 
 def _step(value: Any, default: int) -> int:
-    number = _number(value)
+    number = number_of(value)
     return int(number) if number is not None and math.isfinite(number) else default
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,6 +1,7 @@
 """The folders under home, readable without runyard (DESIGN §2, §6).
 
-``<home>/<experiment>/steps/<step>/<key12>/``: ``command``, ``log``, ``meta.json``, ``out/``.
+``<home>/<experiment>/steps/<step>/<key12>/``: ``command``, ``log``, ``metrics.jsonl``, ``meta.json``,
+``out/``, and ``attempts/N/`` with the ``log``, ``metrics.jsonl``, ``meta.json`` of each earlier attempt.
 ``<home>/<experiment>/runs/<name>/``: ``run.json`` and one link per step to its execution folder.
 ``<home>/env/<sha256>.txt``: a frozen package list, stored once. ``<home>/code/<sha256>.diff``: a diff.
 """
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runyard.execute import attempts
 from runyard.model import Plan, StepExec
 from runyard.spec.text import file_name
 from runyard.store.records import ExecRecord
@@ -106,6 +108,7 @@ def write_meta(ex: StepExec, *, new: bool = False, **state: Any) -> None:
         "timeout": ex.timeout,
         "retries": ex.retries,
         **state,
+        "attempts": attempts.listing(ex.folder),  # this attempt last; earlier ones under attempts/N/
     }
     write_json(os.path.join(ex.folder, "meta.json"), meta, new=new, levels=1)
 

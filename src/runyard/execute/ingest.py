@@ -11,10 +11,14 @@ Nothing is lost when the store is unreachable: offsets move only once the store 
 (:class:`StoreUnavailable` leaves them where they were, and the next poll reads the same lines
 again), and the files stay on disk, so ``runyard reparse`` can always read them again.
 
-Attempts: the log and the metrics file are appended to by every attempt of an execution, so each
-attempt starts reading at the size they had at its launch (recorded in ``meta.json`` as
-``metrics_from``), and its first batch clears the execution's points (``Store.clear_metrics``): the
-stored metrics are those of the latest attempt, never a sum of attempts.
+Attempts: each attempt has its own log and metrics file (``attempts.py``: the previous attempt's move
+to ``attempts/N/`` before it starts); should that move fail, the attempt appends to the old files and
+starts reading at the size they had at its launch (``metrics_from`` in ``meta.json``). Its first batch
+clears the execution's points (``Store.clear_metrics``): the stored metrics are those of the latest
+attempt, never a sum of attempts.
+
+Bad lines of a metrics file are skipped one by one (``metric_lines.py``) and summed up in one warning
+per file, returned by :meth:`Ingest.finish` with the other problems.
 
 Ownership: a worker's ingest writes with its worker id as ``owner``, so once its lease of an
 execution was taken over, nothing more of that attempt reaches the store (``LeaseLost``): the
@@ -24,12 +28,13 @@ execution stops being tracked, and the attempt that replaced it keeps its own po
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from runyard.errors import LeaseLost, StoreUnavailable
 from runyard.execute import extract
 from runyard.execute.extract import Rule, Tail
+from runyard.execute.metric_lines import BadLines
 from runyard.model import StepExec
 from runyard.spec.types import MetricSpec
 from runyard.store.base import MetricRow, Store
@@ -52,7 +57,7 @@ class Tracked:
     counts: dict[str, int] = field(default_factory=dict)  # regex points so far, per metric
     cleared: bool = False
     stored: int = 0  # points stored by this attempt
-    bad_lines: int = 0
+    bad: BadLines = field(default_factory=BadLines)  # lines of the metrics file skipped
     extracted: extract.Extracted | None = None  # file/parser points, computed once
 
 
@@ -67,9 +72,11 @@ def track(ex: StepExec, specs: Iterable[MetricSpec], *, log_offset: int = 0, met
 
     mine = for_step(specs, ex.step)
     rules = tuple(Rule.of(m) for m in mine if m.regex)
-    return Tracked(key=ex.key, folder=ex.folder, metrics=Tail(files.metrics_path(ex), metrics_offset),
+    metrics = files.metrics_path(ex)
+    return Tracked(key=ex.key, folder=ex.folder, metrics=Tail(metrics, metrics_offset, skip_long=True),
                    log=Tail(files.log_path(ex), log_offset) if rules else None, rules=rules,
-                   after=tuple(m for m in mine if m.file or m.parser), spec_folder=spec_folder)
+                   after=tuple(m for m in mine if m.file or m.parser), spec_folder=spec_folder,
+                   bad=BadLines(metrics))
 
 
 class Ingest:
@@ -79,6 +86,7 @@ class Ingest:
         self.store = store
         self.chunk = chunk
         self.owner = owner  # the worker whose attempts these are (None: no ownership check, e.g. reparse)
+        self.abandon: Callable[[], bool] = lambda: False  # true: stop a running parser (the worker is stopping)
         self.tracked: dict[str, Tracked] = {}
 
     def start(self, tracked: Tracked) -> None:
@@ -120,38 +128,46 @@ class Ingest:
         while self.read(tracked, final=True)[1]:
             pass
         if tracked.extracted is None:
-            tracked.extracted = extract.after_exit(tracked.after, tracked.folder, tracked.spec_folder)
+            tracked.extracted = extract.after_exit(tracked.after, tracked.folder, tracked.spec_folder,
+                                                   abandon=self.abandon)
         if tracked.extracted.points or not tracked.cleared:
             self._store(tracked, extract.as_rows(key, tracked.extracted.points))
             tracked.extracted.points = []
         del self.tracked[key]
         problems = list(tracked.extracted.problems)
-        if tracked.bad_lines:
-            problems.append(f"{tracked.bad_lines} line(s) of {tracked.metrics.path} are not JSON objects; skipped")
+        if tracked.bad.count:
+            tracked.bad.path = tracked.bad.path or tracked.metrics.path
+            problems.insert(0, tracked.bad.message())
         return problems
 
     def read(self, tracked: Tracked, *, final: bool = False) -> tuple[int, bool]:
         """One batch from the metrics file and the log: ``(bytes consumed, more left to read)``."""
-        data, metrics_end, more = tracked.metrics.read(final=final, limit=self.chunk)
+        tail = tracked.metrics
+        data, metrics_end, more, skipped = tail.read(final=final, limit=self.chunk)
         rows: list[MetricRow] = []
-        bad = 0
+        bad = BadLines()
+        if skipped:
+            bad.add(tail.line, f"longer than a read chunk of {self.chunk} bytes ({metrics_end - tail.offset} "
+                               "bytes): not read")
         if data:
-            rows, bad = extract.jsonl_rows(tracked.key, data)
+            rows = extract.metric_rows(tracked.key, data, first_line=tail.line, bad=bad, final=final)
+        lines = skipped + data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         log_data, log_end, counts = b"", 0, tracked.counts
         if tracked.log is not None:
-            log_data, log_end, more_log = tracked.log.read(final=final, limit=self.chunk)
+            log_data, log_end, more_log, _ = tracked.log.read(final=final, limit=self.chunk)
             more = more or more_log
             if log_data:
                 found, counts = extract.regex_points(log_data.decode("utf-8", "replace"), tracked.rules, counts)
                 rows += extract.as_rows(tracked.key, found)
         if rows:
             self._store(tracked, rows)
-        tracked.metrics.advance(metrics_end)
-        tracked.bad_lines += bad
+        consumed = metrics_end - tail.offset
+        tail.advance(metrics_end, lines)
+        tracked.bad.merge(bad)
         if tracked.log is not None:
             tracked.log.advance(log_end)
             tracked.counts = counts
-        return len(data) + len(log_data), more
+        return consumed + len(log_data), more
 
     def _store(self, tracked: Tracked, rows: Sequence[MetricRow]) -> None:
         if not tracked.cleared:
@@ -162,15 +178,26 @@ class Ingest:
             tracked.stored += len(rows)
 
 
+#: How a done step's stored ``error`` starts when it holds metrics warnings (``runyard show``).
+WARNING_PREFIX = "metrics warning: "
+
+
+def metric_warning(problems: Sequence[str]) -> str:
+    """The text stored with a done execution whose metrics had problems (bad lines, failed parsers)."""
+    return WARNING_PREFIX + " | ".join(problems)
+
+
 def replay(store: Store, ex: StepExec, specs: Sequence[MetricSpec], *, log_offset: int, metrics_offset: int,
-           spec_folder: str | None, chunk: int = extract.CHUNK) -> tuple[int, list[str]]:
+           spec_folder: str | None, chunk: int = extract.CHUNK) -> tuple[int, list[str], list[str]]:
     """Extract every metric of a finished execution again from its files and replace what the store
-    holds for it (``runyard reparse``). Returns the points stored and the problems found."""
+    holds for it (``runyard reparse``). Returns the points stored, the problems found (a metric that
+    could not be read) and the warnings (bad lines skipped in the metrics file)."""
     ingest = Ingest(store, chunk=chunk)
     tracked = track(ex, specs, log_offset=log_offset, metrics_offset=metrics_offset, spec_folder=spec_folder)
     ingest.start(tracked)
     problems = ingest.finish(ex.key)
-    return tracked.stored, problems
+    warning = tracked.bad.message()
+    return tracked.stored, [p for p in problems if p != warning], [warning] if warning else []
 
 
 class Pacer:

@@ -13,7 +13,7 @@ from runyard.errors import LeaseLost, StoreUnavailable
 from runyard.execute import files
 from runyard.execute.events import Event, WorkerResult
 from runyard.execute.extract import OWN_NOTE
-from runyard.execute.ingest import Ingest
+from runyard.execute.ingest import Ingest, metric_warning
 from runyard.execute.provenance import Provenance
 from runyard.model import Status
 from runyard.store.base import ExecRecord, Store
@@ -44,6 +44,7 @@ class Recorder:
         if problems and status == Status.DONE:
             self._note(record, problems)
             launched["metric_problems"] = problems
+            error = metric_warning(problems)  # a done step's error field holds its metrics warning
         updated = self._finish_in_store(record, status, code, error, provenance)
         if updated is None:
             self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "

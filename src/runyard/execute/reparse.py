@@ -25,6 +25,7 @@ class Reparsed:
     record: ExecRecord
     points: int
     problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # bad lines skipped: the good ones were stored
 
 
 @dataclass
@@ -42,6 +43,10 @@ class ReparseResult:
     @property
     def problems(self) -> list[str]:
         return [f"{r.record.step} {r.record.short}: {p}" for r in self.done for p in r.problems]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{r.record.step} {r.record.short}: {w}" for r in self.done for w in r.warnings]
 
 
 def pick_experiment(store: Store, name: str | None) -> str:
@@ -83,9 +88,9 @@ def reparse(store: Store, experiment: str, *, progress: Callable[[Reparsed], Non
             done = Reparsed(ex, 0, (f"its folder {ex.folder} is gone; its stored metrics are kept",))
         else:
             offsets = _offsets(ex)
-            points, problems = replay(store, ex, spec.metrics, log_offset=offsets.get("log", 0),
-                                      metrics_offset=offsets.get("metrics", 0), spec_folder=spec.folder)
-            done = Reparsed(ex, points, tuple(problems))
+            points, problems, warnings = replay(store, ex, spec.metrics, log_offset=offsets.get("log", 0),
+                                                metrics_offset=offsets.get("metrics", 0), spec_folder=spec.folder)
+            done = Reparsed(ex, points, tuple(problems), tuple(warnings))
         result.done.append(done)
         if progress is not None:
             progress(done)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runyard.errors import LaunchError, StoreUnavailable
-from runyard.execute import files
+from runyard.execute import attempts, files
 from runyard.execute.control import CANCELLED, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
@@ -76,6 +76,7 @@ class Worker:
         self._provenance = Provenance()
         self._experiments = ExperimentInfo(store)
         self._ingest = Ingest(store, owner=self.id)
+        self._ingest.abandon = lambda: self._stop_requests > 1  # terminating: a running parser is stopped too
         self._pacer = Pacer(metrics_interval)
         self._record = Recorder(store, self.id, self.host, ingest=self._ingest, provenance=self._provenance,
                                 result=self.result, emit=self._emit,
@@ -238,7 +239,8 @@ class Worker:
         env = files.step_env(record, slot.env(), worker_id=self.id, now=now)
         provenance = self._provenance.for_execution(record)
         spec_folder = record.snapshot or self._experiments.spec_folder(record.experiment)
-        # every attempt appends to the log and the metrics file: this one's metrics start here
+        attempts.archive_previous(record.folder)  # the previous attempt's log and metrics go to attempts/N/
+        # should that fail, this attempt appends to them: its metrics start here
         offsets = {"log": file_size(files.log_path(record)), "metrics": file_size(files.metrics_path(record))}
         self._record.launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
         try:

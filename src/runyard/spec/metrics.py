@@ -6,13 +6,14 @@ One entry names a metric and its source (at most one of them)::
       bleu:  {step: test, regex: 'BLEU4 = ([0-9.]+)', mode: max}       # every match in the step's log
       acc:   {step: test, file: results.json, key: test.acc}            # a JSON key path
       val_loss: {step: train, file: 'lightning_logs/*/metrics.csv', mode: min}   # a CSV column
-      extra: {step: test, parser: mytools.parse:read_scores}            # a function of the step's folder
+      extra: {step: test, parser: mytools.parse:read_scores, timeout: 5s}   # a function of the step's folder
       loss:  {mode: min}                                                # logged by the program itself
 
 ``file`` is relative to the step execution's ``out/`` folder (``{out}``) and may be a glob (the newest
 match is read); its kind comes from its suffix: ``.json``, ``.jsonl`` / ``.ndjson``, ``.csv``, ``.tsv``.
 ``key`` (JSON) and ``column`` (CSV) default to the metric's name. A ``parser`` is ``module:function``
-importable with the spec's folder first on ``sys.path``; it is located (not run) at load time.
+importable with the spec's folder first on ``sys.path``; it is located (not run) at load time, and
+called in a process of its own with a ``timeout`` (default 60 s, e.g. ``5s``, ``2m``).
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
     from runyard.spec.parse import _Checker
     from runyard.spec.yamlfile import KeyPath
 
-METRIC_KEYS = ("step", "regex", "file", "key", "column", "parser", "mode")
+METRIC_KEYS = ("step", "regex", "file", "key", "column", "parser", "mode", "timeout")
 SOURCES = ("regex", "file", "parser")
 JSON_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv", ".tsv")
 PARSER_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*\Z")
-SHAPE = "{step: STEP, regex: '...' | file: PATH [key: a.b | column: NAME] | parser: module:function, mode: max|min}"
+SHAPE = ("{step: STEP, regex: '...' | file: PATH [key: a.b | column: NAME] | parser: module:function [timeout: 5s], "
+         "mode: max|min}")
 
 
 def file_kind(path: str) -> str | None:
@@ -103,12 +105,29 @@ def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str 
             check.add((*path, "column"), "`column:` names a column of a CSV file: give `file:` ending in .csv or .tsv")
         if texts["parser"] is not None:
             _check_parser(check, (*path, "parser"), texts["parser"], folder)
+        timeout = _timeout(check, path, body.get("timeout"), texts["parser"])
         mode = body.get("mode", "max")
         if mode not in ("max", "min"):
             check.add((*path, "mode"), f"{mode!r} is not a mode (valid: max, min)")
         out.append(MetricSpec(name=name, step=str(step), regex=texts["regex"], mode=str(mode), file=texts["file"],
-                              key=texts["key"], column=texts["column"], parser=texts["parser"]))
+                              key=texts["key"], column=texts["column"], parser=texts["parser"], timeout=timeout))
     return out
+
+
+def _timeout(check: _Checker, path: KeyPath, value: object, parser: str | None) -> float | None:
+    """``timeout:`` of a parser metric, in seconds."""
+    from runyard.spec.parse import parse_duration
+
+    if value is None:
+        return None
+    if parser is None:
+        check.add((*path, "timeout"), "`timeout:` bounds how long a `parser:` may take: give `parser:` too")
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        check.add((*path, "timeout"), f"{value!r} is not a duration (e.g. 5, 5s, 2m, 1h)")
+        return None
 
 
 def metric_specs(data: Mapping[str, Any]) -> list[MetricSpec]:

@@ -55,6 +55,7 @@ class MetricSpec:
     key: str | None = None
     column: str | None = None
     parser: str | None = None
+    timeout: float | None = None  # seconds a parser may take (None: the default, 60 s)
 
     @property
     def source(self) -> str | None:
@@ -67,6 +68,8 @@ class MetricSpec:
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         data["mode"] = self.mode
+        if self.timeout is not None:
+            data["timeout"] = self.timeout
         return data
 
 
