@@ -10,7 +10,8 @@ snapshot's copy of the spec's folder first on ``PYTHONPATH``: later edits of the
 reach them. Ignored files (data, checkpoints) are not copied: point at them with absolute paths or
 params. runyard's own files are never part of a snapshot, git-ignored or not: the home (wherever
 ``--home``/``RUNYARD_HOME`` puts it inside the repository, and any untracked ``.runyard`` folder) and
-a SQLite store file with its ``-wal``, ``-shm`` and ``-journal`` companions. An untracked symbolic link is copied as a link.
+a SQLite store file with its ``-wal``, ``-shm`` and ``-journal`` companions. An untracked symbolic
+link is copied as a link.
 """
 
 from __future__ import annotations
