@@ -58,9 +58,9 @@ def test_without_nvml_run_and_worker_say_the_indices_are_not_verified(project: P
     assert fake.code == 0 and not _warnings(fake.stderr), fake  # fake indices asked for: nothing to warn about
 
 
-def _invoke(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+def _invoke(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str, fake_env: str | None = None) -> Result:
     monkeypatch.chdir(project)
-    env = {"RUNYARD_HOME": str(project / "home"), "RUNYARD_STORE": None}
+    env = {"RUNYARD_HOME": str(project / "home"), "RUNYARD_STORE": None, "RUNYARD_FAKE_GPUS": fake_env}
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
@@ -95,6 +95,9 @@ def test_with_nvml_fake_gpus_runs_with_a_warning(project: Path, monkeypatch: pyt
                                         "running with fake GPU indices (--fake-gpus)"]
     real = _invoke(project, monkeypatch, "run", "--gpus", "0", "x=2")
     assert real.exit_code == 0 and not _warnings(real.stderr), real.output
+    # the flag as an environment variable (for a test machine's CI)
+    by_env = _invoke(project, monkeypatch, "run", "--gpus", "0,1", "x=3", fake_env="1")
+    assert by_env.exit_code == 0 and "running with fake GPU indices" in by_env.stderr, by_env.output
 
 
 @pytest.mark.usefixtures("one_gpu")

@@ -93,8 +93,9 @@ def check_gpus(gpus: Sequence[int] | str, *, source: str, fake: bool) -> None:
 
 
 def fake_gpus_option(func: F) -> F:
-    return click.option("--fake-gpus", is_flag=True,
-                        help="Allow GPU indices this machine does not have (testing without GPUs).")(func)
+    return click.option("--fake-gpus", is_flag=True, envvar="RUNYARD_FAKE_GPUS",
+                        help="Allow GPU indices this machine does not have (testing without GPUs; "
+                             "or RUNYARD_FAKE_GPUS=1).")(func)
 
 
 def with_resources(spec: Spec, gpus: Sequence[int] | None, per_gpu: int | None, *, detect: bool = True) -> Spec:
