@@ -69,10 +69,12 @@ def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
 def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sample_seed: int,
               home: str | None, gpus: Sequence[int] | None = None,
               per_gpu: int | None = None, detect: bool = True,
-              store_url: str | None = None) -> tuple[Spec, Plan, Path]:
+              store_url: str | None = None, fake_gpus: bool | None = None) -> tuple[Spec, Plan, Path]:
     """Load, override and expand a spec. ``gpus`` / ``per_gpu`` replace the spec's resources (a step's
     default GPU need follows the GPUs actually used); ``resources.gpus: auto`` is detected here unless
-    ``detect`` is False (a submit from a machine without the workers' GPUs: steps still need one each)."""
+    ``detect`` is False (a submit from a machine without the workers' GPUs: steps still need one each).
+    ``fake_gpus``: None, GPU indices given by hand are not checked (plan, submit); else they are checked
+    against this machine's GPUs (see :func:`runyard.execute.slots.verify_gpus`)."""
     from runyard.errors import UsageError
     from runyard.home import resolve_home
 
@@ -81,6 +83,10 @@ def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sam
         if "=" not in text:
             raise UsageError(f"{text!r}: expected KEY=VALUE after the spec (only one spec per command)")
     spec = load_spec(spec_path)
+    if fake_gpus is not None:
+        check_gpus(gpus if gpus is not None else spec.resources.gpus,
+                   source="--gpus" if gpus is not None else f"{spec.path}: resources.gpus",
+                   fake=fake_gpus)
     spec = with_resources(spec, gpus, per_gpu, detect=detect)
     overrides = parse_overrides(spec, override_texts)
     home_path = resolve_home(home, spec_folder=spec.folder, cwd=os.getcwd())
@@ -106,6 +112,23 @@ def differing_params(plan: Plan) -> list[str]:
     for run in plan.runs:
         names.update(dict.fromkeys(run.params))
     return [n for n in names if len({canonical_json(r.params.get(n)) for r in plan.runs}) > 1]
+
+
+def check_gpus(gpus: Sequence[int] | str, *, source: str, fake: bool) -> None:
+    """Verify GPU indices given by hand (``auto``/``none`` are not checked); a warning goes to stderr."""
+    if isinstance(gpus, str):
+        return
+    from runyard.execute.slots import verify_gpus
+
+    warning = verify_gpus(list(gpus), source=source, fake=fake)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def fake_gpus_option(func: F) -> F:
+    return click.option("--fake-gpus", is_flag=True, envvar="RUNYARD_FAKE_GPUS",
+                        help="Allow GPU indices this machine does not have (testing without GPUs; "
+                             "or RUNYARD_FAKE_GPUS=1).")(func)
 
 
 def with_resources(spec: Spec, gpus: Sequence[int] | None, per_gpu: int | None, *, detect: bool = True) -> Spec:

@@ -10,6 +10,8 @@ import click
 
 from runyard.cli.common import (
     SpecCommand,
+    check_gpus,
+    fake_gpus_option,
     install_stop_signals,
     load_plan,
     open_existing,
@@ -72,6 +74,7 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
 @store_options
 @click.option("--gpus", metavar="LIST", default="auto", show_default=True,
               help="GPU indices this worker uses: '0,1,2,3', 'auto' (every visible GPU) or 'none'.")
+@fake_gpus_option
 @click.option("--per-gpu", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
               help="Steps sharing one GPU.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
@@ -87,7 +90,7 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
 @friendly
-def worker(home: str | None, store_url: str | None, gpus: str, per_gpu: int, jobs: int | None,
+def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, per_gpu: int, jobs: int | None,
            experiments: tuple[str, ...], burst: bool, max_runs: int | None, lease: float, grace: float,
            poll: float) -> None:
     """Pull queued step executions from the store and run them on this machine's slots.
@@ -100,6 +103,8 @@ def worker(home: str | None, store_url: str | None, gpus: str, per_gpu: int, job
     from runyard.execute.worker import Worker
 
     chosen = parse_gpus(gpus)
+    if chosen is not None:
+        check_gpus(chosen, source="--gpus", fake=fake_gpus)
     gpu_list = detect_gpus() if chosen is None else chosen
     pool = SlotPool(gpu_list, per_gpu=per_gpu, jobs=jobs)
     with open_existing(home, store_url) as store:

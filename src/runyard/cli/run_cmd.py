@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runyard.cli.common import SpecCommand, install_stop_signals, load_plan, spec_arguments
+from runyard.cli.common import SpecCommand, fake_gpus_option, install_stop_signals, load_plan, spec_arguments
 from runyard.cli.main import friendly
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 @click.command(cls=SpecCommand)
 @spec_arguments
 @click.option("--gpus", metavar="LIST", help="GPU indices to use: '0,1,2,3', 'auto' or 'none' (default: the spec's).")
+@fake_gpus_option
 @click.option("--per-gpu", type=click.IntRange(min=1), metavar="K", help="Steps sharing one GPU (default: the spec's).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), metavar="N",
               help="Concurrent CPU-only steps (default: GPU slots, or the CPU count without GPUs).")
@@ -39,8 +40,9 @@ if TYPE_CHECKING:
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
-        gpus: str | None, per_gpu: int | None, jobs: int | None, force: bool, force_steps: tuple[str, ...],
-        store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float, inline: bool) -> None:
+        gpus: str | None, fake_gpus: bool, per_gpu: int | None, jobs: int | None, force: bool,
+        force_steps: tuple[str, ...], store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float,
+        inline: bool) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -52,7 +54,8 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
 
     gpu_list = parse_gpus(gpus) if gpus is not None else None
     spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                      gpus=gpu_list, per_gpu=per_gpu, store_url=store_url)
+                                      gpus=gpu_list, per_gpu=per_gpu, store_url=store_url,
+                                      fake_gpus=None if dry_run else fake_gpus)
     if dry_run:
         from runyard.cli.plan_cmd import plan_reasons, print_plan
 
@@ -66,7 +69,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
             from runyard.errors import UsageError
 
             raise UsageError("--detach and --inline do not mix: --inline runs steps in this terminal's process")
-        _run_detached(plan, options)
+        _run_detached(plan, options, fake_gpus=fake_gpus)
         if spec.select is not None:
             click.echo("select: the background worker runs the final stage once the sweep is done")
         return
@@ -89,11 +92,13 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     sys.exit(code)
 
 
-def _run_detached(plan: Plan, options: RunOptions) -> None:
+def _run_detached(plan: Plan, options: RunOptions, *, fake_gpus: bool) -> None:
     from runyard.execute.detach import start_worker
     from runyard.execute.session import run_detached
 
     result, worker_args, url = run_detached(plan, options)
+    if fake_gpus:
+        worker_args = [*worker_args, "--fake-gpus"]
     from runyard.execute.submission import describe
 
     click.echo(describe(result))

@@ -1,9 +1,11 @@
 """How a worker learns, while its steps run, that it must stop one: a cancel (``runyard cancel``
 from any machine) or a lease taken over by another worker. And how it is woken when work arrives.
 
-PostgreSQL: a ``LISTEN`` connection wakes the worker at once (new work, a cancel). SQLite, or a
-PostgreSQL listener whose link broke: the worker polls for work every ``poll`` seconds and checks
-the steps it runs every ``check_every`` seconds (one indexed read of those keys).
+PostgreSQL: a ``LISTEN`` connection wakes the worker at once (new work, a cancel); an idle worker
+still looks for work every ``LISTENED_POLL`` seconds, so a notification lost on the way (a link that
+died silently and is not yet known to be dead) delays work by at most that. SQLite, or a PostgreSQL
+listener whose link broke: the worker polls for work every ``poll`` seconds and checks the steps it
+runs every ``check_every`` seconds (one indexed read of those keys).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from runyard.model import Status
 from runyard.store.base import Listener, Store
 
 CANCELLED, LOST = "cancelled", "lost"
+LISTENED_POLL = 1.0  # seconds: the idle poll of a worker that listens (a claim on an empty queue is cheap)
 
 
 class Control:
     def __init__(self, store: Store, worker_id: str, *, poll: float, check_every: float = 1.0,
-                 listened_poll: float = 5.0) -> None:
+                 listened_poll: float = LISTENED_POLL) -> None:
         self.store = store
         self.worker_id = worker_id
         self._poll = poll

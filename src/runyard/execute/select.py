@@ -26,6 +26,7 @@ class Criteria:
     mode: str | None
     by: tuple[str, ...]
     over: tuple[str, ...]
+    from_spec: bool = False  # the spec's select.metric: validated at load, even when not under metrics:
 
     @classmethod
     def of(cls, spec: Spec, *, metric: str | None = None, mode: str | None = None,
@@ -38,7 +39,8 @@ class Criteria:
             metric=metric if metric is not None else chosen.metric if chosen else "",
             mode=mode if mode is not None else (chosen.mode if chosen and metric is None else None),
             by=tuple(by) if by is not None else chosen.by if chosen else (),
-            over=tuple(over) if over is not None else chosen.over if chosen else ())
+            over=tuple(over) if over is not None else chosen.over if chosen else (),
+            from_spec=metric is None)
 
 
 def rank(store: Store, experiment: str, criteria: Criteria, *, run_ids: Collection[str] | None = None,
@@ -58,6 +60,8 @@ def rank(store: Store, experiment: str, criteria: Criteria, *, run_ids: Collecti
         parsed = Where.parse(where)
         parsed.check(results.problem)
         mask &= parsed.evaluate(results.column, len(results))
+    if criteria.from_spec:  # a metric no run reported yet leaves every run out, rather than being a name error
+        declared = [*declared, criteria.metric]
     return best(results.select(mask), criteria.metric, mode=criteria.mode, by=criteria.by, over=criteria.over,
                 declared=declared)
 

@@ -7,7 +7,8 @@ job slots.  GPU steps and CPU steps do not compete: a CPU step on a GPU box sees
 (``CUDA_VISIBLE_DEVICES=""``).
 
 :func:`parse_gpus` reads the ``--gpus`` / ``resources.gpus`` value; :func:`detect_gpus` answers
-``auto`` (NVML when ``nvidia-ml-py`` is installed, else ``nvidia-smi -L``, else no GPU).
+``auto`` (NVML when ``nvidia-ml-py`` is installed, else ``nvidia-smi -L``, else no GPU);
+:func:`verify_gpus` checks GPU indices given by hand against the devices NVML sees.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from runyard.errors import UsageError
 from runyard.model import Resources
 
-__all__ = ["Slot", "SlotPool", "default_cpu_count", "detect_gpus", "parse_gpus"]
+__all__ = ["Slot", "SlotPool", "default_cpu_count", "detect_gpus", "nvml_device_count", "parse_gpus", "verify_gpus"]
 
 GPU_VALUE_HELP = (
     "valid: 'auto' (or 'all'), 'none' (or 'cpu', ''), GPU indices such as '0,1,2,3' or a range '0-3', "
@@ -299,6 +300,39 @@ def detect_gpus(*, environ: Mapping[str, str] | None = None) -> list[int]:
                 break
             out.append(match[0])
     return out
+
+
+def nvml_device_count() -> int | None:
+    """How many GPUs NVML sees on this machine (whatever ``CUDA_VISIBLE_DEVICES`` says), or None when NVML
+    is not available (``nvidia-ml-py`` not installed, no driver)."""
+    found = _detect_nvml()
+    return None if found is None else len(found)
+
+
+def verify_gpus(indices: Sequence[int], *, source: str, fake: bool = False) -> str | None:
+    """Check GPU indices given by hand (``source``: where they come from, e.g. ``--gpus``) against the GPUs
+    NVML sees. An index that does not exist raises :class:`UsageError`, unless ``fake`` (``--fake-gpus``:
+    indices for testing on a machine without them). Returns one line to warn with, or None: the indices
+    could not be verified (no NVML), or fake indices are used."""
+    if not indices:
+        return None
+    listed = ",".join(str(i) for i in indices)
+    count = nvml_device_count()
+    if count is None:
+        if fake:
+            return None
+        return (f"{source} {listed}: GPU indices not verified (NVML is not available here; "
+                "install nvidia-ml-py to check them)")
+    missing = [i for i in indices if i >= count]
+    if not missing:
+        return None
+    seen = f"NVML sees {count} GPU{'s' if count != 1 else ''}" + (f" (indices 0-{count - 1})" if count > 1 else
+                                                                   " (index 0)" if count == 1 else "")
+    absent = ",".join(str(i) for i in missing)
+    if fake:
+        return f"{source} {listed}: no GPU {absent} here ({seen}); running with fake GPU indices (--fake-gpus)"
+    raise UsageError(f"{source} {listed}: no GPU {absent} on this machine; {seen}. Use existing indices, "
+                     "'auto' or 'none', or add --fake-gpus to run with indices that are not real GPUs (testing)")
 
 
 def _detect_nvml() -> list[tuple[int, str]] | None:

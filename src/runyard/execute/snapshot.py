@@ -8,7 +8,10 @@ is a hash of that content, so submitting twice from the same code reuses one sna
 that runs from it). Queued steps then run in the snapshot's copy of their working folder, with the
 snapshot's copy of the spec's folder first on ``PYTHONPATH``: later edits of the checkout do not
 reach them. Ignored files (data, checkpoints) are not copied: point at them with absolute paths or
-params.
+params. runyard's own files are never part of a snapshot, git-ignored or not: the home (wherever
+``--home``/``RUNYARD_HOME`` puts it inside the repository, and any untracked ``.runyard`` folder) and
+a SQLite store file with its ``-wal``, ``-shm`` and ``-journal`` companions. An untracked symbolic
+link is copied as a link.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from runyard import capture
 from runyard.errors import UsageError
 from runyard.execute import files
+from runyard.home import HOME_DIR
 from runyard.model import Plan
 
 SNAPSHOTS = "snapshots"
@@ -60,20 +64,54 @@ def _git(folder: str | Path, *args: str, binary: bool = False) -> Any:
     return done.stdout if binary else done.stdout.decode("utf-8", "replace")
 
 
-def take(spec_folder: str, home: str) -> Snapshot:
-    """Snapshot the repository holding ``spec_folder`` into ``home`` (reused when unchanged)."""
+def store_files(store_url: str) -> list[str]:
+    """The files of a SQLite store (the database and its journal companions); none for a server."""
+    if not store_url.startswith("sqlite:///"):
+        return []
+    path = os.path.abspath(os.path.expanduser(store_url[len("sqlite:///"):].split("?", 1)[0]))
+    return [path + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+
+
+def _inside(repo: Path, paths: list[str]) -> list[str]:
+    """``paths`` that lie inside ``repo``, relative to it."""
+    top = os.path.realpath(repo)
+    found = []
+    for path in paths:
+        rel = os.path.relpath(os.path.realpath(path), top)
+        if rel != "." and rel != ".." and not rel.startswith(".." + os.sep) and not os.path.isabs(rel):
+            found.append(rel)
+    return found
+
+
+def _excluded(rel: str, runyard_files: list[str]) -> bool:
+    if HOME_DIR in rel.split("/")[:-1]:
+        return True  # a .runyard home (another one than this submit's, e.g. before --home moved it)
+    return any(rel == own or rel.startswith(own + "/") for own in runyard_files)
+
+
+def _content_hash(path: Path) -> bytes:
+    if path.is_symlink():
+        return hashlib.sha256(b"link\0" + os.readlink(path).encode()).digest()
+    return hashlib.sha256(path.read_bytes()).digest()
+
+
+def take(spec_folder: str, home: str, *, store_url: str = "") -> Snapshot:
+    """Snapshot the repository holding ``spec_folder`` into ``home`` (reused when unchanged), leaving
+    out the home and the files of the store at ``store_url``."""
     state = capture.code_state(spec_folder)
     if state is None:
         raise UsageError(f"--snapshot needs the spec's folder {spec_folder} to be in a git repository "
                          "(git init && git add . && git commit), or submit without --snapshot")
     repo = Path(_git(spec_folder, "rev-parse", "--show-toplevel").strip())
+    own = _inside(repo, [home, *store_files(store_url)])
     commit = _git(repo, "stash", "create").strip() or _git(repo, "rev-parse", "HEAD").strip()
     tree = _git(repo, "rev-parse", f"{commit}^{{tree}}").strip()
-    untracked = [p for p in _git(repo, "ls-files", "-z", "--others", "--exclude-standard").split("\0") if p]
+    untracked = [p for p in _git(repo, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
+                 if p and not _excluded(p, own)]
     digest = hashlib.sha256(tree.encode())
     for rel in sorted(untracked):
         digest.update(b"\0" + rel.encode() + b"\0")
-        digest.update(hashlib.sha256((repo / rel).read_bytes()).digest())
+        digest.update(_content_hash(repo / rel))
     snap_id = digest.hexdigest()[:16]
     base = Path(home) / SNAPSHOTS
     root = base / snap_id
@@ -93,6 +131,12 @@ def take(spec_folder: str, home: str) -> Snapshot:
                     tar.extractall(staging, filter="data")
                 else:  # pragma: no cover - Python without extraction filters
                     tar.extractall(staging)
+            for rel in own:  # committed by mistake: still not part of the code
+                target = staging / rel
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                elif target.exists() or target.is_symlink():
+                    target.unlink()
             for rel in untracked:
                 target = staging / rel
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ def submit_plan(store: Store, plan: Plan, *, priority: int = 0, force: Collectio
     from that copy whatever happens to the checkout later."""
     taken = None
     if snapshot:
-        taken = snapshots.take(os.path.dirname(plan.spec_path), plan.home)
+        taken = snapshots.take(os.path.dirname(plan.spec_path), plan.home, store_url=store.url)
         plan = snapshots.apply(plan, taken)
     # steps of workers that died (or froze, on this host: their processes are killed) are queued again,
     # or failed when their retries are spent, before the plan is matched against the store

@@ -102,7 +102,7 @@ def _changed(ex: StepExec, old: PastExecution, by_key: dict[str, StepExec]) -> R
         changes = []
         for name in dict.fromkeys([*old.params, *params]):
             before, after = old.params.get(name, _MISSING), params.get(name, _MISSING)
-            if canonical_json(before) != canonical_json(after):
+            if _differs(before, after):
                 changes.append(f"{name} {_show(before)} → {_show(after)}")
         return Reason("params changed", ", ".join(changes), old.key)
     if old.code != ex.code:
@@ -113,7 +113,13 @@ def _changed(ex: StepExec, old: PastExecution, by_key: dict[str, StepExec]) -> R
     return Reason("command changed", "", old.key)
 
 
-_MISSING = object()
+_MISSING = object()  # a param the execution did not use (added or dropped since)
+
+
+def _differs(before: object, after: object) -> bool:
+    if before is _MISSING or after is _MISSING:
+        return before is not after
+    return canonical_json(before) != canonical_json(after)
 
 
 def _show(value: object) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from runyard.errors import LaunchError, StoreUnavailable
 from runyard.execute import attempts, files
-from runyard.execute.control import CANCELLED, LOST, Control
+from runyard.execute.control import CANCELLED, LISTENED_POLL, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
@@ -115,7 +115,7 @@ class Worker:
         self._guardian = Guardian()
         # a draining worker may wait for other workers' last steps, whose end sends no wake-up: it polls
         self._control = Control(self.store, self.id, poll=self.poll_interval,
-                                listened_poll=self.poll_interval if burst else 5.0)
+                                listened_poll=self.poll_interval if burst else LISTENED_POLL)
         self._watch_listener()
         try:
             self.recover()

@@ -7,8 +7,9 @@
         run: python summarize.py --runs {runs} --out {out}
         uses: [val_acc]             # the metrics it reads (each defined under metrics:)
     select:
-      metric: val_acc               # a metric defined under metrics:, reported by a sweep step
-      mode: max                     # default: the metric's mode
+      metric: val_acc               # a metric reported by a sweep step (defined under metrics:, returned
+                                    # by a call step or logged with runyard.log)
+      mode: max                     # default: the metric's mode; required for a metric not under metrics:
       by: [model]                   # the best run per value of these params (default: one overall)
       over: [seed]                  # rank configs by the mean over these params; all their runs go final
       then:                         # steps of each final run (names distinct from the sweep's steps)
@@ -127,10 +128,7 @@ def parse_select(check: _Checker, value: object, *, steps: list[str], taken: lis
     if not isinstance(metric, str) or not metric:
         check.add(("select", "metric"), f"missing: the metric that ranks the runs (metrics: "
                   f"{', '.join(defined) or 'none defined under metrics:'})")
-    elif metric not in defined:
-        check.add(("select", "metric"), f"{metric!r} is not a metric{did_you_mean(metric, defined)} "
-                  f"(metrics defined under metrics: {', '.join(defined) or 'none'})")
-    else:
+    elif metric in defined:
         chosen = defined[metric]
         if chosen.step not in steps:
             check.add(("select", "metric"), f"{metric!r} is reported by {chosen.step!r}, which is not a sweep step: "
@@ -138,6 +136,11 @@ def parse_select(check: _Checker, value: object, *, steps: list[str], taken: lis
     mode = data.get("mode")
     if mode is not None and mode not in ("max", "min"):
         check.add(("select", "mode"), f"{mode!r} is not a mode (max or min)")
+    elif isinstance(metric, str) and metric and chosen is None and mode is None:
+        # not declared: returned by a call step or logged with runyard.log; which way is better is unknown
+        check.add(("select", "metric"), f"{metric!r} is not a metric{did_you_mean(metric, defined)} (metrics "
+                  f"defined under metrics: {', '.join(defined) or 'none'}); a metric returned by a call step or "
+                  "logged with runyard.log ranks too, given `mode: max` or `mode: min` in select:")
     by = _str_list(check, ("select", "by"), data.get("by"))
     over = _str_list(check, ("select", "over"), data.get("over"))
     for key, names in (("by", by), ("over", over)):
@@ -149,9 +152,9 @@ def parse_select(check: _Checker, value: object, *, steps: list[str], taken: lis
         check.add(("select", "over"), f"{name!r} is both in `by` and in `over`: a param groups runs or is "
                   "averaged over, not both")
     then = _then_steps(check, data.get("then"), steps=steps, taken=taken, params=params, folder=folder)
-    if chosen is None or not then:
+    if not isinstance(metric, str) or not metric or (chosen is None and mode not in ("max", "min")) or not then:
         return None
-    return SelectSpec(metric=str(metric), mode=str(mode or chosen.mode), then=then, by=by, over=over,
+    return SelectSpec(metric=metric, mode=str(mode or (chosen.mode if chosen else "max")), then=then, by=by, over=over,
                       mode_given=mode is not None)
 
 

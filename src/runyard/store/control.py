@@ -129,7 +129,10 @@ class Listener:
 
         self.close()
         try:
-            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5, application_name="runyard-listen")
+            # TCP keepalives: a link that died silently (a dropped proxy, a vanished host) is found dead
+            # within a minute and reopened, instead of waiting forever for notifications
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5, application_name="runyard-listen",
+                                   keepalives=1, keepalives_idle=20, keepalives_interval=10, keepalives_count=3)
             conn.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error:
             return False
