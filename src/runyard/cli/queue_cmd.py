@@ -108,6 +108,8 @@ def worker(home: str | None, store_url: str | None, gpus: str, per_gpu: int, job
         result = runner.run(burst=burst)
     _say(f"worker {runner.id} stopped: {result.done} done, {len(result.failed)} failed, "
          f"{len(result.interrupted)} interrupted, {len(result.cancelled)} cancelled")
+    if runner.disk_full is not None:
+        raise runner.disk_full
     sys.exit(result.exit_code if burst or result.interrupted else 0)
 
 

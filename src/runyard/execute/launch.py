@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from runyard.errors import LaunchError
+from runyard.errors import DiskFull, LaunchError
 
 if TYPE_CHECKING:
     from runyard.execute.guardian import Guardian
@@ -232,6 +232,9 @@ def launch(
     try:
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError as err:
+        full = DiskFull.of(err, log_path)
+        if full is not None:
+            raise full from err
         raise LaunchError(f"cannot open the log file {log_path}: {err.strerror}") from err
     try:
         started, started_wall = time.monotonic(), time.time()

@@ -174,6 +174,8 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
     # finished, leaves nothing to resume)
     outcome.interrupted = worker.stopping and any(s != Status.DONE for s in outcome.statuses.values())
     display.close(outcome)
+    if worker.disk_full is not None:  # recorded, nothing more launched: say why and exit non-zero
+        raise worker.disk_full
     return outcome
 
 
