@@ -43,7 +43,12 @@ def _write_atomic(path: str | os.PathLike[str], text: str, *, new: bool) -> None
             _write_all(fd, text)
             return
     tmp = f"{path}.tmp{os.getpid()}"
-    write_file(tmp, text)
+    try:
+        _write_all(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644), text)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     os.replace(tmp, path)
 
 

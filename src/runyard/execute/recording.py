@@ -73,9 +73,10 @@ class Recorder:
 
     def exited(self, record: ExecRecord, code: int | None, reason: str = "") -> None:
         """A step's process ended with ``code``; ``reason`` says why the worker stopped it, if it did."""
-        full = None if code == 0 or reason else full_after_exit(record.folder, [files.log_path(record),
-                                                                                 files.metrics_path(record)])
-        if full is not None:  # it failed writing its log or metrics: the disk is full, not the step wrong
+        # a step that ends with its file system full failed writing its log, metrics or outputs (even if it
+        # exited 0: runyard.log only warns), whatever its code says: the disk is to blame, not the step
+        full = None if reason else full_after_exit(record.folder, [files.log_path(record), files.metrics_path(record)])
+        if full is not None:
             self.halt(full)
             self.finished(record, Status.FAILED, code, str(full))
         elif reason == "interrupted":
