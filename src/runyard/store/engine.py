@@ -297,6 +297,7 @@ def exec_record(row: Mapping[Any, Any]) -> ExecRecord:
         retries=row["retries"],
         status=Status(row["status"]),
         attempts=row["attempts"],
+        lost=row.get("lost", 0),
         priority=row["priority"],
         seq=row["seq"],
         worker_id=row["worker_id"],
