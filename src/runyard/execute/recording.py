@@ -48,6 +48,7 @@ class Recorder:
             launched["metric_problems"] = problems
         updated = self._finish_in_store(record, status, code, error, provenance)
         if updated is None:
+            self.result.lost.append(record.key)
             self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
                                                        "the result of this attempt was not recorded"))
             return
@@ -115,6 +116,7 @@ class Recorder:
         """Stopped because another worker took the execution over: record nothing."""
         self.launch_state.pop(record.key, None)
         self.ingest.drop(record.key)
+        self.result.lost.append(record.key)
         self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over by another "
                                                  "worker; this attempt was stopped"))
 

@@ -137,8 +137,8 @@ class LeaseContract(_Contract):
         assert store.reap() == []
         assert store.reap(now=clock.now + 31) == sorted([a.key, b.key])
         # a lost worker is no failure of the step: requeued whatever retries says, counted in lost
-        for key in (a.key, b.key):
-            record = store.execution(key)
+        for reaped in (a.key, b.key):
+            record = store.execution(reaped)
             assert (record.status, record.attempts, record.lost, record.ended) == (R, 1, 1, None)
             assert "lease" in (record.error or "")
         assert store.reap(now=clock.now + 1000) == []
