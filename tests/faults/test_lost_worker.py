@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runyard.model import Status
+from runyard.store.base import RunRecord
 from runyard.testing.faults import Yard, wait_for
 from runyard.testing.processes import group_alive
 
@@ -81,3 +82,36 @@ def test_a_run_whose_attempt_was_taken_over_exits_non_zero(yard: Yard) -> None:
     assert "lost 1 step execution" in output and "Traceback" not in output, output
     (record,) = yard.executions("lost")
     assert record.status == Status.DONE and record.attempts == 2  # the thawed run recorded nothing over it
+
+
+def test_readers_show_the_steps_of_a_killed_run_as_lost_at_once_writing_nothing(yard: Yard) -> None:
+    run = yard.start("run", "--jobs", "1")
+    wait_for(lambda: _first_attempt_running(yard), what="attempt 1 to run")
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(10)
+    (before,) = yard.executions("lost")
+    assert before.status == Status.RUNNING
+
+    listing = yard.run("ls", "lost")
+    assert listing.code == 0, listing
+    (row,) = [line for line in listing.stdout.splitlines() if "a:" in line]
+    assert " lost " in row and "a:lost" in row and "running" not in row, listing
+    assert '"status": "lost"' in yard.run("ls", "lost", "--json").stdout
+    assert "1 lost" in yard.run("ls").stdout
+    (record,) = _runs(yard)
+    shown = yard.run("show", record.id[:12])
+    assert shown.code == 0, shown
+    assert "running" not in shown.stdout and "a " in shown.stdout and " lost" in shown.stdout, shown
+    assert "is gone" in shown.stdout, shown
+    (after,) = yard.executions("lost")
+    assert after == before  # readers wrote nothing
+
+    status = yard.run("status")  # takes back what a dead worker held, as any worker would
+    assert status.code == 0 and "lost: its worker" in status.stderr, status
+    (taken,) = yard.executions("lost")
+    assert (taken.status, taken.lost) == (Status.READY, 1)
+
+
+def _runs(yard: Yard) -> list[RunRecord]:
+    with yard.store() as store:
+        return store.runs("lost")
