@@ -221,8 +221,9 @@ def _print_from(path: str, offset: int) -> int:
 def status(as_json: bool, home: str | None, store_url: str | None) -> None:
     """What is running where: workers with their slots and the step executions they run.
 
-    Steps whose worker died (lease expired, or a dead pid on this host) are taken back first, as any
-    worker would: queued again, or failed when their retries are spent."""
+    Steps whose worker died (lease expired, or a dead pid on this host) are lost: they are taken back
+    first, as any worker would, and queued again whatever their retries (`ls` and `show` only show
+    them as lost)."""
     import socket
 
     from runyard.execute.recovery import recover
