@@ -24,7 +24,9 @@ guardian, even when both are killed with SIGKILL):
 Cost per launch, measured here (``launch()`` call / launch-to-exit of ``true``): no death signal
 0.17 / 1.16 ms; ``setpriv`` 0.18 / 1.94 ms (vfork path kept, one more exec in the child); guardian
 0.19 / 1.18 ms; ``preexec_fn`` + ``prctl`` 1.8 ms, and 21-24 ms for a worker with 500 MB resident
-(``preexec_fn`` forces CPython's fork path, whose cost grows with the parent's memory).
+(``preexec_fn`` forces CPython's fork path, whose cost grows with the parent's memory).  The default
+now, ``setpriv`` + ``timeout`` + guardian: launch-to-exit 3.9-6.8 ms against 1.5-1.9 ms for the
+guardian alone, on a loaded 2-core machine (two more ``exec`` per step).
 
 Return codes: the exit status, or ``128 + N`` when the leader was killed by signal N (what a shell
 reports; ``bash -c`` itself exits ``128 + N`` when its last command is killed), see :attr:`Child.signaled`.
