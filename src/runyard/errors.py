@@ -11,6 +11,8 @@ Tree::
     ├── RunNotFound              no run / experiment / execution matches what the user named (exit 2)
     ├── LaunchError              a step could not be started (missing workdir, bad interpreter ...)
     ├── StepFailed               some step of a run started from Python failed (exit 1); names each log
+    ├── DiskFull                 a file under home (or the store's file) could not be written: no space,
+    │                            quota exceeded or an I/O error (exit 1); names the path
     ├── ResultError              a Python step's result cannot be saved or loaded (exit 2 when loading)
     ├── MetricSourceError        a metric's file or parser gave no points (the step is not failed by it)
     └── MissingDependency        an optional package is needed: the message says what to install
@@ -18,6 +20,8 @@ Tree::
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -82,6 +86,30 @@ class RunNotFound(RunyardError):
 
 class LaunchError(RunyardError):
     pass
+
+
+class DiskFull(RunyardError):
+    """Writing ``path`` failed for lack of space (``ENOSPC``), quota (``EDQUOT``) or an I/O error (``EIO``).
+
+    Not a :class:`StoreUnavailable`: waiting does not help, so nothing retries it; a worker records the
+    step failed with this message, launches nothing more and exits non-zero."""
+
+    exit_code = 1
+    ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
+
+    def __init__(self, path: str, code: int = errno.ENOSPC) -> None:
+        self.path = path
+        self.errno = code
+        what = {errno.EDQUOT: "disk quota exceeded", errno.EIO: "I/O error"}.get(code, "disk full")
+        super().__init__(f"{what} writing {path}")
+
+    @classmethod
+    def of(cls, err: OSError, path: str | os.PathLike[str] | None = None) -> DiskFull | None:
+        """The :class:`DiskFull` for ``err`` when it is one of :attr:`ERRNOS`, else None."""
+        if err.errno not in cls.ERRNOS:
+            return None
+        where = path if path is not None else err.filename
+        return cls(os.fspath(where) if where is not None else "?", err.errno)
 
 
 class StepFailed(RunyardError):

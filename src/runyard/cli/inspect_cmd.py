@@ -40,15 +40,19 @@ def ls(experiment: str | None, as_json: bool, stage: str | None, home: str | Non
     from rich.markup import escape
     from rich.table import Table
 
+    from runyard.execute.lost import lost_keys, shown_run_status, shown_status
+
     with open_existing(home, store_url) as store:
         console = Console(highlight=False)
+        lost = lost_keys(store, experiment)  # running, but their worker is gone
         if experiment is None:
             rows = []
             for name in store.experiments():
                 runs = store.runs(name)
                 counts: dict[str, int] = {}
                 for run in runs:
-                    counts[str(run.status)] = counts.get(str(run.status), 0) + 1
+                    shown = shown_run_status(run, lost)
+                    counts[shown] = counts.get(shown, 0) + 1
                 rows.append({"experiment": name, "runs": len(runs), "status": counts})
             if as_json:
                 _echo_json(rows)
@@ -69,7 +73,8 @@ def ls(experiment: str | None, as_json: bool, stage: str | None, home: str | Non
         every = store.runs(experiment)
         runs = [r for r in every if r.stage in stages]
         if as_json:
-            _echo_json([{"id": r.id, "name": r.name, "status": str(r.status), "stage": r.stage, "origin": r.origin,
+            _echo_json([{"id": r.id, "name": r.name, "status": shown_run_status(r, lost), "stage": r.stage,
+                         "origin": r.origin,
                          "params": dict(r.params), "folder": r.folder} for r in runs])
             return
         names = {r.id: r.name for r in every}
@@ -78,10 +83,11 @@ def ls(experiment: str | None, as_json: bool, stage: str | None, home: str | Non
         for column in ("run", "id", "status", *(("stage", "from") if staged else ()), "steps"):
             table.add_column(column, overflow="fold")
         for run in runs:
-            steps = " ".join(f"{name}:{status}" for (name, _), status in zip(run.steps, run.statuses, strict=False))
+            steps = " ".join(f"{name}:{shown_status(status, key, lost)}"
+                             for (name, key), status in zip(run.steps, run.statuses, strict=False))
             origin = names.get(run.origin, run.origin[:12]) if run.origin else ""
             extra = (run.stage, escape(origin)) if staged else ()
-            table.add_row(escape(run.name), run.short, str(run.status), *extra, escape(steps))
+            table.add_row(escape(run.name), run.short, shown_run_status(run, lost), *extra, escape(steps))
         console.print(table)
 
 
@@ -93,23 +99,30 @@ def ls(experiment: str | None, as_json: bool, stage: str | None, home: str | Non
 @friendly
 def show(run: str, experiment: str | None, as_json: bool, home: str | None, store_url: str | None) -> None:
     """Show a run (id prefix or name): params, folders, and each step's status, command and log."""
+    from runyard.execute.lost import LOST, lost_among, shown_run_status, shown_status
+
     with open_existing(home, store_url) as store:
         record = store.run(run, experiment)
         execs = {e.key: e for e in store.executions(record.experiment, keys=[k for _, k in record.steps])}
+        running = [e for e in execs.values() if e.status == Status.RUNNING]
+        lost = lost_among(running, store.workers()) if running else set()
         steps = []
         for name, key in record.steps:
             ex = execs[key]
-            steps.append({"name": name, "key": key, "status": str(ex.status), "exit_code": ex.exit_code,
-                          "attempts": ex.attempts, "duration": ex.duration, "error": ex.error,
+            shown = shown_status(ex.status, key, lost)
+            error = (f"its worker {ex.worker_id} is gone (dead, or its lease expired); the next `runyard run` "
+                     "or worker takes it back") if shown == LOST else ex.error
+            steps.append({"name": name, "key": key, "status": shown, "exit_code": ex.exit_code,
+                          "attempts": ex.attempts, "duration": ex.duration, "error": error,
                           "command": ex.command, "folder": ex.folder, "log": os.path.join(ex.folder, "log")})
         origin = _origin(store, record.origin, record.experiment)
         data = {"id": record.id, "name": record.name, "experiment": record.experiment,
-                "status": str(record.status), "stage": record.stage, "origin": record.origin,
+                "status": shown_run_status(record, lost), "stage": record.stage, "origin": record.origin,
                 "origin_name": origin, "params": dict(record.params), "folder": record.folder, "steps": steps}
         if as_json:
             _echo_json(data)
             return
-        click.echo(f"{record.name}  ({record.id[:12]})  {record.experiment}  {record.status}")
+        click.echo(f"{record.name}  ({record.id[:12]})  {record.experiment}  {data['status']}")
         if record.stage == "final":
             click.echo(f"stage final: selected from run {origin} ({(record.origin or '')[:12]})")
         elif record.stage == "aggregate":
@@ -222,8 +235,9 @@ def _print_from(path: str, where: tuple[int, int]) -> tuple[int, int]:
 def status(as_json: bool, home: str | None, store_url: str | None) -> None:
     """What is running where: workers with their slots and the step executions they run.
 
-    Steps whose worker died (lease expired, or a dead pid on this host) are taken back first, as any
-    worker would: queued again, or failed when their retries are spent."""
+    Steps whose worker died (lease expired, or a dead pid on this host) are lost: they are taken back
+    first, as any worker would, and queued again whatever their retries (`ls` and `show` only show
+    them as lost)."""
     import socket
 
     from runyard.execute.recovery import recover

@@ -146,6 +146,9 @@ class Display:
         if waiting and outcome.failed:
             self._line(f"  {waiting} step execution{'s' if waiting != 1 else ''} did not run because a step "
                                f"{'they need' if waiting != 1 else 'it needs'} failed")
+        if outcome.lost:
+            self._line(f"  [red]lost[/] {outcome.lost} step execution{'s' if outcome.lost != 1 else ''}: this "
+                       "worker stopped renewing its lease and another worker took them over")
         if outcome.interrupted:
             self._line("interrupted: run the same command again to resume")
         try:

@@ -119,7 +119,10 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
              + ("; exits when drained" if burst else "; Ctrl-C to stop"))
         result = runner.run(burst=burst)
     _say(f"worker {runner.id} stopped: {result.done} done, {len(result.failed)} failed, "
-         f"{len(result.interrupted)} interrupted, {len(result.cancelled)} cancelled")
+         f"{len(result.interrupted)} interrupted, {len(result.cancelled)} cancelled"
+         + (f", {len(result.lost)} lost to another worker" if result.lost else ""))
+    if runner.disk_full is not None:
+        raise runner.disk_full
     sys.exit(result.exit_code if burst or result.interrupted else 0)
 
 

@@ -31,13 +31,14 @@ class WorkerResult:
     failed: list[ExecRecord] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # attempts taken over by another worker: not recorded here
     retried: int = 0
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 1 if self.failed else 0
+        return 1 if self.failed else 0  # a `runyard run` also fails on lost attempts (session.Outcome)
 
 
 def stop_message(requests: int, running: int, grace: float) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from runyard.execute import attempts
-from runyard.model import Plan, StepExec
+from runyard.execute.diskspace import writing
+from runyard.model import Plan, Run, StepExec
 from runyard.spec.text import file_name
 from runyard.store.records import ExecRecord
 
@@ -30,7 +31,12 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, new: bool = False) 
     ``new``: the file is most likely absent, so create it directly (``O_EXCL``) and fall back to a
     temporary file and a rename only when it exists. Every inode created and freed per step execution
     costs: on a busy ext4 file system allocating inodes next to many recently freed ones dominated the
-    worker's CPU time."""
+    worker's CPU time. Out of space: :class:`~runyard.errors.DiskFull` naming ``path``."""
+    with writing(path):
+        _write_atomic(path, text, new=new)
+
+
+def _write_atomic(path: str | os.PathLike[str], text: str, *, new: bool) -> None:
     if new:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -40,13 +46,19 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, new: bool = False) 
             _write_all(fd, text)
             return
     tmp = f"{path}.tmp{os.getpid()}"
-    write_file(tmp, text)
+    try:
+        _write_all(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644), text)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     os.replace(tmp, path)
 
 
 def write_file(path: str | os.PathLike[str], text: str) -> None:
     """Create or truncate ``path`` and write ``text``: plain system calls (this runs for every step)."""
-    _write_all(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644), text)
+    with writing(path):
+        _write_all(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644), text)
 
 
 def _write_all(fd: int, text: str) -> None:
@@ -86,11 +98,12 @@ def metrics_path(ex: StepExec) -> str:
 def prepare_execution(ex: StepExec) -> None:
     """Create the execution folder with ``out/`` and the exact ``command`` it runs."""
     out = os.path.join(ex.folder, "out")
-    try:
-        os.mkdir(ex.folder)
-        os.mkdir(out)
-    except (FileExistsError, FileNotFoundError):  # a retry or re-run; or the first execution of this step
-        os.makedirs(out, exist_ok=True)
+    with writing(ex.folder):
+        try:
+            os.mkdir(ex.folder)
+            os.mkdir(out)
+        except (FileExistsError, FileNotFoundError):  # a retry or re-run; or the first execution of this step
+            os.makedirs(out, exist_ok=True)
     write_file(os.path.join(ex.folder, "command"), ex.command + "\n")
 
 
@@ -117,33 +130,38 @@ def write_run_folders(plan: Plan) -> None:
     """``run.json`` and step links for every run of the plan; files already up to date are left alone."""
     by_key = {ex.key: ex for ex in plan.executions}
     for run in plan.runs:
-        folder = Path(run.folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        content = readable_json({
-            "id": run.id, "experiment": run.experiment, "name": run.name, "params": dict(run.params),
-            "steps": [{"name": step, "key": key, "folder": by_key[key].folder} for step, key in run.steps],
-        }) + "\n"
-        target = folder / "run.json"
+        with writing(run.folder):
+            _write_run_folder(run, by_key)
+
+
+def _write_run_folder(run: Run, by_key: Mapping[str, StepExec]) -> None:
+    folder = Path(run.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    content = readable_json({
+        "id": run.id, "experiment": run.experiment, "name": run.name, "params": dict(run.params),
+        "steps": [{"name": step, "key": key, "folder": by_key[key].folder} for step, key in run.steps],
+    }) + "\n"
+    target = folder / "run.json"
+    try:
+        unchanged = target.read_text(encoding="utf-8") == content
+    except OSError:
+        unchanged = False
+    if not unchanged:
+        write_atomic(target, content, new=True)
+    for step, key in run.steps:
+        link = folder / file_name(step)
+        relative = os.path.relpath(by_key[key].folder, folder)
         try:
-            unchanged = target.read_text(encoding="utf-8") == content
-        except OSError:
-            unchanged = False
-        if not unchanged:
-            write_atomic(target, content, new=True)
-        for step, key in run.steps:
-            link = folder / file_name(step)
-            relative = os.path.relpath(by_key[key].folder, folder)
-            try:
-                os.symlink(relative, link)
+            os.symlink(relative, link)
+            continue
+        except FileExistsError:
+            pass
+        if os.path.islink(link):
+            if os.readlink(link) == relative:
                 continue
-            except FileExistsError:
-                pass
-            if os.path.islink(link):
-                if os.readlink(link) == relative:
-                    continue
-            elif os.path.lexists(link):
-                continue  # a file or folder a step wrote into {run} under this name: never replace it
-            replace_link(relative, link)
+        elif os.path.lexists(link):
+            continue  # a file or folder a step wrote into {run} under this name: never replace it
+        replace_link(relative, link)
 
 
 def replace_link(target: str, link: str | os.PathLike[str]) -> None:
@@ -161,7 +179,8 @@ def store_once(home: str, kind: str, text: str, suffix: str) -> str:
     folder = os.path.join(home, kind)
     path = os.path.join(folder, digest + suffix)
     if not os.path.exists(path):
-        os.makedirs(folder, exist_ok=True)
+        with writing(folder):
+            os.makedirs(folder, exist_ok=True)
         write_atomic(path, text)
     return path
 

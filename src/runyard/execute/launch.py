@@ -5,21 +5,28 @@ child gets ``os.environ`` plus the caller's additions, stdin from ``/dev/null``,
 appended to the log file by file descriptor, its own process group (``pgid == pid``), and a death
 signal so it dies with its worker.
 
-Dying with the worker, two ways:
+Dying with the worker, two ways, both on by default (a step never outlives both its worker and the
+guardian, even when both are killed with SIGKILL):
 
-* per child (default): ``PR_SET_PDEATHSIG(SIGKILL)``, set by exec'ing through util-linux ``setpriv
-  --pdeathsig KILL`` when it is installed, else by ``prctl`` in a ``preexec_fn``.  The signal reaches
-  the group leader (``bash``, or the program bash execs for a simple command); a compound command's
-  other processes live on until :func:`kill_orphan_group` finds them.  The signal fires when the
-  *thread* that launched the child exits: launch from a long-lived thread.
+* per child: ``PR_SET_PDEATHSIG``, set by exec'ing through util-linux ``setpriv --pdeathsig`` when it
+  is installed, else by ``prctl`` in a ``preexec_fn``.  With GNU coreutils ``timeout`` installed the
+  group leader is ``timeout -s KILL 0 bash -c COMMAND`` (no time limit: ``0``) and the death signal
+  is ``SIGALRM``, which ``timeout`` takes as its time being up: it SIGKILLs its whole process group,
+  so a compound command's other processes and the step's grandchildren (``python x.py &``) die too.
+  Without ``timeout`` the death signal is ``SIGKILL`` to ``bash`` (or the program bash execs for a
+  simple command), and only the guardian or :func:`kill_orphan_group` reach the rest of the group.
+  A side effect of ``timeout``: a SIGTERM to the group reaches ``timeout`` too, which passes it on
+  to the group once more.  The signal fires when the *thread* that launched the child exits: launch
+  from a long-lived thread.
 * :class:`~runyard.execute.guardian.Guardian`: one small process per worker that is told each group
   and kills every group still registered when the worker's pipe closes (the worker died, however).
-  Whole groups, no per-child cost; with a live guardian, ``launch(..., guardian=g)`` skips the per-child death signal.
 
 Cost per launch, measured here (``launch()`` call / launch-to-exit of ``true``): no death signal
 0.17 / 1.16 ms; ``setpriv`` 0.18 / 1.94 ms (vfork path kept, one more exec in the child); guardian
 0.19 / 1.18 ms; ``preexec_fn`` + ``prctl`` 1.8 ms, and 21-24 ms for a worker with 500 MB resident
-(``preexec_fn`` forces CPython's fork path, whose cost grows with the parent's memory).
+(``preexec_fn`` forces CPython's fork path, whose cost grows with the parent's memory).  The default
+now, ``setpriv`` + ``timeout`` + guardian: launch-to-exit 3.9-6.8 ms against 1.5-1.9 ms for the
+guardian alone, on a loaded 2-core machine (two more ``exec`` per step).
 
 Return codes: the exit status, or ``128 + N`` when the leader was killed by signal N (what a shell
 reports; ``bash -c`` itself exits ``128 + N`` when its last command is killed), see :attr:`Child.signaled`.
@@ -39,7 +46,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from runyard.errors import LaunchError
+from runyard.errors import DiskFull, LaunchError
 
 if TYPE_CHECKING:
     from runyard.execute.guardian import Guardian
@@ -65,10 +72,12 @@ _tools: dict[str, str | None] = {}
 def _tool(name: str) -> str | None:
     if name not in _tools:
         path = shutil.which(name)
-        if name == "setpriv" and path is not None and _LINUX:
-            try:  # --pdeathsig came with util-linux 2.33
-                out = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=5, check=False)
-                path = path if "--pdeathsig" in out.stdout else None
+        # setpriv: --pdeathsig came with util-linux 2.33; timeout: GNU's kills its process group
+        needed = {"setpriv": ("--help", "--pdeathsig"), "timeout": ("--version", "GNU coreutils")}.get(name)
+        if needed is not None and path is not None and _LINUX:
+            try:
+                out = subprocess.run([path, needed[0]], capture_output=True, text=True, timeout=5, check=False)
+                path = path if needed[1] in out.stdout else None
             except (OSError, subprocess.SubprocessError):
                 path = None
         _tools[name] = path
@@ -82,10 +91,17 @@ def deathsig_method() -> str:
     return "setpriv" if _tool("setpriv") else "prctl"
 
 
+def _group_killer() -> list[str]:
+    """The argv prefix that makes the group leader kill its whole group on ``SIGALRM`` (its death
+    signal), or ``[]`` without GNU ``timeout``."""
+    timeout = _tool("timeout") if _LINUX else None
+    return [timeout, "-s", "KILL", "0"] if timeout else []
+
+
 _prctl: list[Any] = []
 
 
-def _prctl_preexec() -> Callable[[], None] | None:
+def _prctl_preexec(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
     """A ``preexec_fn`` setting PDEATHSIG (libc is loaded here, in the parent, not in every child)."""
     if not _prctl:
         import ctypes
@@ -99,7 +115,7 @@ def _prctl_preexec() -> Callable[[], None] | None:
         return None
 
     def preexec() -> None:  # in the child between fork and exec
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         if os.getppid() != parent:  # the worker died before prctl took effect
             os._exit(137)
 
@@ -206,8 +222,8 @@ def launch(
     """Start ``bash -c command`` in ``cwd``, logging to ``log_path`` (appended).
 
     Environment: ``os.environ`` + ``env_extra``, with ``pythonpath_first`` put first on ``PYTHONPATH``.
-    ``guardian``: register the group with it.  ``deathsig``: give the child ``PDEATHSIG(SIGKILL)``;
-    default: unless a live guardian covers it.  Raises :class:`LaunchError` (path and reason) when the
+    ``guardian``: register the group with it.  ``deathsig``: give the child its death signal (see the
+    module's docstring); default: yes.  Raises :class:`LaunchError` (path and reason) when the
     log cannot be opened or the process cannot start (missing ``cwd``, no ``bash`` ...).
     """
     bash = _tool("bash")
@@ -220,18 +236,23 @@ def launch(
         env["PYTHONPATH"] = pythonpath_first + os.pathsep + old if old else pythonpath_first
     guarded = guardian is not None and guardian.alive
     if deathsig is None:
-        deathsig = not guarded
+        deathsig = True
     argv = [bash, "-c", command]
     preexec = None
     if deathsig and _LINUX:
+        killer = _group_killer()
+        argv = [*killer, *argv]
         setpriv = _tool("setpriv")
         if setpriv:
-            argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
+            argv = [setpriv, "--pdeathsig", "ALRM" if killer else "KILL", "--", *argv]
         else:
-            preexec = _prctl_preexec()
+            preexec = _prctl_preexec(signal.SIGALRM if killer else signal.SIGKILL)
     try:
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError as err:
+        full = DiskFull.of(err, log_path)
+        if full is not None:
+            raise full from err
         raise LaunchError(f"cannot open the log file {log_path}: {err.strerror}") from err
     try:
         started, started_wall = time.monotonic(), time.time()

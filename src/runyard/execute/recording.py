@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runyard.errors import LeaseLost, StoreUnavailable
+from runyard.errors import DiskFull, LeaseLost, StoreUnavailable
 from runyard.execute import files
+from runyard.execute.diskspace import full_after_exit
 from runyard.execute.events import Event, WorkerResult
 from runyard.execute.extract import OWN_NOTE
 from runyard.execute.ingest import Ingest, metric_warning
@@ -34,6 +35,7 @@ class Recorder:
         self.emit = emit
         self.after = after  # called with each recorded final result (not retries)
         self.launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
+        self.disk_full: DiskFull | None = None  # the first out-of-space write under home: launch nothing more
 
     def finished(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
                  provenance: dict[str, Any] | None = None) -> None:
@@ -47,14 +49,18 @@ class Recorder:
             error = metric_warning(problems)  # a done step's error field holds its metrics warning
         updated = self._finish_in_store(record, status, code, error, provenance)
         if updated is None:
+            self.result.lost.append(record.key)
             self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
                                                        "the result of this attempt was not recorded"))
             return
         final = updated.status
         ended = updated.ended or time.time()
-        files.write_meta(record, status=str(final), exit_code=code, error=error, attempt=record.attempts,
-                         started=updated.started, ended=ended, duration=updated.duration, worker=self.worker_id,
-                         host=self.host, **launched, provenance=provenance)
+        try:
+            files.write_meta(record, status=str(final), exit_code=code, error=error, attempt=record.attempts,
+                             started=updated.started, ended=ended, duration=updated.duration,
+                             worker=self.worker_id, host=self.host, **launched, provenance=provenance)
+        except DiskFull as err:  # the store has the result; meta.json will be rewritten by the next attempt
+            self.halt(err)
         if final == Status.DONE:
             self.result.done += 1
         elif final == Status.READY:
@@ -69,7 +75,13 @@ class Recorder:
 
     def exited(self, record: ExecRecord, code: int | None, reason: str = "") -> None:
         """A step's process ended with ``code``; ``reason`` says why the worker stopped it, if it did."""
-        if reason == "interrupted":
+        # a step that ends with its file system full failed writing its log, metrics or outputs (even if it
+        # exited 0: runyard.log only warns), whatever its code says: the disk is to blame, not the step
+        full = None if reason else full_after_exit(record.folder, [files.log_path(record), files.metrics_path(record)])
+        if full is not None:
+            self.halt(full)
+            self.finished(record, Status.FAILED, code, str(full))
+        elif reason == "interrupted":
             self.finished(record, Status.INTERRUPTED, code, "interrupted")
         elif reason == "timeout":
             self.finished(record, Status.FAILED, code, f"timed out after {record.timeout:g} s")
@@ -77,6 +89,12 @@ class Recorder:
             self.finished(record, Status.DONE, code, None)
         else:
             self.finished(record, Status.FAILED, code, f"exit code {code}")
+
+    def halt(self, err: DiskFull) -> None:
+        """Keep the first out-of-space error: the worker launches nothing more and exits with it."""
+        if self.disk_full is None:
+            self.disk_full = err
+            self.emit(Event("stopping", message=f"{err}: launching nothing more"))
 
     def launch_failed(self, record: ExecRecord, message: str, provenance: dict[str, Any]) -> None:
         self._note(record, [f"could not start the step: {message}"], prefix="runyard: ")
@@ -86,9 +104,12 @@ class Recorder:
         """Stopped because it was cancelled: the store says so already; ``meta.json`` too now."""
         launched = self.launch_state.pop(record.key, {})
         self.ingest.drop(record.key)
-        files.write_meta(record, status=str(Status.CANCELLED), exit_code=code, error="cancelled",
-                         attempt=record.attempts, ended=time.time(), worker=self.worker_id, host=self.host,
-                         **launched)
+        try:
+            files.write_meta(record, status=str(Status.CANCELLED), exit_code=code, error="cancelled",
+                             attempt=record.attempts, ended=time.time(), worker=self.worker_id, host=self.host,
+                             **launched)
+        except DiskFull as err:
+            self.halt(err)
         self.result.cancelled.append(record.key)
         self.emit(Event("finished", record, Status.CANCELLED, message="cancelled"))
 
@@ -96,6 +117,7 @@ class Recorder:
         """Stopped because another worker took the execution over: record nothing."""
         self.launch_state.pop(record.key, None)
         self.ingest.drop(record.key)
+        self.result.lost.append(record.key)
         self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over by another "
                                                  "worker; this attempt was stopped"))
 

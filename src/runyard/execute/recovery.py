@@ -26,7 +26,7 @@ def recover(store: Store, worker_id: str, host: str, emit: EventSink) -> None:
         ex = stalled.get(key)
         stopped = ex is not None and ex.pgid is not None and ex.started is not None and kill_orphan_group(
             ex.pgid, expected_start=ex.started)
-        emit(Event("recovered", message=f"{key[:12]}: its worker stopped renewing the lease; taken back"
+        emit(Event("recovered", message=f"{key[:12]}: lost: its worker stopped renewing the lease; taken back"
                                         + ("; its process group on this host was killed" if stopped else "")))
     for worker in workers:
         if worker.id == worker_id or worker.host != host or process_alive(worker.pid, started=worker.started):
@@ -38,7 +38,8 @@ def recover(store: Store, worker_id: str, host: str, emit: EventSink) -> None:
                 kill_orphan_group(reaped.pgid, expected_start=ex.started)
             what = f"{ex.step} {ex.short}" if ex is not None else reaped.key[:12]
             emit(Event("recovered", status=reaped.status,
-                       message=f"{what}: its worker (pid {worker.pid}) died while it ran; taken back"))
+                       message=f"{what}: lost: its worker (pid {worker.pid}) died while it ran; taken back"
+                               + ("" if reaped.status == Status.READY else f" and failed ({reaped.status})")))
 
 
 def _stalled_here(store: Store, workers: list[WorkerRecord], worker_id: str, host: str) -> dict[str, ExecRecord]:

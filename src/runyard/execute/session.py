@@ -41,12 +41,13 @@ class Outcome:
     failed: list[ExecRecord] = field(default_factory=list)
     blocked: int = 0
     interrupted: bool = False
+    lost: int = 0  # attempts of this run's worker that another worker took over (never exit 0 then)
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 1 if self.failed or self.blocked else 0
+        return 1 if self.failed or self.blocked or self.lost else 0
 
 
 class Display(Protocol):
@@ -170,10 +171,13 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
     display.submitted(result, pool)
     worker.run(burst=True)
     outcome = collect_outcome(store, plan)
+    outcome.lost = len(worker.result.lost)
     # interrupted: stopped before everything was done (a Ctrl-C while the last steps ran, which then
     # finished, leaves nothing to resume)
     outcome.interrupted = worker.stopping and any(s != Status.DONE for s in outcome.statuses.values())
     display.close(outcome)
+    if worker.disk_full is not None:  # recorded, nothing more launched: say why and exit non-zero
+        raise worker.disk_full
     return outcome
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runyard.errors import LaunchError, StoreUnavailable
+from runyard.errors import DiskFull, LaunchError, StoreUnavailable
 from runyard.execute import attempts, files
 from runyard.execute.control import CANCELLED, LISTENED_POLL, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
@@ -101,6 +101,11 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stop_requests > 0
+
+    @property
+    def disk_full(self) -> DiskFull | None:
+        """Set when a write under home failed for lack of space: the worker launched nothing more."""
+        return self._record.disk_full
 
     # --- main loop ----------------------------------------------------------------------------------
     def run(self, *, burst: bool = False) -> WorkerResult:
@@ -193,6 +198,8 @@ class Worker:
         recover(self.store, self.id, self.host, self._emit)
 
     def _limit_reached(self) -> bool:
+        if self._record.disk_full is not None:
+            return True
         return self.max_executions is not None and self._launched >= self.max_executions
 
     def _fill(self) -> int:
@@ -237,13 +244,14 @@ class Worker:
         self._launched += 1
         now = time.time()
         env = files.step_env(record, slot.env(), worker_id=self.id, now=now)
-        provenance = self._provenance.for_execution(record)
+        provenance: dict[str, Any] = {}
         spec_folder = record.snapshot or self._experiments.spec_folder(record.experiment)
         attempts.archive_previous(record.folder)  # the previous attempt's log and metrics go to attempts/N/
         # should that fail, this attempt appends to them: its metrics start here
         offsets = {"log": file_size(files.log_path(record)), "metrics": file_size(files.metrics_path(record))}
         self._record.launch_state[record.key] = {"slot": str(slot), "env": env, "metrics_from": offsets}
         try:
+            provenance = self._provenance.for_execution(record)
             files.prepare_execution(record)
             if record.kind == "aggregate":
                 env[RUNS_ENV] = runs_table_for_launch(self.store, record)
@@ -255,7 +263,9 @@ class Worker:
             if not inline:
                 child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
                                pythonpath_first=spec_folder, guardian=self._guardian)
-        except (LaunchError, OSError) as err:
+        except (LaunchError, OSError, DiskFull) as err:
+            if isinstance(err, DiskFull):
+                self._record.halt(err)
             self._record_launch_failure(record, slot, str(err), provenance)
             return
         if inline:

@@ -53,6 +53,11 @@ __all__ = [
 ]
 
 
+#: A step whose worker is lost this many times is failed, not requeued once more (a step that kills
+#: its worker, or its machine, every time it runs must not do so forever).
+LOST_LIMIT = 5
+
+
 class Store(abc.ABC):
     """The database of record. Every method is atomic (heartbeat's two renewals are independent);
     every status change is a compare-and-set, so any number of workers (threads, processes,
@@ -62,7 +67,8 @@ class Store(abc.ABC):
 
         submit ─▶ waiting ─(all needs done)─▶ ready ─claim─▶ running ─finish─▶ done | failed | ...
                                                 ▲                │
-                                                └── retry / lease expired (attempts ≤ retries)
+                                                ├── retry (failures ≤ retries)
+                                                └── lease expired / worker died (lost < LOST_LIMIT)
 
     Contract:
 
@@ -70,7 +76,7 @@ class Store(abc.ABC):
       executions, the run↔execution links and the need edges, idempotently by key, in ONE
       transaction. New executions are ``ready`` when every key they need is ``done``, else
       ``waiting``. ``done`` stays done (cached) unless forced or its folder is gone (then requeued).
-      ``failed``/``interrupted``/``cancelled`` are requeued with ``attempts`` reset to 0.
+      ``failed``/``interrupted``/``cancelled`` are requeued with ``attempts`` and ``lost`` reset to 0.
       ``running``/``ready``/``waiting`` are left alone (forced running ones keep running). Then every
       ready/waiting execution of the plan gets ready-vs-waiting recomputed from its needs. Keys in
       ``force`` must belong to the plan (ValueError otherwise); the caller passes the full
@@ -93,7 +99,8 @@ class Store(abc.ABC):
       running and owned by ``worker_id``; returns whether it did.
     - ``finish(key, worker_id, status=, exit_code=, error=, provenance=)`` is a compare-and-set:
       it does nothing and returns None unless the execution is ``running`` and owned by
-      ``worker_id``. ``failed`` with ``attempts ≤ retries`` goes back to ``ready`` (a retry).
+      ``worker_id``. ``failed`` with ``attempts - lost ≤ retries`` goes back to ``ready`` (a retry:
+      ``retries`` counts failures of the step itself, never attempts whose worker was lost).
       ``done`` makes, in the same transaction, every dependent whose needs are all done ``ready``.
       Records end time, duration, exit code, error, provenance; returns the updated record.
     - ``set_status(key, to, expected=)`` compare-and-set; ``to=done`` also readies dependents.
@@ -103,8 +110,10 @@ class Store(abc.ABC):
       replaces the worker row; ``unregister_worker`` only deletes it (whatever it still runs is
       reaped when its lease expires: call ``interrupt`` first). ``workers()`` lists the rows with
       the keys each runs; ``WorkerRecord.alive(now)`` tells whether its lease is current.
-    - ``reap(now)`` takes back every ``running`` execution whose lease expired: ``ready`` when
-      ``attempts ≤ retries``, else ``failed``; returns their keys. ``reap_worker(worker_id)`` does
+    - ``reap(now)`` takes back every ``running`` execution whose lease expired, counting it in
+      ``lost``: ``ready`` whatever ``retries`` says (losing its worker is no failure of the step),
+      but ``failed`` (saying so in ``error``) once its worker was lost :data:`LOST_LIMIT` times;
+      returns their keys. ``reap_worker(worker_id)`` does
       the same at once for everything a worker known to be dead held, removes the worker row and
       returns :class:`Reaped` records (with pgids of orphaned process groups to kill).
       ``interrupt(worker_id)`` marks that worker's running executions ``interrupted``.

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL, make_url
 
-from runyard.errors import MissingDependency, StoreError, StoreUnavailable
+from runyard.errors import DiskFull, MissingDependency, StoreError, StoreUnavailable
 from runyard.model import Status
 from runyard.store import schema
 from runyard.store.base import Clock, ExecRecord, Store
@@ -146,14 +146,29 @@ def describe(err: exc.DBAPIError) -> str:
     return message.strip().splitlines()[0] if message.strip() else type(err.orig).__name__
 
 
-def translate(err: exc.SQLAlchemyError, url: str) -> StoreError:
-    """The runyard error for a database error (OperationalError → StoreUnavailable)."""
+def translate(err: exc.SQLAlchemyError, url: str) -> StoreError | DiskFull:
+    """The runyard error for a database error (OperationalError → StoreUnavailable; no space left for
+    the database → DiskFull, which waiting does not cure)."""
     if isinstance(err, exc.DBAPIError):
         what = describe(err)
+        if _out_of_space(err, what):
+            return DiskFull(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else f"the store {url}")
         if isinstance(err, exc.OperationalError) or err.connection_invalidated:
             return StoreUnavailable(f"the store {url} is unavailable: {what}")
         return StoreError(f"store error ({url}): {what}")
     return StoreError(f"store error ({url}): {err}")
+
+
+_PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+
+
+def _out_of_space(err: exc.DBAPIError, what: str) -> bool:
+    orig = err.orig
+    if getattr(orig, "sqlite_errorcode", None) == 13:  # SQLITE_FULL: "database or disk is full"
+        return True
+    if getattr(orig, "sqlstate", None) == _PG_DISK_FULL or getattr(orig, "pgcode", None) == _PG_DISK_FULL:
+        return True
+    return "database or disk is full" in what or "No space left on device" in what
 
 
 def dumps(value: Any) -> str:
@@ -282,6 +297,7 @@ def exec_record(row: Mapping[Any, Any]) -> ExecRecord:
         retries=row["retries"],
         status=Status(row["status"]),
         attempts=row["attempts"],
+        lost=row.get("lost", 0),
         priority=row["priority"],
         seq=row["seq"],
         worker_id=row["worker_id"],

@@ -16,7 +16,9 @@ from runyard.model import Status, StepExec
 class ExecRecord(StepExec):
     """A step execution as the store holds it: the :class:`StepExec` plus its scheduling state.
 
-    ``attempts`` counts launches (claims) since the execution was last (re)submitted; ``seq`` is the
+    ``attempts`` counts launches (claims) since the execution was last (re)submitted, ``lost`` those of
+    them whose worker died (crash, kill, expired lease): ``attempts - lost`` are the ones that ran to
+    an end, which ``retries`` bounds; ``seq`` is the
     submission order; ``started``/``ended``/``lease_expires`` are epoch seconds; ``duration`` is
     ``ended - started`` of the last finished attempt. ``worker_id``, ``host``, ``pid`` and ``pgid``
     describe the latest attempt (they are kept after it ends, for diagnosis).
@@ -24,6 +26,7 @@ class ExecRecord(StepExec):
 
     status: Status = Status.WAITING
     attempts: int = 0
+    lost: int = 0
     priority: int = 0
     seq: int = 0
     worker_id: str | None = None

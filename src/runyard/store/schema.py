@@ -31,7 +31,7 @@ from sqlalchemy import (
 from runyard.errors import StoreError
 
 #: The version this code writes. Bump it and append a function to MIGRATIONS together.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -89,6 +89,7 @@ executions = Table(
     Column("kind", String, nullable=False, server_default="command"),  # v2
     Column("code", String, nullable=False, server_default=""),  # v2
     Column("snapshot", Text),  # v2
+    Column("lost", Integer, nullable=False, server_default="0"),  # v3: attempts whose worker was lost
 )
 
 _x = executions.c
@@ -199,7 +200,13 @@ def _v1_to_v2(conn: Connection) -> None:
         conn.execute(text(ddl))
 
 
-MIGRATIONS: list[Migration] = [_v1_to_v2]
+def _v2_to_v3(conn: Connection) -> None:
+    """Lost attempts (their worker died) counted apart from failures: ``retries`` counts failures only."""
+    if "lost" not in {c["name"] for c in inspect(conn).get_columns("executions")}:
+        conn.execute(text("ALTER TABLE executions ADD COLUMN lost INTEGER NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3]
 
 
 def read_version(conn: Connection) -> int | None:

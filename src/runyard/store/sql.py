@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from runyard.model import Status, WorkerInfo
 from runyard.store import schema
-from runyard.store.base import ExecRecord, Reaped
+from runyard.store.base import LOST_LIMIT, ExecRecord, Reaped
 from runyard.store.control import ControlMixin
 from runyard.store.engine import SqlCore, dumps, exec_record
 from runyard.store.metrics import MetricsMixin
@@ -50,8 +50,15 @@ FINISHED = (Status.DONE, Status.FAILED, Status.INTERRUPTED, Status.CANCELLED)
 
 
 def _retry_or_fail() -> Any:
-    """New status of a running execution that failed: a retry while attempts ≤ retries."""
-    return case((_X.c.attempts <= _X.c.retries, Status.READY.value), else_=Status.FAILED.value)
+    """New status of a running execution that failed: a retry while its failures (attempts that were
+    not lost) ≤ retries."""
+    return case((_X.c.attempts - _X.c.lost <= _X.c.retries, Status.READY.value), else_=Status.FAILED.value)
+
+
+def _requeue_or_give_up() -> Any:
+    """New status of a running execution whose worker was lost: ready again whatever ``retries`` says
+    (the step did not fail), failed once its worker was lost :data:`LOST_LIMIT` times."""
+    return case((_X.c.lost + 1 < LOST_LIMIT, Status.READY.value), else_=Status.FAILED.value)
 
 
 #: What a claim clears of the previous attempt (in the row and in the records it returns).
@@ -283,14 +290,16 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin
         return self._take_back(held, now, f"its worker {worker_id} died", forget_worker=worker_id)
 
     def _take_back(self, where: Any, now: float, why: str, *, forget_worker: str | None = None) -> list[Reaped]:
-        new_status = _retry_or_fail()
+        new_status = _requeue_or_give_up()
+        given_up = f"{why}; its worker was lost {LOST_LIMIT} times while running it, not requeued again"
         stmt = (
             update(_X)
             .where(where)
             .values(
                 status=new_status,
+                lost=_X.c.lost + 1,
                 lease_expires=None,
-                error=why,
+                error=case((new_status == Status.FAILED.value, given_up), else_=why),
                 ended=case((new_status == Status.FAILED.value, now), else_=None),
             )
             .returning(_X.c.key, _X.c.status, _X.c.worker_id, _X.c.host, _X.c.pid, _X.c.pgid)

@@ -217,6 +217,7 @@ class SubmitMixin(SqlCore):
                 "params": dumps(dict(ex.params)),
                 "status": status[ex.key].value,
                 "attempts": 0,
+                "lost": 0,
                 "priority": priority,
                 "seq": first + i,
                 "submitted": now,
@@ -245,6 +246,7 @@ class SubmitMixin(SqlCore):
             .values(
                 status=bindparam("b_status"),
                 attempts=0,
+                lost=0,
                 priority=bindparam("b_priority"),
                 est_duration=bindparam("b_est"),
                 lease_expires=None,

@@ -11,7 +11,7 @@ import pytest
 
 from runyard.errors import LeaseLost, RunNotFound
 from runyard.model import Metric, Run, Status, WorkerInfo
-from runyard.store.base import MetricRow, Store
+from runyard.store.base import LOST_LIMIT, MetricRow, Store
 from runyard.testing.store_helpers import FakeClock, accept_all, ex, key, plan, run_to_done
 
 R, W, D = Status.READY, Status.WAITING, Status.DONE
@@ -136,9 +136,11 @@ class LeaseContract(_Contract):
         clock.advance(20)  # past the first lease, within the renewed one
         assert store.reap() == []
         assert store.reap(now=clock.now + 31) == sorted([a.key, b.key])
-        assert store.execution(a.key).status == Status.FAILED and store.execution(a.key).ended is not None
-        assert store.execution(b.key).status == R and store.execution(b.key).attempts == 1
-        assert "lease" in (store.execution(b.key).error or "")
+        # a lost worker is no failure of the step: requeued whatever retries says, counted in lost
+        for reaped in (a.key, b.key):
+            record = store.execution(reaped)
+            assert (record.status, record.attempts, record.lost, record.ended) == (R, 1, 1, None)
+            assert "lease" in (record.error or "")
         assert store.reap(now=clock.now + 1000) == []
 
     def test_reap_worker_returns_process_groups(self, store: Store, tmp_path: Path) -> None:
@@ -152,10 +154,39 @@ class LeaseContract(_Contract):
         reaped = {r.key: r for r in store.reap_worker("dead")}
         assert set(reaped) == {a.key, b.key}
         assert (reaped[a.key].status, reaped[a.key].pgid, reaped[a.key].pid) == (R, 4242, 4242)
-        assert reaped[b.key].status == Status.FAILED and reaped[b.key].pgid is None
+        assert reaped[b.key].status == R and reaped[b.key].pgid is None  # retries: 0, requeued all the same
+        assert store.execution(b.key).lost == 1
         assert [w.id for w in store.workers()] == ["alive"]
         assert store.execution(c.key).status == Status.RUNNING
         assert store.reap_worker("dead") == []
+
+    def test_lost_attempts_do_not_count_as_failures(self, store: Store, clock: FakeClock,
+                                                    tmp_path: Path) -> None:
+        a = ex(tmp_path, "a", retries=1)
+        store.submit(plan(tmp_path, a))
+        store.claim("w1", accept_all, limit=1, lease_seconds=30)
+        assert store.reap(now=clock.now + 31) == [a.key]  # lost: attempt 1
+        store.claim("w2", accept_all, limit=1)
+        retry = store.finish(a.key, "w2", status=Status.FAILED, exit_code=1)  # failure 1 of 2 allowed
+        assert retry is not None and (retry.status, retry.attempts, retry.lost) == (R, 2, 1)
+        store.claim("w2", accept_all, limit=1)
+        final = store.finish(a.key, "w2", status=Status.FAILED, exit_code=1)
+        assert final is not None and (final.status, final.attempts) == (Status.FAILED, 3)
+        store.submit(plan(tmp_path, a))  # a failed execution is requeued afresh
+        assert (store.execution(a.key).attempts, store.execution(a.key).lost) == (0, 0)
+
+    def test_a_step_that_loses_its_worker_every_time_is_failed_at_the_limit(self, store: Store, clock: FakeClock,
+                                                                             tmp_path: Path) -> None:
+        a = ex(tmp_path, "a", retries=3)
+        store.submit(plan(tmp_path, a))
+        for n in range(1, LOST_LIMIT + 1):
+            assert len(store.claim(f"w{n}", accept_all, limit=1, lease_seconds=30)) == 1
+            clock.advance(31)
+            assert store.reap() == [a.key]
+            record = store.execution(a.key)
+            assert record.lost == n and record.status == (R if n < LOST_LIMIT else Status.FAILED)
+        assert f"lost {LOST_LIMIT} times" in (record.error or "") and record.ended is not None
+        assert store.claim("w", accept_all, limit=1) == []
 
     def test_interrupt(self, store: Store, clock: FakeClock, tmp_path: Path) -> None:
         a, b = ex(tmp_path, "a"), ex(tmp_path, "b")

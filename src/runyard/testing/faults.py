@@ -1,0 +1,110 @@
+"""Helpers for fault tests: a spec folder with a home, ``runyard`` as a real subprocess, a small tmpfs to
+fill, and waiting on a condition (never on time)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runyard.store import Store, open_store
+from runyard.store.base import ExecRecord
+from runyard.testing.processes import Proc
+
+RUNYARD = str(Path(sys.executable).with_name("runyard"))
+
+
+class Yard:
+    """A spec folder ``root`` and a home; ``store_url`` defaults to ``<home>/runyard.db``."""
+
+    def __init__(self, root: Path, home: Path, store_url: str | None = None) -> None:
+        self.root = root
+        self.home = home
+        self.store_url = store_url or f"sqlite:///{home}/runyard.db"
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def spec(self, text: str) -> Path:
+        path = self.root / "runyard.yaml"
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_") and k not in ("COLUMNS", "LINES")}
+        env.update({"RUNYARD_HOME": str(self.home), "RUNYARD_STORE": self.store_url, "PYTHONDONTWRITEBYTECODE": "1"})
+        return env
+
+    def run(self, *args: str, timeout: float = 60) -> Proc:
+        """Run ``runyard ARGS`` to its end (killed, and the test failed, after ``timeout`` seconds)."""
+        argv = [RUNYARD, *args]
+        start = time.monotonic()
+        try:
+            done = subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as err:
+            pytest.fail(f"runyard {' '.join(args)} still ran after {timeout} s (a hang): {err.stdout!r} {err.stderr!r}")
+        return Proc(argv, done.returncode, done.stdout, done.stderr, time.monotonic() - start)
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        out = open(self.root / f"out-{len(self.started)}.txt", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([RUNYARD, *args], cwd=self.root, env=self.env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+        out.close()
+        self.started.append(proc)
+        return proc
+
+    def output_of(self, proc: subprocess.Popen[bytes]) -> str:
+        return (self.root / f"out-{self.started.index(proc)}.txt").read_text(errors="replace")
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[Store]:
+        with open_store(self.store_url) as store:
+            yield store
+
+    def executions(self, experiment: str) -> list[ExecRecord]:
+        with self.store() as store:
+            return store.executions(experiment)
+
+    def stop_all(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it is truthy (a bound on a hang, not a timing assumption)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, size: str = "2m") -> Iterator[Path]:
+    """Mount a tmpfs of ``size`` on ``folder`` for the block (skips the test where mounting is not
+    permitted); unmounted afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True, check=False)
+        why = done.stderr.strip() if done.returncode != 0 else ""
+    except OSError as err:  # no mount command
+        why = str(err)
+    if why:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {why}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
