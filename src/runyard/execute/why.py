@@ -85,15 +85,23 @@ def _previous(ex: StepExec, holders: list[tuple[str, str, str]], past: Past,
     """The earlier execution of this step to compare with: the same run's (by id, then by name), else
     the latest one of the step with the same params (a step shared by runs that are all new; the last
     aggregate of an aggregate step)."""
-    for table, index in ((past.by_run_id, 0), (past.by_run_name, 1)):
-        for holder in holders:
-            key = table.get(holder[index], {}).get(holder[2])
+    for table, index in ((past.by_run_id, 0), (past.by_run_name, 1), (past.by_run_name, 3)):
+        for run_id, name, step in holders:
+            label = (run_id, name, step, _readable_name(name, run_id))[index]
+            key = table.get(label, {}).get(step)
             if key is not None and key in past.executions:
                 return past.executions[key]
     if not ex.params and ex.kind != "aggregate":
         return None  # a step using no params in a new run: its earlier executions belong to other runs
     candidates = same_params.get((ex.step, canonical_json(dict(ex.params))), [])
     return max(candidates, key=lambda old: old.ended or 0.0) if candidates else None
+
+
+def _readable_name(name: str, run_id: str) -> str:
+    """The name a run would have had without its id suffix (given when another run of the experiment
+    held that name, say after a defaults change): the run it replaces is found under it."""
+    suffix = f"-{run_id[:8]}"
+    return name[: -len(suffix)] if name.endswith(suffix) else name
 
 
 def _changed(ex: StepExec, old: PastExecution, by_key: dict[str, StepExec]) -> Reason:
