@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runyard.errors import LaunchError, StoreUnavailable
+from runyard.errors import LaunchError, StoreOutage, StoreUnavailable
 from runyard.execute import files
 from runyard.execute.control import CANCELLED, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
@@ -32,6 +32,7 @@ from runyard.execute.launch import Child, launch, signal_group
 from runyard.execute.provenance import Provenance
 from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
+from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, guarded
 from runyard.execute.runs_table import ENV as RUNS_ENV
 from runyard.execute.runs_table import runs_table_for_launch
 from runyard.execute.slots import Slot, SlotPool
@@ -54,8 +55,10 @@ class Worker:
                  lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
                  max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False,
-                 final_stage: bool = False) -> None:
-        self.store = store
+                 final_stage: bool = False, store_timeout: float = DEFAULT_WINDOW) -> None:
+        # every store call of the worker goes through one retry policy (execute/retrying.py)
+        self._retry = StoreRetry(store_timeout)
+        self.store = store = guarded(store, self._retry)
         self.pool = pool
         self.experiment = experiment  # one name, several, or None: every experiment
         self.lease_seconds = lease_seconds
@@ -88,6 +91,8 @@ class Worker:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._control: Control | None = None
         self._listen_fd = -1
+        self._gave_up = False  # the store stayed unreachable past store_timeout: launch nothing more
+        self._was_down = False
 
     # --- control (safe to call from a signal handler) -----------------------------------------------
     def request_stop(self) -> None:
@@ -123,7 +128,8 @@ class Worker:
                     announced = self._stop_requests
                     self._announce_stop(announced)
                 claimed = 0
-                if not self.stopping and not self._limit_reached():
+                self._check_store()
+                if not self.stopping and not self._gave_up and not self._limit_reached():
                     claimed = self._fill()
                 if self._stop_requests > 1 and not terminated:
                     self._terminate_all("interrupted")
@@ -133,7 +139,7 @@ class Worker:
                         running.kill_at = time.monotonic()
                     killed = True
                 if not self._running:
-                    if self.stopping or self._limit_reached():
+                    if self.stopping or self._gave_up or self._limit_reached():
                         break
                     if burst and claimed == 0 and self._drained():
                         break
@@ -149,6 +155,8 @@ class Worker:
                 self._apply_stops()
                 self._enforce_deadlines()
                 self._poll_metrics()
+                if self._record.pending:
+                    self._record.flush()
         finally:
             if self._running:
                 self._terminate_all("interrupted")
@@ -157,11 +165,49 @@ class Worker:
                     self._wait(0.1)
                     self._collect()
                     self._enforce_deadlines()
-            self._safe(lambda: self.store.unregister_worker(self.id))
+            if self._record.pending:
+                self._retry.next_try = 0.0  # one last try before leaving
+                self._record.flush()
+            if not self._record.pending:
+                self._safe(lambda: self.store.unregister_worker(self.id))
             self._control.close()
             self._guardian.close()
             self.close()
+        if self._gave_up:
+            raise StoreOutage(self._outage_message())
         return self.result
+
+    @property
+    def unwritten(self) -> int:
+        """Results of ended steps not in the store yet (kept in their ``meta.json``)."""
+        return len(self._record.pending)
+
+    def _check_store(self) -> None:
+        """Give up on a store unreachable for longer than the window; take heart when it is back (renew
+        the leases and write the results kept meanwhile at once, before another worker takes them back)."""
+        if self._retry.down:
+            self._was_down = True
+        elif self._was_down:
+            self._was_down = False
+            self._heartbeat()
+            self._record.flush()
+        if self._retry.expired and not self._gave_up:
+            self._gave_up = True
+            self._emit(Event("stopping", message=(
+                f"the store has been unreachable for {self._retry.down_for:.0f} s (--store-timeout "
+                f"{self._retry.window:g}): launching nothing more"
+                + (f"; waiting for {len(self._running)} running steps" if self._running else ""))))
+        elif self._gave_up and not self._retry.down:
+            self._gave_up = False
+
+    def _outage_message(self) -> str:
+        kept = self.unwritten
+        results = (f"the results of {kept} step{'s' if kept != 1 else ''} that ended meanwhile are kept in their "
+                   "meta.json and are recorded by the next `runyard run` or `runyard worker` (not run again)"
+                   if kept else "no result was left unwritten")
+        return (f"gave up on the store after {self._retry.down_for:.0f} s unreachable (--store-timeout "
+                f"{self._retry.window:g}): {self._retry.reason}; {results}. Bring the store back (check the "
+                "server and the URL), then run the same command again")
 
     def close(self) -> None:
         """Release the selector and the wake-up pipe (done by :meth:`run`; for a worker never run)."""
@@ -314,6 +360,8 @@ class Worker:
             candidates.append(self._control.next_check() - now)
         if self._ingest.tracked:
             candidates.append(self._pacer.next - now)
+        if self._retry.down:
+            candidates.append(self._retry.next_try - now)
         return max(0.0, min(candidates))
 
     def _wait(self, timeout: float) -> None:
@@ -418,10 +466,7 @@ class Worker:
                 self._signal(self._running[key], signal.SIGTERM)
 
     def _safe(self, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except StoreUnavailable:
-            return None
+        return self._retry.call(call, None)
 
 
 _WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")

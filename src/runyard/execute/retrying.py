@@ -1,0 +1,143 @@
+"""One retry policy for every store call of a worker (DESIGN §10: a store outage loses nothing).
+
+The worker talks to its store through :func:`guarded`, a stand-in for the store whose every call goes
+through one :class:`StoreRetry`:
+
+- the first failure (:class:`StoreUnavailable`: server down, connection lost, SQLite lock held by another
+  process) starts an *outage*: one line on stderr says so, and from then on the store is tried again with a
+  bounded exponential backoff (``first`` seconds, doubling, at most ``most``); between two tries every call
+  fails at once, without touching the network, so the worker's loop keeps collecting its steps and
+  answering signals;
+- the first call that succeeds ends the outage: one line on stderr says so;
+- an outage longer than ``window`` seconds (``--store-timeout``) is :attr:`StoreRetry.expired`: the worker
+  then launches nothing more, waits for its running steps and exits with :class:`StoreOutage` (exit 75).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from runyard.errors import StoreUnavailable
+from runyard.store.base import Store
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+DEFAULT_WINDOW = 300.0  # seconds: --store-timeout
+FIRST_DELAY, MOST_DELAY = 0.5, 10.0
+
+
+def say_on_stderr(line: str) -> None:
+    try:
+        sys.stderr.write(f"runyard: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+class StoreRetry:
+    """The state of the worker's link to its store: up, or down since when and why."""
+
+    def __init__(self, window: float = DEFAULT_WINDOW, *, say: Callable[[str], None] = say_on_stderr,
+                 first: float = FIRST_DELAY, most: float = MOST_DELAY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.say = say
+        self.first = first
+        self.most = most
+        self.clock = clock
+        self.down_since: float | None = None
+        self.reason = ""
+        self.next_try = 0.0
+        self._delay = first
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    @property
+    def down_for(self) -> float:
+        return 0.0 if self.down_since is None else self.clock() - self.down_since
+
+    @property
+    def expired(self) -> bool:
+        """Down for longer than the window."""
+        return self.down_since is not None and self.down_for >= self.window
+
+    def due(self) -> bool:
+        """Whether the store may be tried now (always while it is up)."""
+        return self.down_since is None or self.clock() >= self.next_try
+
+    def failed(self, err: StoreUnavailable) -> None:
+        now = self.clock()
+        if self.down_since is None:
+            self.down_since = now
+            self.reason = str(err)
+            self._delay = self.first
+            self.say(f"store unreachable: {self.reason}; retrying, running steps keep running")
+        else:
+            self._delay = min(self._delay * 2, self.most)
+        self.next_try = now + self._delay
+
+    def succeeded(self) -> None:
+        if self.down_since is not None:
+            self.say(f"store reachable again after {self.down_for:.0f} s; recording what ended meanwhile")
+            self.down_since = None
+            self.reason = ""
+            self._delay = self.first
+
+    def call(self, fn: Callable[[], T], default: D) -> T | D:
+        """``fn()``; ``default`` when the store is unreachable (now, or not due for a new try)."""
+        try:
+            return self.through(fn)
+        except StoreUnavailable:
+            return default
+
+    def through(self, fn: Callable[[], T]) -> T:
+        """``fn()`` under the policy: raises StoreUnavailable at once while the store is down and no new
+        try is due, else tries and notes the outcome."""
+        if not self.due():
+            raise StoreUnavailable(f"{self.reason} (next try in {max(0.0, self.next_try - self.clock()):.1f} s)")
+        try:
+            value = fn()
+        except StoreUnavailable as err:
+            self.failed(err)
+            raise
+        self.succeeded()
+        return value
+
+
+class _Guarded:
+    """A store whose method calls go through a :class:`StoreRetry`; other attributes pass through."""
+
+    def __init__(self, store: Store, retry: StoreRetry) -> None:
+        self._store = store
+        self._retry = retry
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._store, name)
+        if not callable(value) or name.startswith("_") or name in _UNGUARDED:
+            return value
+        retry = self._retry
+
+        def guarded_call(*args: Any, **kwargs: Any) -> Any:
+            return retry.through(lambda: value(*args, **kwargs))
+
+        return guarded_call
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._store.close()
+
+
+_UNGUARDED = frozenset({"close"})
+
+
+def guarded(store: Store, retry: StoreRetry) -> Store:
+    """``store`` with every call under ``retry`` (see the module's docstring)."""
+    return cast(Store, _Guarded(store, retry))
