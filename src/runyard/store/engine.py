@@ -19,6 +19,7 @@ from runyard.errors import MissingDependency, StoreError, StoreUnavailable
 from runyard.model import Status
 from runyard.store import schema
 from runyard.store.base import Clock, ExecRecord, Store
+from runyard.store.checks import check_pg_encoding, check_sqlite_file
 
 VALID_URLS = "sqlite:///path/to/runyard.db or postgresql://user:password@host:port/dbname"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -51,6 +52,7 @@ def parse_url(url: str) -> URL:
             file = Path.cwd() / file
         if file.is_dir():
             raise StoreError(f"bad store URL {shown!r}: {file} is a folder, expected a database file")
+        check_sqlite_file(file)
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -132,7 +134,9 @@ def make_engine(url: URL) -> Engine:
         url,
         pool_size=4,
         max_overflow=8,
-        connect_args={"connect_timeout": 10, "application_name": "runyard"},
+        # client_encoding: a database that is not UTF8 (SQL_ASCII) would otherwise hand bytes to SQLAlchemy's
+        # set-up; this way the connection works and check_pg_encoding says what is wrong
+        connect_args={"connect_timeout": 10, "application_name": "runyard", "client_encoding": "utf8"},
     )
     event.listen(engine, "connect", _mark_used)
     event.listen(engine, "checkin", _mark_used)
@@ -243,6 +247,8 @@ def init_schema(engine: Engine, shown: str) -> None:
     creation happens under the database's write lock (SQLite BEGIN IMMEDIATE, a PostgreSQL
     advisory lock), and the version is checked again once the lock is held."""
     with engine.connect() as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            check_pg_encoding(conn, shown)
         version = schema.read_version(conn)
     if version == schema.SCHEMA_VERSION:
         return
