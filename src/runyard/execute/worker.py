@@ -39,6 +39,10 @@ from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
 
+#: How long one store call of a worker waits for a SQLite lock held by another process before the retry
+#: policy takes over: a worker answers signals at least this often while another process holds the store.
+LOCK_SLICE = 1.0
+
 
 @dataclass
 class _Running:
@@ -110,9 +114,13 @@ class Worker:
     def run(self, *, burst: bool = False) -> WorkerResult:
         """Work until stopped; with ``burst``, until nothing claimable is left in scope."""
         started = time.time()
-        self.store.register_worker(WorkerInfo(id=self.id, host=self.host, pid=os.getpid(),
-                                              slots=self.pool.describe(), started=started),
-                                   lease_seconds=self.lease_seconds)
+        self.store.wait_for_locks(LOCK_SLICE)
+        try:
+            self._register(WorkerInfo(id=self.id, host=self.host, pid=os.getpid(), slots=self.pool.describe(),
+                                      started=started))
+        except BaseException:
+            self.store.wait_for_locks(None)
+            raise
         next_beat = time.monotonic() + self.lease_seconds / 3
         terminated = killed = False
         announced = 0
@@ -173,9 +181,22 @@ class Worker:
             self._control.close()
             self._guardian.close()
             self.close()
+            self.store.wait_for_locks(None)
         if self._gave_up:
             raise StoreOutage(self._outage_message())
         return self.result
+
+    def _register(self, info: WorkerInfo) -> None:
+        """Register, waiting for a store that is unreachable (within the window; a stop request ends it)."""
+        while True:
+            try:
+                return self.store.register_worker(info, lease_seconds=self.lease_seconds)
+            except StoreUnavailable:
+                if self.stopping:
+                    raise KeyboardInterrupt from None  # stopped before it started: nothing ran (exit 130)
+                if self._retry.expired:
+                    raise
+            self._wait(max(0.0, self._retry.next_try - time.monotonic()))
 
     @property
     def unwritten(self) -> int:

@@ -290,6 +290,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def wait_for_locks(self, seconds: float | None) -> None:
+        """How long one call may wait for a lock another process holds (SQLite) before it raises
+        StoreUnavailable; None: the default (a minute). A worker waits in short slices, so that it
+        answers signals while another process holds the store. Nothing to do for a server database."""
+        return None
+
     # --- derived helpers ----------------------------------------------------------------------
     def idle(self, experiment: str | None = None) -> bool:
         """True when nothing is ready or running: waiting executions (if any) can only be blocked

@@ -155,6 +155,8 @@ def translate(err: exc.SQLAlchemyError, url: str) -> StoreError:
     if isinstance(err, exc.DBAPIError):
         what = describe(err)
         if isinstance(err, exc.OperationalError) or err.connection_invalidated:
+            if what == "database is locked":
+                what = "another process holds its lock (SQLite: database is locked)"
             return StoreUnavailable(f"the store {url} is unavailable: {what}")
         return StoreError(f"store error ({url}): {what}")
     return StoreError(f"store error ({url}): {err}")
@@ -173,6 +175,20 @@ class SqlCore(Store):
         self.clock = clock
         self.is_pg = engine.dialect.name == "postgresql"
         self._closed = False
+        self._busy_ms = SQLITE_BUSY_TIMEOUT_MS
+
+    def wait_for_locks(self, seconds: float | None) -> None:
+        self._busy_ms = SQLITE_BUSY_TIMEOUT_MS if seconds is None else max(1, int(seconds * 1000))
+
+    def _connect(self) -> Connection:
+        conn = self._engine.connect()
+        if not self.is_pg:  # the lock wait this store wants, set on the driver's connection (no BEGIN)
+            info = conn.connection.info
+            if info.get("runyard_busy_ms", SQLITE_BUSY_TIMEOUT_MS) != self._busy_ms:
+                raw: Any = conn.connection.dbapi_connection
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+                info["runyard_busy_ms"] = self._busy_ms
+        return conn
 
     @classmethod
     def open(cls, url: str, *, clock: Clock = time.time) -> SqlCore:
@@ -195,7 +211,7 @@ class SqlCore(Store):
         if self._closed:
             raise StoreError(f"the store {self.url} is closed")
         try:
-            with self._engine.connect() as conn:
+            with self._connect() as conn:
                 if write:
                     conn.execution_options(runyard_write=True)
                 with conn.begin():
@@ -210,7 +226,7 @@ class SqlCore(Store):
         if self._closed:
             raise StoreError(f"the store {self.url} is closed")
         try:
-            with self._engine.connect() as conn:
+            with self._connect() as conn:
                 if self.is_pg:
                     conn.execution_options(isolation_level="AUTOCOMMIT")
                 else:
