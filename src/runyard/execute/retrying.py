@@ -135,7 +135,7 @@ class _Guarded:
         self._store.close()
 
 
-_UNGUARDED = frozenset({"close"})
+_UNGUARDED = frozenset({"close", "wait_for_locks"})  # local: never reach the database
 
 
 def guarded(store: Store, retry: StoreRetry) -> Store:
