@@ -118,9 +118,9 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     check_fits(plan, pool)
     then = [s.name for s in final.spec.select.then] if final is not None and final.spec.select else []
     force = forced_keys(plan, force=options.force, steps=options.force_steps, later=then)
-    os.makedirs(options.home, exist_ok=True)
-    store = open_plan_store(options)
+    store = open_plan_store(options)  # before the home is made: a store that cannot be opened writes nothing
     try:
+        os.makedirs(options.home, exist_ok=True)
         outcome = drain(store, plan, options, display, pool, install_signals, force, recover_first=True)
         if final is None or final.spec.select is None or outcome.interrupted:
             return outcome.exit_code
