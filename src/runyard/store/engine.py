@@ -52,11 +52,11 @@ def parse_url(url: str) -> URL:
             file = Path.cwd() / file
         if file.is_dir():
             raise StoreError(f"bad store URL {shown!r}: {file} is a folder, expected a database file")
-        check_sqlite_file(file)
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"cannot create the folder of the store {file}: {err.strerror}") from None
+        check_sqlite_file(file)
         return URL.create("sqlite", database=str(file))
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         try:
