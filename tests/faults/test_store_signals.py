@@ -87,6 +87,9 @@ def test_a_signal_ends_a_worker_waiting_for_a_sqlite_lock(tmp_path: Path, how: s
             assert "another process holds its lock" in sweep.output(proc)
             stop(proc, how)
             check_ended(sweep, proc)
+            # reads go on under another process's lock: only a write tells that the store is back
+            output = sweep.output(proc)
+            assert output.count("store unreachable:") == 1 and "reachable again" not in output, output
         finally:
             assert holder.stdin is not None
             holder.stdin.close()

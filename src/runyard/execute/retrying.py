@@ -89,16 +89,18 @@ class StoreRetry:
             self.reason = ""
             self._delay = self.first
 
-    def call(self, fn: Callable[[], T], default: D) -> T | D:
-        """``fn()``; ``default`` when the store is unreachable (now, or not due for a new try)."""
+    @staticmethod
+    def call(fn: Callable[[], T], default: D) -> T | D:
+        """``fn()`` (whose store calls are :func:`guarded`); ``default`` when the store is unreachable."""
         try:
-            return self.through(fn)
+            return fn()
         except StoreUnavailable:
             return default
 
-    def through(self, fn: Callable[[], T]) -> T:
+    def through(self, fn: Callable[[], T], *, writes: bool = True) -> T:
         """``fn()`` under the policy: raises StoreUnavailable at once while the store is down and no new
-        try is due, else tries and notes the outcome."""
+        try is due, else tries and notes the outcome. A read that succeeds does not end an outage: another
+        process holding a SQLite store's lock lets reads through but no write."""
         if not self.due():
             raise StoreUnavailable(f"{self.reason} (next try in {max(0.0, self.next_try - self.clock()):.1f} s)")
         try:
@@ -106,7 +108,8 @@ class StoreRetry:
         except StoreUnavailable as err:
             self.failed(err)
             raise
-        self.succeeded()
+        if writes:
+            self.succeeded()
         return value
 
 
@@ -123,8 +126,10 @@ class _Guarded:
             return value
         retry = self._retry
 
+        writes = name in WRITES
+
         def guarded_call(*args: Any, **kwargs: Any) -> Any:
-            return retry.through(lambda: value(*args, **kwargs))
+            return retry.through(lambda: value(*args, **kwargs), writes=writes)
 
         return guarded_call
 
@@ -135,6 +140,10 @@ class _Guarded:
         self._store.close()
 
 
+#: The store calls of a worker that write: one that succeeds ends an outage.
+WRITES = frozenset({"claim", "started", "finish", "heartbeat", "register_worker", "unregister_worker", "log_metrics",
+                    "log_metric_rows", "reap", "reap_worker", "submit", "set_status", "interrupt",
+                    "pause", "cancel", "set_priority"})
 _UNGUARDED = frozenset({"close", "wait_for_locks"})  # local: never reach the database
 
 
