@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from runyard.errors import StoreUnavailable
+from runyard.errors import StoreOutage, StoreUnavailable
 from runyard.store.base import Store
 
 T = TypeVar("T")
@@ -111,6 +111,42 @@ class StoreRetry:
         if writes:
             self.succeeded()
         return value
+
+
+class Window:
+    """The worker's side of an outage: it gives up once the store has been away for longer than the window
+    (launch nothing more, finish the running steps, exit 75), and takes heart when the store is back."""
+
+    def __init__(self, retry: StoreRetry) -> None:
+        self.retry = retry
+        self.gave_up = False
+        self._was_down = False
+
+    def check(self, *, running: int, back: Callable[[], None]) -> str | None:
+        """Call once per turn of the worker's loop. ``back`` runs once when the store answers again after an
+        outage. Returns what to announce when the worker just gave up."""
+        retry = self.retry
+        if retry.down:
+            self._was_down = True
+        elif self._was_down:
+            self._was_down = False
+            self.gave_up = False
+            back()
+        if retry.expired and not self.gave_up:
+            self.gave_up = True
+            return (f"the store has been unreachable for {retry.down_for:.0f} s (--store-timeout {retry.window:g}): "
+                    "launching nothing more" + (f"; waiting for {running} running steps" if running else ""))
+        return None
+
+    def give_up(self, kept: int) -> StoreOutage:
+        """The error the worker ends with, ``kept`` results waiting in their ``meta.json``."""
+        retry = self.retry
+        results = (f"the results of {kept} step{'s' if kept != 1 else ''} that ended meanwhile are kept in their "
+                   "meta.json and are recorded by the next `runyard run` or `runyard worker` (not run again)"
+                   if kept else "no result was left unwritten")
+        return StoreOutage(f"gave up on the store after {retry.down_for:.0f} s unreachable (--store-timeout "
+                           f"{retry.window:g}): {retry.reason}; {results}. Bring the store back (check the server "
+                           "and the URL), then run the same command again")
 
 
 class _Guarded:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runyard.errors import LaunchError, StoreOutage, StoreUnavailable
+from runyard.errors import LaunchError, StoreUnavailable
 from runyard.execute import files
 from runyard.execute.control import CANCELLED, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
@@ -28,11 +28,11 @@ from runyard.execute.extract import file_size
 from runyard.execute.finals import FinalStage
 from runyard.execute.guardian import Guardian
 from runyard.execute.ingest import Ingest, Pacer, track
-from runyard.execute.launch import Child, launch, signal_group
+from runyard.execute.launch import Child, launch, leader_exited, signal_group
 from runyard.execute.provenance import Provenance
 from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
-from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, guarded
+from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
 from runyard.execute.runs_table import ENV as RUNS_ENV
 from runyard.execute.runs_table import runs_table_for_launch
 from runyard.execute.slots import Slot, SlotPool
@@ -95,8 +95,7 @@ class Worker:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._control: Control | None = None
         self._listen_fd = -1
-        self._gave_up = False  # the store stayed unreachable past store_timeout: launch nothing more
-        self._was_down = False
+        self._window = Window(self._retry)  # gave_up: the store stayed away past store_timeout
 
     # --- control (safe to call from a signal handler) -----------------------------------------------
     def request_stop(self) -> None:
@@ -136,8 +135,10 @@ class Worker:
                     announced = self._stop_requests
                     self._announce_stop(announced)
                 claimed = 0
-                self._check_store()
-                if not self.stopping and not self._gave_up and not self._limit_reached():
+                gave_up = self._window.check(running=len(self._running), back=self._store_back)
+                if gave_up:
+                    self._emit(Event("stopping", message=gave_up))
+                if not self.stopping and not self._window.gave_up and not self._limit_reached():
                     claimed = self._fill()
                 if self._stop_requests > 1 and not terminated:
                     self._terminate_all("interrupted")
@@ -147,7 +148,7 @@ class Worker:
                         running.kill_at = time.monotonic()
                     killed = True
                 if not self._running:
-                    if self.stopping or self._gave_up or self._limit_reached():
+                    if self.stopping or self._window.gave_up or self._limit_reached():
                         break
                     if burst and claimed == 0 and self._drained():
                         break
@@ -182,8 +183,8 @@ class Worker:
             self._guardian.close()
             self.close()
             self.store.wait_for_locks(None)
-        if self._gave_up:
-            raise StoreOutage(self._outage_message())
+        if self._window.gave_up:
+            raise self._window.give_up(len(self._record.pending))
         return self.result
 
     def _register(self, info: WorkerInfo) -> None:
@@ -198,37 +199,11 @@ class Worker:
                     raise
             self._wait(max(0.0, self._retry.next_try - time.monotonic()))
 
-    @property
-    def unwritten(self) -> int:
-        """Results of ended steps not in the store yet (kept in their ``meta.json``)."""
-        return len(self._record.pending)
-
-    def _check_store(self) -> None:
-        """Give up on a store unreachable for longer than the window; take heart when it is back (renew
-        the leases and write the results kept meanwhile at once, before another worker takes them back)."""
-        if self._retry.down:
-            self._was_down = True
-        elif self._was_down:
-            self._was_down = False
-            self._heartbeat()
-            self._record.flush()
-        if self._retry.expired and not self._gave_up:
-            self._gave_up = True
-            self._emit(Event("stopping", message=(
-                f"the store has been unreachable for {self._retry.down_for:.0f} s (--store-timeout "
-                f"{self._retry.window:g}): launching nothing more"
-                + (f"; waiting for {len(self._running)} running steps" if self._running else ""))))
-        elif self._gave_up and not self._retry.down:
-            self._gave_up = False
-
-    def _outage_message(self) -> str:
-        kept = self.unwritten
-        results = (f"the results of {kept} step{'s' if kept != 1 else ''} that ended meanwhile are kept in their "
-                   "meta.json and are recorded by the next `runyard run` or `runyard worker` (not run again)"
-                   if kept else "no result was left unwritten")
-        return (f"gave up on the store after {self._retry.down_for:.0f} s unreachable (--store-timeout "
-                f"{self._retry.window:g}): {self._retry.reason}; {results}. Bring the store back (check the "
-                "server and the URL), then run the same command again")
+    def _store_back(self) -> None:
+        """The store answers again: renew the leases and write the results kept meanwhile at once, before
+        another worker takes them back."""
+        self._heartbeat()
+        self._record.flush()
 
     def close(self) -> None:
         """Release the selector and the wake-up pipe (done by :meth:`run`; for a worker never run)."""
@@ -401,7 +376,7 @@ class Worker:
 
     def _collect(self) -> None:
         for key, running in list(self._running.items()):
-            gone = _leader_exited(running.child)
+            gone = leader_exited(running.child)
             if gone is False:
                 continue
             if gone:
@@ -488,16 +463,3 @@ class Worker:
 
     def _safe(self, call: Callable[[], Any]) -> Any:
         return self._retry.call(call, None)
-
-
-_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
-
-
-def _leader_exited(child: Child) -> bool | None:
-    """Whether the step's leader process has exited, without reaping it; None where that cannot be told."""
-    if not _WAITID:
-        return None
-    try:
-        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:  # reaped already
-        return True
