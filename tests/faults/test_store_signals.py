@@ -67,6 +67,7 @@ def test_a_signal_ends_a_worker_waiting_for_postgresql(own_server: PgServer, tmp
             wait_until(lambda: "store unreachable:" in sweep.output(proc), 60, "the worker to meet the outage")
             stop(proc, how)
             check_ended(sweep, proc)
+            assert "the results of 2 steps are kept in their meta.json" in sweep.output(proc)
         finally:
             own_server.start_again()
 

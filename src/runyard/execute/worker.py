@@ -179,6 +179,11 @@ class Worker:
                 self._record.flush()
             if not self._record.pending:
                 self._safe(lambda: self.store.unregister_worker(self.id))
+            elif not self._window.gave_up:
+                kept = len(self._record.pending)
+                self._emit(Event("stopping", message=(
+                    f"the store is unreachable: the results of {kept} step{'s' if kept != 1 else ''} are kept in "
+                    "their meta.json; the next `runyard run` or `runyard worker` records them (not run again)")))
             self._control.close()
             self._guardian.close()
             self.close()
