@@ -35,9 +35,11 @@ def own_server() -> Iterator[PgServer]:
         server.stop()
 
 
-def stop(proc: subprocess.Popen[bytes], how: str) -> None:
+def stop(sweep: Sweep, proc: subprocess.Popen[bytes], how: str) -> None:
     if how == "SIGINT twice":  # Ctrl-C once lets running steps finish; twice terminates them
         os.kill(proc.pid, signal.SIGINT)
+        # the second only once the first is taken (two signals sent at once may arrive as one)
+        wait_until(lambda: "stopping: nothing new starts" in sweep.output(proc), 30, "the first Ctrl-C to be taken")
         os.kill(proc.pid, signal.SIGINT)
     else:
         os.kill(proc.pid, getattr(signal, how))
@@ -65,7 +67,7 @@ def test_a_signal_ends_a_worker_waiting_for_postgresql(own_server: PgServer, tmp
         own_server.halt("fast")
         try:
             wait_until(lambda: "store unreachable:" in sweep.output(proc), 60, "the worker to meet the outage")
-            stop(proc, how)
+            stop(sweep, proc, how)
             check_ended(sweep, proc)
             assert "the results of 2 steps are kept in their meta.json" in sweep.output(proc)
         finally:
@@ -86,7 +88,7 @@ def test_a_signal_ends_a_worker_waiting_for_a_sqlite_lock(tmp_path: Path, how: s
             assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
             wait_until(lambda: "store unreachable:" in sweep.output(proc), 60, "the worker to meet the lock")
             assert "another process holds its lock" in sweep.output(proc)
-            stop(proc, how)
+            stop(sweep, proc, how)
             check_ended(sweep, proc)
             # reads go on under another process's lock: only a write tells that the store is back
             output = sweep.output(proc)
