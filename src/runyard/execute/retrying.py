@@ -67,6 +67,13 @@ class StoreRetry:
         """Down for longer than the window."""
         return self.down_since is not None and self.down_for >= self.window
 
+    def moments(self, now: float) -> list[float]:
+        """In how many seconds a waiting worker has something to do about an outage: the next try, the end
+        of the window (none that is past: a waiting loop must not spin)."""
+        if self.down_since is None:
+            return []
+        return [at - now for at in (self.next_try, self.down_since + self.window) if at > now]
+
     def due(self) -> bool:
         """Whether the store may be tried now (always while it is up)."""
         return self.down_since is None or self.clock() >= self.next_try

@@ -164,7 +164,7 @@ class Worker:
                 self._apply_stops()
                 self._enforce_deadlines()
                 self._poll_metrics()
-                if self._record.pending:
+                if self._record.pending and self._retry.due():  # not due: the files are not read again
                     self._record.flush()
         finally:
             if self._running:
@@ -361,8 +361,7 @@ class Worker:
             candidates.append(self._control.next_check() - now)
         if self._ingest.tracked:
             candidates.append(self._pacer.next - now)
-        if self._retry.down:
-            candidates.append(self._retry.next_try - now)
+        candidates += self._retry.moments(now)
         return max(0.0, min(candidates))
 
     def _wait(self, timeout: float) -> None:
@@ -408,8 +407,8 @@ class Worker:
 
     def _poll_metrics(self) -> None:
         now = time.monotonic()
-        if self._ingest.tracked and self._pacer.due(now):
-            self._pacer.done(now, busy=self._ingest.poll())
+        if self._ingest.tracked and self._pacer.due(now):  # the store away and not due: nothing read
+            self._pacer.done(now, busy=self._retry.due() and self._ingest.poll())
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
