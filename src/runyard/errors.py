@@ -7,6 +7,7 @@ Tree::
     ├── SpecError                a spec with one or more problems (exit 2), each with file:line or key path
     ├── StoreError               the store cannot be opened, migrated or reached (exit 2 when opening)
     │   ├── StoreUnavailable     a transient connection failure; callers may retry
+    │   ├── StoreOutage          a worker gave up: the store stayed unreachable past --store-timeout (exit 75)
     │   └── LeaseLost            a worker wrote for an execution it no longer holds (another took it over)
     ├── RunNotFound              no run / experiment / execution matches what the user named (exit 2)
     ├── LaunchError              a step could not be started (missing workdir, bad interpreter ...)
@@ -73,6 +74,14 @@ class StoreError(RunyardError):
 
 class StoreUnavailable(StoreError):
     """The store could not be reached right now (connection refused, server restarting ...)."""
+
+
+class StoreOutage(StoreError):
+    """A worker stopped because the store stayed unreachable longer than its ``--store-timeout``: it launched
+    nothing more, waited for its running steps and kept their results in their ``meta.json``.
+    Exit code 75 (EX_TEMPFAIL: try again later)."""
+
+    exit_code = 75
 
 
 class LeaseLost(StoreError):

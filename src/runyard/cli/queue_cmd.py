@@ -87,17 +87,21 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
               help="Lease of a running step; if this worker dies, others requeue its steps after it expires.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
               help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
+@click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="SECONDS",
+              help="How long the store may stay unreachable: then launch nothing more, wait for the running steps "
+                   "(their results are kept in meta.json) and exit 75.")
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
 @friendly
 def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, per_gpu: int, jobs: int | None,
            experiments: tuple[str, ...], burst: bool, max_runs: int | None, lease: float, grace: float,
-           poll: float) -> None:
+           poll: float, store_timeout: float) -> None:
     """Pull queued step executions from the store and run them on this machine's slots.
 
     Start one per machine (PostgreSQL store) or several on one (SQLite). Ctrl-C once: finish the
     running steps and exit; twice: terminate them (recorded interrupted, queued again by the next
-    submit or run). Exit code: 0, 1 if a step failed (with --burst), 130 interrupted.
+    submit or run). SIGTERM / SIGHUP: terminate them. Exit code: 0, 1 if a step failed (with --burst),
+    75 the store stayed unreachable longer than --store-timeout, 130 interrupted.
     """
     from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
     from runyard.execute.worker import Worker
@@ -112,7 +116,8 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
             store.experiment(name)  # an unknown name is an error (with suggestions), not an idle worker
         scope = list(experiments) or None
         runner = Worker(store, pool, experiment=scope, lease_seconds=lease, grace=grace, poll_interval=poll,
-                        on_event=_print_event, max_executions=max_runs, final_stage=True)
+                        on_event=_print_event, max_executions=max_runs, final_stage=True,
+                        store_timeout=store_timeout)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
         _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"

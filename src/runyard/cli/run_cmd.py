@@ -36,18 +36,23 @@ if TYPE_CHECKING:
               help="Lease of a running step; a dead worker's steps are requeued after it expires.")
 @click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
               help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM before SIGKILL.")
+@click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="SECONDS",
+              help="How long the store may stay unreachable: then launch nothing more, wait for the running steps "
+                   "(their results are kept in meta.json) and exit 75.")
 @click.option("--inline", is_flag=True,
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, fake_gpus: bool, per_gpu: int | None, jobs: int | None, force: bool,
         force_steps: tuple[str, ...], store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float,
+        store_timeout: float,
         inline: bool) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
     running the same spec again only runs what is new, changed, failed or interrupted.
-    Exit code: 0 all done, 1 a step failed, 2 usage or spec error, 130 interrupted.
+    Exit code: 0 all done, 1 a step failed, 2 usage or spec error, 75 the store stayed unreachable
+    longer than --store-timeout, 130 interrupted.
     """
     from runyard.execute.session import RunOptions, run_session
     from runyard.execute.slots import parse_gpus
@@ -63,7 +68,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
-                         inline=inline)
+                         inline=inline, store_timeout=store_timeout)
     if detach:
         if inline:
             from runyard.errors import UsageError

@@ -392,3 +392,15 @@ def kill_orphan_group(
         elif any(st[1] < expected_start - tolerance for st in members.values()):
             return False
     return signal_group(pgid, sig)
+
+_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
+
+
+def leader_exited(child: Child) -> bool | None:
+    """Whether the step's leader process has exited, without reaping it; None where that cannot be told."""
+    if not _WAITID:
+        return None
+    try:
+        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already
+        return True

@@ -1,12 +1,20 @@
 """How a worker records the end of each attempt: the final metrics, the compare-and-set ``finish``
 in the store, ``meta.json`` and the worker's tally (DESIGN §6, §10: nothing lost, never recorded over
-another worker's result)."""
+another worker's result).
+
+A step that ends while the store is unreachable keeps its result (status, exit code, end time, metrics
+offsets) in memory and in its ``meta.json``, marked ``"unrecorded": "<status>"``; :meth:`Recorder.flush` writes
+it once the store is back, with the time the step really ended. An exit-0 step is never recorded failed or
+interrupted because the store was down. A worker that exits with results still unwritten leaves them in
+``meta.json``, where the next worker or submit finds them (:mod:`runyard.execute.unwritten`)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from runyard.errors import DiskFull, LeaseLost, StoreUnavailable
@@ -19,7 +27,31 @@ from runyard.execute.provenance import Provenance
 from runyard.model import Status
 from runyard.store.base import ExecRecord, Store
 
-RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds between tries while the store is unreachable
+#: meta.json key, set while the store has not got this attempt's result: the status to record
+UNRECORDED = "unrecorded"
+
+
+@dataclass
+class Ending:
+    """The end of one attempt, on its way to the store."""
+
+    record: ExecRecord
+    status: Status
+    code: int | None
+    error: str | None
+    provenance: dict[str, Any]
+    launched: dict[str, Any]
+    ended: float = field(default_factory=time.time)
+    problems: list[str] | None = None  # None: the final metrics are not stored yet
+    tried: bool = False  # a finish was sent and its answer lost: it may have committed
+    counted: bool = False  # already in the worker's tally (and shown)
+
+    @property
+    def expected(self) -> Status:
+        """The status the store will give it (a failed attempt with retries left goes back to ready)."""
+        if self.status == Status.FAILED and self.record.attempts <= self.record.retries:
+            return Status.READY
+        return self.status
 
 
 class Recorder:
@@ -35,43 +67,95 @@ class Recorder:
         self.emit = emit
         self.after = after  # called with each recorded final result (not retries)
         self.launch_state: dict[str, dict[str, Any]] = {}  # key → slot and env of the attempt, for meta.json
+        self.pending: dict[str, Ending] = {}  # ended while the store was unreachable, not recorded yet
         self.disk_full: DiskFull | None = None  # the first out-of-space write under home: launch nothing more
 
     def finished(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
                  provenance: dict[str, Any] | None = None) -> None:
-        """The attempt ended with ``status``: store its metrics, then its result, then ``meta.json``."""
-        provenance = provenance or self.provenance.for_execution(record)
-        launched = self.launch_state.pop(record.key, {})
-        problems = self._final_metrics(record)  # before finish: dependents start with these metrics stored
-        if problems and status == Status.DONE:
-            self._note(record, problems)
-            launched["metric_problems"] = problems
-            error = metric_warning(problems)  # a done step's error field holds its metrics warning
-        updated = self._finish_in_store(record, status, code, error, provenance)
+        """The attempt ended with ``status``: store its metrics, then its result, then ``meta.json``; when
+        the store is unreachable, keep it (memory and ``meta.json``) for :meth:`flush`."""
+        ending = Ending(record, status, code, error, provenance or self.provenance.for_execution(record),
+                        self.launch_state.pop(record.key, {}))
+        if not self._record(ending):
+            self._keep(ending)
+
+    def flush(self) -> int:
+        """Record what ended while the store was unreachable, oldest first; returns how many are left."""
+        for key, ending in list(self.pending.items()):
+            if not self._record(ending):
+                break
+            del self.pending[key]
+        return len(self.pending)
+
+    def _record(self, ending: Ending) -> bool:
+        """Try to record ``ending``; False when the store is unreachable (nothing lost: try again)."""
+        record = ending.record
+        if ending.problems is None:
+            problems = self._final_metrics(record)  # before finish: dependents start with these metrics stored
+            if problems is None:
+                return False
+            ending.problems = problems
+            if problems and ending.status == Status.DONE:
+                self._note(record, problems)
+                ending.launched["metric_problems"] = problems
+                ending.error = metric_warning(problems)  # a done step's error field holds its metrics warning
+        try:
+            updated = self.store.finish(record.key, self.worker_id, status=ending.status, exit_code=ending.code,
+                                        error=ending.error, provenance=ending.provenance, ended=ending.ended)
+        except StoreUnavailable:  # the finish may have committed without its answer reaching us
+            ending.tried = True
+            return False
+        if updated is None and ending.tried:
+            updated = self._already_recorded(record, ending.code)
         if updated is None:
             self.result.lost.append(record.key)
             self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over; "
                                                        "the result of this attempt was not recorded"))
-            return
-        final = updated.status
-        ended = updated.ended or time.time()
+            return True
         try:
-            files.write_meta(record, status=str(final), exit_code=code, error=error, attempt=record.attempts,
-                             started=updated.started, ended=ended, duration=updated.duration,
-                             worker=self.worker_id, host=self.host, **launched, provenance=provenance)
+            files.write_meta(record, status=str(updated.status), exit_code=ending.code, error=ending.error,
+                             attempt=record.attempts, started=updated.started, ended=updated.ended or ending.ended,
+                             duration=updated.duration, worker=self.worker_id, host=self.host, **ending.launched,
+                             provenance=ending.provenance)
         except DiskFull as err:  # the store has the result; meta.json will be rewritten by the next attempt
             self.halt(err)
+        if not ending.counted:
+            self._count(updated, ending.error)
+        if self.after is not None and updated.status != Status.READY:
+            self.after(updated)
+        return True
+
+    def _keep(self, ending: Ending) -> None:
+        """The store is unreachable: the result waits in memory and in ``meta.json``."""
+        record = ending.record
+        started = record.started or ending.ended
+        self.pending[record.key] = ending
+        expected = ending.expected
+        try:
+            files.write_meta(record, status=str(expected), exit_code=ending.code, error=ending.error,
+                             attempt=record.attempts, started=started, ended=ending.ended,
+                             duration=ending.ended - started, worker=self.worker_id, host=self.host,
+                             **{**ending.launched, UNRECORDED: str(ending.status)}, provenance=ending.provenance)
+        except DiskFull as err:  # the result waits in memory only
+            self.halt(err)
+        except OSError:
+            pass
+        shown = dataclasses.replace(record, status=expected, exit_code=ending.code, error=ending.error,
+                                    ended=ending.ended, duration=ending.ended - started)
+        self._count(shown, ending.error)
+        ending.counted = True
+
+    def _count(self, updated: ExecRecord, error: str | None) -> None:
+        final = updated.status
         if final == Status.DONE:
             self.result.done += 1
         elif final == Status.READY:
             self.result.retried += 1
         elif final == Status.INTERRUPTED:
-            self.result.interrupted.append(record.key)
+            self.result.interrupted.append(updated.key)
         else:
             self.result.failed.append(updated)
         self.emit(Event("finished", updated, final, message=error or ""))
-        if self.after is not None and final != Status.READY:
-            self.after(updated)
 
     def exited(self, record: ExecRecord, code: int | None, reason: str = "") -> None:
         """A step's process ended with ``code``; ``reason`` says why the worker stopped it, if it did."""
@@ -121,42 +205,22 @@ class Recorder:
         self.emit(Event("lost", record, message=f"{record.step} {record.short}: lease was taken over by another "
                                                  "worker; this attempt was stopped"))
 
-    def _final_metrics(self, record: ExecRecord) -> list[str]:
-        """The final metrics of an exited step into the store; waits for an unreachable store (the
-        points are only in the files until then, and its dependents need them)."""
-        delay = RETRY_FIRST
-        while True:
-            try:
-                return self.ingest.finish(record.key)
-            except StoreUnavailable:
-                time.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
-            except LeaseLost:  # taken over: finish() will not record this attempt either
-                return []
-            except Exception as err:  # never let metrics stop the recording of the step itself
-                self.ingest.drop(record.key)
-                return [f"metrics were not stored: {type(err).__name__}: {err} (runyard reparse reads them again)"]
+    def _final_metrics(self, record: ExecRecord) -> list[str] | None:
+        """The final metrics of an exited step into the store (the problems worth telling); None when the
+        store is unreachable (the points are still in the files: try again)."""
+        try:
+            return self.ingest.finish(record.key)
+        except StoreUnavailable:
+            return None
+        except LeaseLost:  # taken over: finish() will not record this attempt either
+            return []
+        except Exception as err:  # never let metrics stop the recording of the step itself
+            self.ingest.drop(record.key)
+            return [f"metrics were not stored: {type(err).__name__}: {err} (runyard reparse reads them again)"]
 
     def _note(self, record: ExecRecord, lines: list[str], *, prefix: str = OWN_NOTE) -> None:
         with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
             log.writelines(f"{prefix}{line}\n" for line in lines)
-
-    def _finish_in_store(self, record: ExecRecord, status: Status, code: int | None, error: str | None,
-                         provenance: dict[str, Any]) -> ExecRecord | None:
-        delay = RETRY_FIRST
-        interrupted = False
-        while True:
-            try:
-                updated = self.store.finish(record.key, self.worker_id, status=status, exit_code=code, error=error,
-                                            provenance=provenance)
-                if updated is None and interrupted:
-                    return self._already_recorded(record, code)
-                return updated
-            except StoreUnavailable:
-                # the result is on disk (log, meta.json); keep trying until the store is back
-                interrupted = True
-                time.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
 
     def _already_recorded(self, record: ExecRecord, code: int | None) -> ExecRecord | None:
         """After a lost connection a finish may have committed without its answer reaching us: the

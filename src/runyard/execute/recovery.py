@@ -7,6 +7,7 @@ import time
 
 from runyard.execute.events import Event, EventSink
 from runyard.execute.launch import kill_orphan_group, process_alive
+from runyard.execute.unwritten import record_unwritten
 from runyard.model import Status
 from runyard.store.base import ExecRecord, Store, WorkerRecord
 
@@ -21,6 +22,8 @@ def recover(store: Store, worker_id: str, host: str, emit: EventSink) -> None:
     lease (frozen, stopped, stuck): once taken back they will run again, and the old attempt must not
     run on beside the new one (it could not record its result anyway)."""
     workers = store.workers()
+    # results a gone worker kept in meta.json are recorded before anything is taken back (and run again)
+    record_unwritten(store, workers, host, emit, me=worker_id)
     stalled = _stalled_here(store, workers, worker_id, host)
     for key in store.reap():
         ex = stalled.get(key)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from runyard.errors import UsageError
+from runyard.errors import StoreUnavailable, UsageError
 from runyard.execute import files
 from runyard.execute.events import Event
 from runyard.execute.slots import SlotPool
@@ -31,6 +31,7 @@ class RunOptions:
     lease_seconds: float = 30.0
     grace: float = 10.0
     inline: bool = False
+    store_timeout: float = 300.0  # seconds the store may stay unreachable before the worker gives up (exit 75)
 
 
 @dataclass
@@ -118,9 +119,9 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     check_fits(plan, pool)
     then = [s.name for s in final.spec.select.then] if final is not None and final.spec.select else []
     force = forced_keys(plan, force=options.force, steps=options.force_steps, later=then)
-    os.makedirs(options.home, exist_ok=True)
-    store = open_plan_store(options)
+    store = open_plan_store(options)  # before the home is made: a store that cannot be opened writes nothing
     try:
+        os.makedirs(options.home, exist_ok=True)
         outcome = drain(store, plan, options, display, pool, install_signals, force, recover_first=True)
         if final is None or final.spec.select is None or outcome.interrupted:
             return outcome.exit_code
@@ -157,7 +158,8 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
     what a dead worker (a killed `runyard run`) left running before the submit, so that the submit
     requeues it like any failed or interrupted execution."""
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
-                    grace=options.grace, on_event=display.event, inline=options.inline)
+                    grace=options.grace, on_event=display.event, inline=options.inline,
+                    store_timeout=options.store_timeout)
     if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
         install_signals(worker.request_stop)
     try:
@@ -169,8 +171,13 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
         worker.close()
         raise
     display.submitted(result, pool)
-    worker.run(burst=True)
-    outcome = collect_outcome(store, plan)
+    try:
+        worker.run(burst=True)
+        outcome = collect_outcome(store, plan)
+    except StoreUnavailable:
+        if not worker.stopping:
+            raise
+        outcome = Outcome(interrupted=True)  # stopped (Ctrl-C, SIGTERM) while the store was unreachable
     outcome.lost = len(worker.result.lost)
     # interrupted: stopped before everything was done (a Ctrl-C while the last steps ran, which then
     # finished, leaves nothing to resume)
@@ -206,7 +213,7 @@ def run_detached(plan: Plan, options: RunOptions) -> tuple[SubmitResult, list[st
     gpus = "none" if isinstance(options.gpus, str) or not options.gpus else ",".join(map(str, options.gpus))
     args = ["--home", str(options.home), "--experiment", plan.experiment, "--burst",
             "--gpus", gpus, "--per-gpu", str(options.per_gpu), "--lease", str(options.lease_seconds),
-            "--grace", str(options.grace)]
+            "--grace", str(options.grace), "--store-timeout", str(options.store_timeout)]
     if options.jobs:
         args += ["--jobs", str(options.jobs)]
     return done.result, args, resolve_store_url(options.store_url, options.home)

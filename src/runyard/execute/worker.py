@@ -28,15 +28,20 @@ from runyard.execute.extract import file_size
 from runyard.execute.finals import FinalStage
 from runyard.execute.guardian import Guardian
 from runyard.execute.ingest import Ingest, Pacer, track
-from runyard.execute.launch import Child, launch, signal_group
+from runyard.execute.launch import Child, launch, leader_exited, signal_group
 from runyard.execute.provenance import Provenance
 from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
+from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
 from runyard.execute.runs_table import ENV as RUNS_ENV
 from runyard.execute.runs_table import runs_table_for_launch
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
+
+#: How long one store call of a worker waits for a SQLite lock held by another process before the retry
+#: policy takes over: a worker answers signals at least this often while another process holds the store.
+LOCK_SLICE = 1.0
 
 
 @dataclass
@@ -54,8 +59,10 @@ class Worker:
                  lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
                  max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False,
-                 final_stage: bool = False) -> None:
-        self.store = store
+                 final_stage: bool = False, store_timeout: float = DEFAULT_WINDOW) -> None:
+        # every store call of the worker goes through one retry policy (execute/retrying.py)
+        self._retry = StoreRetry(store_timeout)
+        self.store = store = guarded(store, self._retry)
         self.pool = pool
         self.experiment = experiment  # one name, several, or None: every experiment
         self.lease_seconds = lease_seconds
@@ -89,6 +96,7 @@ class Worker:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._control: Control | None = None
         self._listen_fd = -1
+        self._window = Window(self._retry)  # gave_up: the store stayed away past store_timeout
 
     # --- control (safe to call from a signal handler) -----------------------------------------------
     def request_stop(self) -> None:
@@ -111,9 +119,13 @@ class Worker:
     def run(self, *, burst: bool = False) -> WorkerResult:
         """Work until stopped; with ``burst``, until nothing claimable is left in scope."""
         started = time.time()
-        self.store.register_worker(WorkerInfo(id=self.id, host=self.host, pid=os.getpid(),
-                                              slots=self.pool.describe(), started=started),
-                                   lease_seconds=self.lease_seconds)
+        self.store.wait_for_locks(LOCK_SLICE)
+        try:
+            self._register(WorkerInfo(id=self.id, host=self.host, pid=os.getpid(), slots=self.pool.describe(),
+                                      started=started))
+        except BaseException:
+            self.store.wait_for_locks(None)
+            raise
         next_beat = time.monotonic() + self.lease_seconds / 3
         terminated = killed = False
         announced = 0
@@ -129,7 +141,10 @@ class Worker:
                     announced = self._stop_requests
                     self._announce_stop(announced)
                 claimed = 0
-                if not self.stopping and not self._limit_reached():
+                gave_up = self._window.check(running=len(self._running), back=self._store_back)
+                if gave_up:
+                    self._emit(Event("stopping", message=gave_up))
+                if not self.stopping and not self._window.gave_up and not self._limit_reached():
                     claimed = self._fill()
                 if self._stop_requests > 1 and not terminated:
                     self._terminate_all("interrupted")
@@ -139,7 +154,7 @@ class Worker:
                         running.kill_at = time.monotonic()
                     killed = True
                 if not self._running:
-                    if self.stopping or self._limit_reached():
+                    if self.stopping or self._window.gave_up or self._limit_reached():
                         break
                     if burst and claimed == 0 and self._drained():
                         break
@@ -155,6 +170,8 @@ class Worker:
                 self._apply_stops()
                 self._enforce_deadlines()
                 self._poll_metrics()
+                if self._record.pending and self._retry.due():  # not due: the files are not read again
+                    self._record.flush()
         finally:
             if self._running:
                 self._terminate_all("interrupted")
@@ -163,11 +180,41 @@ class Worker:
                     self._wait(0.1)
                     self._collect()
                     self._enforce_deadlines()
-            self._safe(lambda: self.store.unregister_worker(self.id))
+            if self._record.pending:
+                self._retry.next_try = 0.0  # one last try before leaving
+                self._record.flush()
+            if not self._record.pending:
+                self._safe(lambda: self.store.unregister_worker(self.id))
+            elif not self._window.gave_up:
+                kept = len(self._record.pending)
+                self._emit(Event("stopping", message=(
+                    f"the store is unreachable: the results of {kept} step{'s' if kept != 1 else ''} are kept in "
+                    "their meta.json; the next `runyard run` or `runyard worker` records them (not run again)")))
             self._control.close()
             self._guardian.close()
             self.close()
+            self.store.wait_for_locks(None)
+        if self._window.gave_up:
+            raise self._window.give_up(len(self._record.pending))
         return self.result
+
+    def _register(self, info: WorkerInfo) -> None:
+        """Register, waiting for a store that is unreachable (within the window; a stop request ends it)."""
+        while True:
+            try:
+                return self.store.register_worker(info, lease_seconds=self.lease_seconds)
+            except StoreUnavailable:
+                if self.stopping:
+                    raise KeyboardInterrupt from None  # stopped before it started: nothing ran (exit 130)
+                if self._retry.expired:
+                    raise
+            self._wait(max(0.0, self._retry.next_try - time.monotonic()))
+
+    def _store_back(self) -> None:
+        """The store answers again: renew the leases and write the results kept meanwhile at once, before
+        another worker takes them back."""
+        self._heartbeat()
+        self._record.flush()
 
     def close(self) -> None:
         """Release the selector and the wake-up pipe (done by :meth:`run`; for a worker never run)."""
@@ -326,6 +373,7 @@ class Worker:
             candidates.append(self._control.next_check() - now)
         if self._ingest.tracked:
             candidates.append(self._pacer.next - now)
+        candidates += self._retry.moments(now)
         return max(0.0, min(candidates))
 
     def _wait(self, timeout: float) -> None:
@@ -344,7 +392,7 @@ class Worker:
 
     def _collect(self) -> None:
         for key, running in list(self._running.items()):
-            gone = _leader_exited(running.child)
+            gone = leader_exited(running.child)
             if gone is False:
                 continue
             if gone:
@@ -371,8 +419,8 @@ class Worker:
 
     def _poll_metrics(self) -> None:
         now = time.monotonic()
-        if self._ingest.tracked and self._pacer.due(now):
-            self._pacer.done(now, busy=self._ingest.poll())
+        if self._ingest.tracked and self._pacer.due(now):  # the store away and not due: nothing read
+            self._pacer.done(now, busy=self._retry.due() and self._ingest.poll())
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -430,20 +478,4 @@ class Worker:
                 self._signal(self._running[key], signal.SIGTERM)
 
     def _safe(self, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except StoreUnavailable:
-            return None
-
-
-_WAITID = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
-
-
-def _leader_exited(child: Child) -> bool | None:
-    """Whether the step's leader process has exited, without reaping it; None where that cannot be told."""
-    if not _WAITID:
-        return None
-    try:
-        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:  # reaped already
-        return True
+        return self._retry.call(call, None)

@@ -97,12 +97,13 @@ class Store(abc.ABC):
     - ``started(key, worker_id, pid=, pgid=, host=, command_env=)`` records the launched process,
       sets ``started`` to the launch time and renews the lease, only if the execution is still
       running and owned by ``worker_id``; returns whether it did.
-    - ``finish(key, worker_id, status=, exit_code=, error=, provenance=)`` is a compare-and-set:
+    - ``finish(key, worker_id, status=, exit_code=, error=, provenance=, ended=)`` is a compare-and-set:
       it does nothing and returns None unless the execution is ``running`` and owned by
       ``worker_id``. ``failed`` with ``attempts - lost ≤ retries`` goes back to ``ready`` (a retry:
       ``retries`` counts failures of the step itself, never attempts whose worker was lost).
       ``done`` makes, in the same transaction, every dependent whose needs are all done ``ready``.
-      Records end time, duration, exit code, error, provenance; returns the updated record.
+      Records end time (``ended``, default now: a result written late keeps the time the step ended),
+      duration, exit code, error, provenance; returns the updated record.
     - ``set_status(key, to, expected=)`` compare-and-set; ``to=done`` also readies dependents.
     - ``heartbeat(worker_id, lease_seconds=)`` renews the worker row and the lease of every
       execution it runs; returns the keys it still owns (a key missing from the answer was taken
@@ -193,6 +194,7 @@ class Store(abc.ABC):
         exit_code: int | None,
         error: str | None = None,
         provenance: Mapping[str, Any] | None = None,
+        ended: float | None = None,
     ) -> ExecRecord | None: ...
 
     @abc.abstractmethod
@@ -296,6 +298,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def wait_for_locks(self, seconds: float | None) -> None:
+        """How long one call may wait for a lock another process holds (SQLite) before it raises
+        StoreUnavailable; None: the default (a minute). A worker waits in short slices, so that it
+        answers signals while another process holds the store. Nothing to do for a server database."""
+        return None
 
     # --- derived helpers ----------------------------------------------------------------------
     def idle(self, experiment: str | None = None) -> bool:

@@ -19,6 +19,7 @@ from runyard.errors import DiskFull, MissingDependency, StoreError, StoreUnavail
 from runyard.model import Status
 from runyard.store import schema
 from runyard.store.base import Clock, ExecRecord, Store
+from runyard.store.checks import check_pg_encoding, check_sqlite_file
 
 VALID_URLS = "sqlite:///path/to/runyard.db or postgresql://user:password@host:port/dbname"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -55,6 +56,7 @@ def parse_url(url: str) -> URL:
             file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"cannot create the folder of the store {file}: {err.strerror}") from None
+        check_sqlite_file(file)
         return URL.create("sqlite", database=str(file))
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         try:
@@ -132,7 +134,9 @@ def make_engine(url: URL) -> Engine:
         url,
         pool_size=4,
         max_overflow=8,
-        connect_args={"connect_timeout": 10, "application_name": "runyard"},
+        # client_encoding: a database that is not UTF8 (SQL_ASCII) would otherwise hand bytes to SQLAlchemy's
+        # set-up; this way the connection works and check_pg_encoding says what is wrong
+        connect_args={"connect_timeout": 10, "application_name": "runyard", "client_encoding": "utf8"},
     )
     event.listen(engine, "connect", _mark_used)
     event.listen(engine, "checkin", _mark_used)
@@ -154,6 +158,8 @@ def translate(err: exc.SQLAlchemyError, url: str) -> StoreError | DiskFull:
         if _out_of_space(err, what):
             return DiskFull(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else f"the store {url}")
         if isinstance(err, exc.OperationalError) or err.connection_invalidated:
+            if what == "database is locked":
+                what = "another process holds its lock (SQLite: database is locked)"
             return StoreUnavailable(f"the store {url} is unavailable: {what}")
         return StoreError(f"store error ({url}): {what}")
     return StoreError(f"store error ({url}): {err}")
@@ -184,6 +190,20 @@ class SqlCore(Store):
         self.clock = clock
         self.is_pg = engine.dialect.name == "postgresql"
         self._closed = False
+        self._busy_ms = SQLITE_BUSY_TIMEOUT_MS
+
+    def wait_for_locks(self, seconds: float | None) -> None:
+        self._busy_ms = SQLITE_BUSY_TIMEOUT_MS if seconds is None else max(1, int(seconds * 1000))
+
+    def _connect(self) -> Connection:
+        conn = self._engine.connect()
+        if not self.is_pg:  # the lock wait this store wants, set on the driver's connection (no BEGIN)
+            info = conn.connection.info
+            if info.get("runyard_busy_ms", SQLITE_BUSY_TIMEOUT_MS) != self._busy_ms:
+                raw: Any = conn.connection.dbapi_connection
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+                info["runyard_busy_ms"] = self._busy_ms
+        return conn
 
     @classmethod
     def open(cls, url: str, *, clock: Clock = time.time) -> SqlCore:
@@ -206,7 +226,7 @@ class SqlCore(Store):
         if self._closed:
             raise StoreError(f"the store {self.url} is closed")
         try:
-            with self._engine.connect() as conn:
+            with self._connect() as conn:
                 if write:
                     conn.execution_options(runyard_write=True)
                 with conn.begin():
@@ -221,7 +241,7 @@ class SqlCore(Store):
         if self._closed:
             raise StoreError(f"the store {self.url} is closed")
         try:
-            with self._engine.connect() as conn:
+            with self._connect() as conn:
                 if self.is_pg:
                     conn.execution_options(isolation_level="AUTOCOMMIT")
                 else:
@@ -258,6 +278,8 @@ def init_schema(engine: Engine, shown: str) -> None:
     creation happens under the database's write lock (SQLite BEGIN IMMEDIATE, a PostgreSQL
     advisory lock), and the version is checked again once the lock is held."""
     with engine.connect() as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            check_pg_encoding(conn, shown)
         version = schema.read_version(conn)
     if version == schema.SCHEMA_VERSION:
         return

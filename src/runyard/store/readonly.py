@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runyard.errors import StoreError
+from runyard.store.checks import check_sqlite_file, not_utf8
+from runyard.store.schema import check_not_newer
 
 _EXEC_COLS = ("key", "step", "status", "params", "needs", "folder", "exit_code", "error", "ended", "code")
 
@@ -53,10 +55,20 @@ def read_past(url: str, experiment: str) -> Past:
     path = sqlite_path(url)
     if path is not None and not os.path.exists(path):
         return Past()
+    if path is not None:
+        check_sqlite_file(path)
     with _connect(url, path) as query:
+        if path is None:
+            found = query("SELECT current_database(), current_setting('server_encoding')", {}) or [("", "")]
+            database, encoding = str(found[0][0]), str(found[0][1])
+            if encoding.upper() not in ("UTF8", "UNICODE"):
+                raise not_utf8(database, encoding, _shown(url))
         tables = query("SELECT 1 FROM runs LIMIT 1", {}, probe=True)
         if tables is None:
             return Past()
+        version = query("SELECT value FROM meta WHERE key = 'schema_version'", {}, probe=True) or []
+        if version and str(version[0][0]).isdigit():
+            check_not_newer(int(version[0][0]), where=f"the store {_shown(url)}")
         past = Past(exists=True)
         rows = query(f"SELECT {', '.join(_EXEC_COLS)} FROM executions WHERE experiment = :e", {"e": experiment},
                      probe=True)
@@ -88,6 +100,12 @@ def run_names(url: str, experiment: str) -> dict[str, str]:
 
 
 Query = Any
+
+
+def _shown(url: str) -> str:
+    from runyard.store.engine import mask_url
+
+    return mask_url(url)
 
 
 @contextmanager

@@ -229,6 +229,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin
         exit_code: int | None,
         error: str | None = None,
         provenance: Mapping[str, Any] | None = None,
+        ended: float | None = None,
     ) -> ExecRecord | None:
         status = Status(status)
         if status not in FINISHED:
@@ -239,7 +240,7 @@ class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin
             "exit_code": exit_code,
             "error": error,
             "provenance": None if provenance is None else dumps(dict(provenance)),
-            "now": self.clock(),
+            "now": self.clock() if ended is None else ended,
         }
         with self.tx() as conn:
             if status == Status.FAILED:

@@ -64,6 +64,7 @@ class PgServer:
     bindir: Path
     port: int
     user: str | None  # the OS user running the server, None = the current one
+    encoding: str = "UTF8"  # of the cluster's databases (initdb -E); SQL_ASCII is what initdb gives without it
     _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -99,7 +100,7 @@ class PgServer:
 
     def start(self) -> None:
         result = self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "-N"
+            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", self.encoding, "--no-locale", "-N"
         )
         self._check(result, "initdb")
         self.start_again()
@@ -143,7 +144,7 @@ class PgServer:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_server(*, user: str = "nobody", attempts: int = 3) -> PgServer:
+def start_server(*, user: str = "nobody", attempts: int = 3, encoding: str = "UTF8") -> PgServer:
     """Start a fresh server (as ``user`` when running as root). Raises PgUnavailable when the
     binaries are missing, RuntimeError when the server does not start."""
     bindir = find_bindir()
@@ -160,7 +161,7 @@ def start_server(*, user: str = "nobody", attempts: int = 3) -> PgServer:
                     f"PostgreSQL refuses to run as root and there is no user {as_user!r} to run it as"
                 ) from None
             os.chown(base, entry.pw_uid, entry.pw_gid)
-        server = PgServer(base=base, bindir=bindir, port=free_port(), user=as_user)
+        server = PgServer(base=base, bindir=bindir, port=free_port(), user=as_user, encoding=encoding)
         try:
             server.start()
             return server
