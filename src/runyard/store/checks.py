@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-
-from sqlalchemy import Connection, text
+from typing import TYPE_CHECKING
 
 from runyard.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: A 0-byte file younger than this may be a store another process is creating right now (SQLite creates
@@ -39,6 +41,8 @@ def check_sqlite_file(file: Path | str) -> None:
 
 def check_pg_encoding(conn: Connection, shown: str) -> None:
     """Raise StoreError unless the PostgreSQL database behind ``conn`` uses UTF8."""
+    from sqlalchemy import text
+
     encoding = str(conn.execute(text("SHOW server_encoding")).scalar() or "")
     if encoding.upper().replace("-", "") in ("UTF8", "UNICODE"):
         return

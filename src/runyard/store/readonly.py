@@ -55,8 +55,6 @@ def read_past(url: str, experiment: str) -> Past:
     path = sqlite_path(url)
     if path is not None and not os.path.exists(path):
         return Past()
-    if path is not None:
-        check_sqlite_file(path)
     with _connect(url, path) as query:
         if path is None:
             found = query("SELECT current_database(), current_setting('server_encoding')", {}) or [("", "")]
@@ -116,6 +114,7 @@ def _connect(url: str, path: str | None) -> Iterator[Query]:
 
         # no -wal file: nobody has the store open, and ``immutable`` reads without creating -wal / -shm
         # files; else a plain read-only connection shares the live writers' -shm
+        check_sqlite_file(path)  # an empty or foreign file is no store to read
         mode = "mode=ro" if os.path.exists(path + "-wal") else "mode=ro&immutable=1"
         try:
             conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?{mode}", uri=True, timeout=10)
