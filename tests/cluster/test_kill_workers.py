@@ -17,7 +17,9 @@ import signal
 import subprocess
 from collections import Counter
 
-from .conftest import Attempt, Cluster, no_errors, require_other_host, wait_for
+from runyard.testing.processes import wait_for
+
+from .conftest import Attempt, Cluster, no_errors, require_other_host
 
 RUNS = 150  # × 2 steps = 300 executions
 KILLS = 5

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from runyard.model import Status
-from runyard.testing.processes import group_alive
+from runyard.testing.processes import group_alive, wait_for
 
-from .conftest import Cluster, expected_points, no_errors, require_other_host, wait_for
+from .conftest import Cluster, expected_points, no_errors, require_other_host
 
 
 def test_a_frozen_worker_cannot_overwrite_the_result_of_the_worker_that_took_over(cluster: Cluster) -> None:

@@ -10,7 +10,9 @@ import signal
 import psycopg
 import pytest
 
-from .conftest import Cluster, no_errors, wait_for
+from runyard.testing.processes import wait_for
+
+from .conftest import Cluster, no_errors
 
 
 def done_count(cluster: Cluster) -> int:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from runyard.testing.pgserver import PgServer, server_for_pytest
+from runyard.testing.pgserver import PgServer, own_server_for_pytest
+from runyard.testing.processes import wait_for
 
-from .conftest import Cluster, cluster_on, no_errors, wait_for
+from .conftest import Cluster, cluster_on, no_errors
 
 RUNS = 150  # × 2 steps = 300 executions
 OUTAGE = 10.0
@@ -30,11 +31,8 @@ LONG = range(0, RUNS, 15)  # runs whose work step takes 4 s, across the outage
 @pytest.fixture
 def own_pg_server() -> Iterator[PgServer]:
     """A server of this test alone (it is stopped and started again)."""
-    server = server_for_pytest()
-    try:
+    with own_server_for_pytest() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.postgres

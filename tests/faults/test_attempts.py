@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from runyard.testing.faults import Yard, make_yard, wait_for
 from runyard.testing.processes import group_alive
-
-from .metric_yard import Yard, make_yard, wait_for
 
 STEP = r'''
 import os, sys, time, runyard
@@ -36,7 +35,7 @@ print("second attempt score = 2", flush=True)
 def yard(tmp_path: Path) -> Iterator[Yard]:
     made = make_yard(tmp_path)
     yield made
-    made.cleanup()
+    made.stop_all()
 
 
 def stored_points(yard: Yard) -> int:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from runyard.store import open_store
-
-from .metric_yard import Yard, make_yard
+from runyard.testing.faults import Yard, make_yard
 
 # the step writes 1000 good lines {"step": i, "loss": i + 0.5}; the bad bytes go in before line 501
 STEP = r'''
@@ -50,7 +49,7 @@ BAD = {
 def yard(tmp_path: Path) -> Iterator[Yard]:
     made = make_yard(tmp_path)
     yield made
-    made.cleanup()
+    made.stop_all()
 
 
 def run_with(yard: Yard, bad: bytes, *store: str) -> None:

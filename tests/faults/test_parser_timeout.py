@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from runyard.testing.faults import Yard, make_yard, wait_for
 from runyard.testing.processes import group_alive
-
-from .metric_yard import Yard, make_yard, wait_for
 
 TOOLS = r'''
 import os, time
@@ -47,7 +46,7 @@ STEP = "import runyard\nfor i in range(3):\n    runyard.log(loss=i / 10, step=i)
 def yard(tmp_path: Path) -> Iterator[Yard]:
     made = make_yard(tmp_path)
     yield made
-    made.cleanup()
+    made.stop_all()
 
 
 def spec(yard: Yard, hang_timeout: str) -> Path:

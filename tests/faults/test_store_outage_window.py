@@ -18,8 +18,9 @@ import pytest
 
 from runyard.model import Status
 from runyard.store import open_store
-from runyard.testing.outage import Sweep, sweep_on, wait_until
-from runyard.testing.pgserver import PgServer, server_for_pytest
+from runyard.testing.outage import Sweep, sweep_on
+from runyard.testing.pgserver import PgServer, own_server_for_pytest
+from runyard.testing.processes import wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -29,11 +30,8 @@ RUNS, JOBS, WINDOW = 6, 3, 5
 @pytest.fixture
 def own_server() -> Iterator[PgServer]:
     """A server of this test alone: it is stopped and started again."""
-    server = server_for_pytest()
-    try:
+    with own_server_for_pytest() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def stored(sweep: Sweep) -> dict[int, tuple[Status, int | None, float | None, list[float]]]:
@@ -64,7 +62,7 @@ def test_an_outage_longer_than_the_window_exits_75_and_keeps_the_results(
         else:
             assert sweep.runyard("submit").returncode == 0
             proc = sweep.start("worker", "--burst", "--jobs", str(JOBS), "--store-timeout", str(WINDOW))
-        wait_until(lambda: len(sweep.started()) == JOBS, 60, f"{JOBS} steps to start")
+        wait_for(lambda: len(sweep.started()) == JOBS, 60, f"{JOBS} steps to start")
         own_server.halt("fast")
         try:
             sweep.release()  # the running steps end (exit 0) while the store is down
@@ -106,12 +104,12 @@ def test_an_outage_shorter_than_the_window_loses_nothing(own_server: PgServer, t
         sweep.write(RUNS)
         assert sweep.runyard("submit").returncode == 0
         proc = sweep.start("worker", "--burst", "--jobs", str(JOBS), "--store-timeout", "120")
-        wait_until(lambda: len(sweep.started()) == JOBS, 60, f"{JOBS} steps to start")
+        wait_for(lambda: len(sweep.started()) == JOBS, 60, f"{JOBS} steps to start")
         own_server.halt("fast")
         try:
             sweep.release()
             # the steps ended, and the worker kept their results while the store is down
-            wait_until(lambda: sum(bool(m.get("unrecorded")) for m in sweep.metas().values()) == JOBS, 60,
+            wait_for(lambda: sum(bool(m.get("unrecorded")) for m in sweep.metas().values()) == JOBS, 60,
                        "the results of the running steps to be kept in meta.json")
             assert proc.poll() is None, sweep.output(proc)
         finally:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from runyard.testing.outage import Sweep, group_gone, sweep_on, wait_until
-from runyard.testing.pgserver import PgServer, server_for_pytest
+from runyard.testing.outage import Sweep, group_gone, sweep_on
+from runyard.testing.pgserver import PgServer, own_server_for_pytest
+from runyard.testing.processes import wait_for
 
 HOLD_LOCK = """
 import sqlite3, sys
@@ -28,18 +29,15 @@ sys.stdin.read()  # until the test closes our stdin
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[PgServer]:
     """A server of this module alone: each test stops it and starts it again."""
-    server = server_for_pytest()
-    try:
+    with own_server_for_pytest() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def stop(sweep: Sweep, proc: subprocess.Popen[bytes], how: str) -> None:
     if how == "SIGINT twice":  # Ctrl-C once lets running steps finish; twice terminates them
         os.kill(proc.pid, signal.SIGINT)
         # the second only once the first is taken (two signals sent at once may arrive as one)
-        wait_until(lambda: "stopping: nothing new starts" in sweep.output(proc), 30, "the first Ctrl-C to be taken")
+        wait_for(lambda: "stopping: nothing new starts" in sweep.output(proc), 30, "the first Ctrl-C to be taken")
         os.kill(proc.pid, signal.SIGINT)
     else:
         os.kill(proc.pid, getattr(signal, how))
@@ -52,7 +50,7 @@ def check_ended(sweep: Sweep, proc: subprocess.Popen[bytes]) -> None:
     assert "Traceback" not in output, output
     groups = sweep.step_groups()
     assert groups
-    wait_until(lambda: all(group_gone(g) for g in groups), 30, "the steps' process groups to be gone")
+    wait_for(lambda: all(group_gone(g) for g in groups), 30, "the steps' process groups to be gone")
     assert sweep.ended() == []  # terminated, not finished
 
 
@@ -63,10 +61,10 @@ def test_a_signal_ends_a_worker_waiting_for_postgresql(own_server: PgServer, tmp
         sweep.write(4)
         assert sweep.runyard("submit").returncode == 0
         proc = sweep.start("worker", "--jobs", "2")  # long-lived: it would wait for work forever
-        wait_until(lambda: len(sweep.started()) == 2, 60, "2 steps to start")
+        wait_for(lambda: len(sweep.started()) == 2, 60, "2 steps to start")
         own_server.halt("fast")
         try:
-            wait_until(lambda: "store unreachable:" in sweep.output(proc), 60, "the worker to meet the outage")
+            wait_for(lambda: "store unreachable:" in sweep.output(proc), 60, "the worker to meet the outage")
             stop(sweep, proc, how)
             check_ended(sweep, proc)
             assert "the results of 2 steps are kept in their meta.json" in sweep.output(proc)
@@ -81,12 +79,12 @@ def test_a_signal_ends_a_worker_waiting_for_a_sqlite_lock(tmp_path: Path, how: s
         sweep.write(4)
         assert sweep.runyard("submit").returncode == 0
         proc = sweep.start("worker", "--jobs", "2", "--lease", "3")  # renews its leases every second
-        wait_until(lambda: len(sweep.started()) == 2, 60, "2 steps to start")
+        wait_for(lambda: len(sweep.started()) == 2, 60, "2 steps to start")
         holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE)
         try:
             assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
-            wait_until(lambda: "store unreachable:" in sweep.output(proc), 60, "the worker to meet the lock")
+            wait_for(lambda: "store unreachable:" in sweep.output(proc), 60, "the worker to meet the lock")
             assert "another process holds its lock" in sweep.output(proc)
             stop(sweep, proc, how)
             check_ended(sweep, proc)

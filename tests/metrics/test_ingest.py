@@ -17,9 +17,10 @@ from runyard.execute.ingest import Ingest, Tracked
 from runyard.model import Metric
 from runyard.store import Store, open_store
 from runyard.store.base import MetricRow
+from runyard.testing.processes import wait_for
 from runyard.testing.store_helpers import FakeClock, accept_all, ex, plan
 
-from .conftest import Yard, run_worker, wait_for
+from .conftest import Yard, run_worker
 
 
 class Flaky:

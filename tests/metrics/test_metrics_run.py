@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from .conftest import Yard, wait_for
+from runyard.testing.processes import wait_for
+
+from .conftest import Yard
 
 TRAIN = r'''
 import json, os, sys

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import runyard
+from runyard.testing.processes import wait_for
 
 from .conftest import RUNYARD, Project, compare_json, show_json
 
@@ -151,8 +152,6 @@ def test_the_runner_rejects_bad_arguments(tmp_path: Path) -> None:
 def test_ctrl_c_interrupts_an_inline_step_and_the_next_run_resumes(project: Project) -> None:
     import signal
 
-    from run.conftest import wait_for
-
     project.file("sleepy.py", '''
 import os, time
 
@@ -191,8 +190,6 @@ def test_an_unreadable_run_table_is_a_clear_failure(tmp_path: Path) -> None:
 
 
 def test_a_long_inline_step_keeps_its_lease(project: Project) -> None:
-    from run.conftest import wait_for
-
     project.file("long.py", """
 import time
 

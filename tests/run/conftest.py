@@ -197,16 +197,6 @@ def max_overlap(intervals: list[Interval], key: Callable[[Interval], object] | N
     return best
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @contextlib.contextmanager
 def _chdir(path: Path) -> Iterator[None]:
     old = os.getcwd()

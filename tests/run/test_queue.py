@@ -13,8 +13,9 @@ import pytest
 
 import runyard
 from runyard.model import Status
+from runyard.testing.processes import wait_for
 
-from .conftest import Project, wait_for
+from .conftest import Project
 
 SPEC = """
 experiment: q

@@ -6,8 +6,9 @@ import pytest
 
 from runyard.model import Status
 from runyard.store import open_store
+from runyard.testing.processes import wait_for
 
-from .conftest import Project, wait_for
+from .conftest import Project
 
 pytestmark = pytest.mark.postgres
 

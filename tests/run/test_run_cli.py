@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
-from .conftest import RUNYARD, Project, wait_for
+from runyard.testing.processes import wait_for
+
+from .conftest import RUNYARD, Project
 
 SPEC = """
     experiment: looks

@@ -8,7 +8,9 @@ import os
 import signal
 import time
 
-from .conftest import Project, group_alive, wait_for
+from runyard.testing.processes import wait_for
+
+from .conftest import Project, group_alive
 
 
 def test_first_ctrl_c_stops_launching_and_lets_running_steps_finish(project: Project) -> None:

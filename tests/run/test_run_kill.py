@@ -7,7 +7,9 @@ import os
 import signal
 from collections import Counter
 
-from .conftest import Project, group_alive, wait_for
+from runyard.testing.processes import wait_for
+
+from .conftest import Project, group_alive
 
 KILL_SPEC = """
     experiment: crash

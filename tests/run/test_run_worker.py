@@ -15,9 +15,10 @@ from runyard.execute.worker import Worker
 from runyard.model import WorkerInfo
 from runyard.store import Store
 from runyard.store.base import ExecRecord
+from runyard.testing.processes import wait_for
 from runyard.testing.workers import drain, submit_spec
 
-from .conftest import Project, wait_for
+from .conftest import Project
 
 
 def submit(project: Project, text: str) -> Store:

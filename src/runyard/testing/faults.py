@@ -9,15 +9,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from runyard.model import Metric
 from runyard.store import Store, open_store
 from runyard.store.base import ExecRecord
-from runyard.testing.processes import Proc
+from runyard.testing.processes import Proc, wait_for
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 
@@ -34,6 +34,11 @@ class Yard:
     def spec(self, text: str) -> Path:
         path = self.root / "runyard.yaml"
         path.write_text(textwrap.dedent(text))
+        return path
+
+    def file(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
         return path
 
     def env(self) -> dict[str, str]:
@@ -72,23 +77,24 @@ class Yard:
         with self.store() as store:
             return store.executions(experiment)
 
+    def execution(self, step: str) -> ExecRecord:
+        """The one execution of ``step`` in the store."""
+        with self.store() as store:
+            found = [ex for ex in store.executions() if ex.step == step]
+        assert len(found) == 1, found
+        return found[0]
+
+    def points(self, step: str, name: str | None = None) -> list[Metric]:
+        """The stored points of ``step`` (of metric ``name``), by name then step."""
+        key = self.execution(step).key
+        with self.store() as store:
+            return sorted(store.metric_points(key, name), key=lambda p: (p.name, p.step or 0))
+
     def stop_all(self) -> None:
         for proc in self.started:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it is truthy (a bound on a hang, not a timing assumption)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -108,3 +114,13 @@ def small_tmpfs(folder: Path, size: str = "2m") -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+def make_yard(tmp_path: Path) -> Yard:
+    """A spec folder ``proj`` and a home ``home`` under ``tmp_path``."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    return Yard(root, tmp_path / "home")
+
+
+__all__ = ["Yard", "make_yard", "small_tmpfs", "wait_for"]

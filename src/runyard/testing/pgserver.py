@@ -16,6 +16,7 @@ Usage (pytest)::
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -24,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,3 +184,13 @@ def server_for_pytest() -> PgServer:
         if os.environ.get("CI"):
             pytest.fail(f"{err} (CI is set, so PostgreSQL tests may not be skipped)")
         pytest.skip(str(err))
+
+
+@contextlib.contextmanager
+def own_server_for_pytest() -> Iterator[PgServer]:
+    """A server of a test's own (one it may stop and start again), stopped after the block."""
+    server = server_for_pytest()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,10 +1,27 @@
-"""Process helpers for tests: a finished command's result, and process-group checks read straight from
-``/proc`` (independent of the launch code under test)."""
+"""Process helpers for tests: a finished command's result, process-group checks read straight from
+``/proc`` (independent of the launch code under test), and waiting on a condition (never on time)."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
+             interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it is truthy and return its value; fail after ``timeout`` seconds (a bound
+    on a hang, not a timing assumption)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 def group_alive(pgid: int) -> bool:
