@@ -138,7 +138,7 @@ def _connect(url: str, path: str | None) -> Iterator[Query]:
         return
     from sqlalchemy import exc, text
 
-    from runyard.store.engine import make_engine, mask_url, parse_url
+    from runyard.store.engine import VALID_URLS, describe, make_engine, mask_url, parse_url
 
     engine = make_engine(parse_url(url))
     try:
@@ -150,8 +150,11 @@ def _connect(url: str, path: str | None) -> Iterator[Query]:
                 if probe:
                     return None
                 raise
+            except exc.DBAPIError as err:  # one line: the driver's first, and what to check
+                raise StoreError(f"cannot read the store {mask_url(url)}: {describe(err)}; check that the server "
+                                 f"runs and the URL (expected {VALID_URLS})") from None
             except exc.SQLAlchemyError as err:
-                raise StoreError(f"cannot read the store {mask_url(url)}: {err}") from None
+                raise StoreError(f"cannot read the store {mask_url(url)}: {str(err).splitlines()[0]}") from None
 
         yield pg_query
     finally:
