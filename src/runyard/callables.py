@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from runyard.errors import suggest
+
 TYPE_CHECKING = False  # typing costs ~2 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
     from typing import Any
@@ -105,10 +107,7 @@ def import_target(target: str, folders: list[str] | None = None) -> Callable[...
             value = getattr(value, part)
         except AttributeError:
             names = [n for n in dir(value) if not n.startswith("_") and callable(getattr(value, n, None))]
-            from difflib import get_close_matches
-
-            close = get_close_matches(part, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = suggest(part, names)
             raise CallError(f"module {module_name!r} ({getattr(module, '__file__', None) or 'no file'}) has no "
                             f"attribute {attr!r}{hint}") from None
     if not callable(value):

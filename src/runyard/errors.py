@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -145,3 +145,13 @@ class MissingDependency(RunyardError):
         super().__init__(
             f"{purpose} needs the optional package {package!r}: pip install 'runyard[{extra}]'"
         )
+
+
+def suggest(word: str, valid: Iterable[str], *, most: int = 1, cutoff: float = 0.6,
+            show: Callable[[str], str] = repr) -> str:
+    """``"; did you mean 'x'?"`` naming the closest of ``valid`` (up to ``most`` of them, joined by "or"),
+    or ``""`` when none is close: the one did-you-mean of every message."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(valid), n=most, cutoff=cutoff)
+    return f"; did you mean {' or '.join(show(c) for c in close)}?" if close else ""

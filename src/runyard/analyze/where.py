@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runyard.errors import UsageError
+from runyard.errors import UsageError, suggest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -388,8 +388,5 @@ def _lit(value: Literal) -> str:
 
 
 def suggestions(word: str, known: Sequence[str]) -> str:
-    """``; did you mean 'x'?`` for the closest of ``known``, or nothing."""
-    import difflib
-
-    close = difflib.get_close_matches(word, list(known), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    """``; did you mean 'x'?`` for the closest of ``known`` (up to three), or nothing."""
+    return suggest(word, known, most=3)

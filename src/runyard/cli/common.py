@@ -23,9 +23,9 @@ class SpecCommand(click.Command):
         try:
             return super().parse_args(ctx, list(args))
         except click.NoSuchOption as err:
-            import difflib
+            from runyard.errors import suggest
 
-            near = difflib.get_close_matches(err.option_name, list(err.possibilities or ()), n=1, cutoff=0.8)
+            near = suggest(err.option_name, err.possibilities or (), cutoff=0.8)  # click's own hint is better
             if near or not err.option_name.startswith("--"):
                 raise
             name = err.option_name[2:]

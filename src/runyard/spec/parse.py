@@ -6,12 +6,11 @@ SpecError, so a user fixes a spec in one pass.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from runyard.errors import Problem, SpecError
+from runyard.errors import Problem, SpecError, suggest
 from runyard.model import ParamValue
 from runyard.spec import calls, template, text
 from runyard.spec.metrics import parse_metrics
@@ -33,8 +32,7 @@ _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "": 1.0}
 
 
 def did_you_mean(word: str, valid: Any) -> str:
-    close = difflib.get_close_matches(word, list(valid), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return suggest(word, valid)
 
 
 def is_scalar(value: object) -> bool:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from runyard.errors import suggest
+
 BUILTINS = ("out", "run", "name", "*", "*hydra")
 # mlrunner spellings, accepted in every spec
 ALIASES = {"_output": "run", "_name": "name", "_time": "time"}
@@ -53,11 +55,8 @@ def _classify(name: str, text: str, params: Collection[str], steps: Collection[s
 
 
 def _unknown(name: str, text: str, params: Collection[str], steps: Collection[str]) -> str:
-    import difflib
-
     candidates = [*params, *BUILTINS, *(f"{s}.out" for s in steps)]
-    close = difflib.get_close_matches(name, candidates, n=1)
-    hint = f"; did you mean {{{close[0]}}}?" if close else ""
+    hint = suggest(name, candidates, show=lambda c: f"{{{c}}}")
     if name.endswith(".out"):
         valid = ", ".join(f"{{{s}.out}}" for s in steps) or "none"
         return f"placeholder {text} names no step{hint} (step outputs: {valid})"
@@ -135,10 +134,7 @@ def _stands_alone(template: str, start: int, end: int) -> bool:
 
 
 def _unknown_flag(name: str, text: str, params: Collection[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(params), n=1)
-    hint = f"; did you mean [{close[0]}]?" if close else ""
+    hint = suggest(name, params, show=lambda c: f"[{c}]")
     valid = ", ".join(params) or "none"
     return (f"flag placeholder {text} names no param{hint} (params: {valid}); for a literal {text} in the "
             f"command, write \\{text}")

@@ -6,12 +6,11 @@ This module imports nothing heavy (no SQLAlchemy), so other layers may import it
 from __future__ import annotations
 
 import abc
-import difflib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from runyard.errors import LeaseLost, RunNotFound
+from runyard.errors import LeaseLost, RunNotFound, suggest
 from runyard.model import Metric, Plan, Status, WorkerInfo
 from runyard.store.records import (  # re-exported: the store's records are part of its interface
     RUN_STATUS_ORDER,
@@ -330,6 +329,5 @@ def pick_one(what: str, wanted: str, matches: Sequence[str], known: Iterable[str
         shown = ", ".join(m[:12] if len(m) == 64 else m for m in sorted(matches)[:8])
         more = f" and {len(matches) - 8} more" if len(matches) > 8 else ""
         raise RunNotFound(f"{what} {wanted!r} is ambiguous{where}: it matches {shown}{more}; give more characters")
-    close = difflib.get_close_matches(wanted, list(known), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = suggest(wanted, known, most=3)
     raise RunNotFound(f"no {what} matches {wanted!r}{where}{hint}")
