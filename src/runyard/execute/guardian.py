@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 
-from runyard.execute.launch import _GROUP_KW, kill_orphan_group
+from runyard.execute.launch import OWN_GROUP, kill_orphan_group
 
 
 class Guardian:
@@ -35,7 +35,7 @@ class Guardian:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            **_GROUP_KW,
+            **OWN_GROUP,
         )
         assert self._proc.stdin is not None
         self._pipe = self._proc.stdin

@@ -65,7 +65,8 @@ __all__ = [
 _LINUX = sys.platform.startswith("linux")
 _USE_PIDFD = hasattr(os, "pidfd_open")
 _PR_SET_PDEATHSIG = 1
-_GROUP_KW: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+#: ``subprocess.Popen`` keywords that put a child in a process group of its own (its pgid is its pid)
+OWN_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 _tools: dict[str, str | None] = {}
 
 
@@ -257,7 +258,7 @@ def launch(
     try:
         started, started_wall = time.monotonic(), time.time()
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=preexec, **_GROUP_KW
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=preexec, **OWN_GROUP
         )
     except OSError as err:
         where = err.filename if err.filename is not None else cwd
