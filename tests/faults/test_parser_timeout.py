@@ -98,11 +98,32 @@ def test_sigterm_during_a_hung_parser_ends_the_worker(yard: Yard, monkeypatch: p
     parser = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the parser to hang"))
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(30)  # a bound on the end, far below the parser's 10 minutes
-    assert not group_alive(parser)
+    assert not running(parser)
     ex = yard.execution("train")
     assert str(ex.status) == "done"  # the step itself had ended well
     assert ex.error is not None and "metric 'hang': parser tools:hang was stopped: the worker is stopping" in ex.error
     assert {p.name for p in yard.points("train")} == {"loss", "score", "good", "lines"}
+
+
+def test_a_hung_parser_dies_with_a_worker_killed_with_sigkill(yard: Yard, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_file = spec(yard, "10m")
+    monkeypatch.setenv("HANG_PID", str(pid_file))
+    proc = yard.start("run")
+    parser = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the parser to hang"))
+    assert running(parser)
+    os.kill(proc.pid, signal.SIGKILL)  # nothing of the worker runs after this: no stop, no cleanup
+    proc.wait(30)
+    wait_for(lambda: not running(parser), timeout=30, what="the parser to die with its worker")
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (read from /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != b"Z"
 
 
 def test_a_timeout_is_checked_when_the_spec_loads(yard: Yard) -> None:

@@ -99,6 +99,20 @@ def _group_killer() -> list[str]:
     return [timeout, "-s", "KILL", "0"] if timeout else []
 
 
+def dying_with_parent(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """``argv`` made to die with this process's launching thread, its whole process group with it (when
+    GNU ``timeout`` leads the group), and the ``preexec_fn`` that needs where ``setpriv`` is missing. The
+    child must be started in a process group of its own (:data:`OWN_GROUP`)."""
+    if not _LINUX:
+        return argv, None
+    killer = _group_killer()
+    argv = [*killer, *argv]
+    setpriv = _tool("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "ALRM" if killer else "KILL", "--", *argv], None
+    return argv, _prctl_preexec(signal.SIGALRM if killer else signal.SIGKILL)
+
+
 _prctl: list[Any] = []
 
 
@@ -238,16 +252,10 @@ def launch(
     guarded = guardian is not None and guardian.alive
     if deathsig is None:
         deathsig = True
-    argv = [bash, "-c", command]
+    argv: list[str] = [bash, "-c", command]
     preexec = None
-    if deathsig and _LINUX:
-        killer = _group_killer()
-        argv = [*killer, *argv]
-        setpriv = _tool("setpriv")
-        if setpriv:
-            argv = [setpriv, "--pdeathsig", "ALRM" if killer else "KILL", "--", *argv]
-        else:
-            preexec = _prctl_preexec(signal.SIGALRM if killer else signal.SIGKILL)
+    if deathsig:
+        argv, preexec = dying_with_parent(argv)
     try:
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     except OSError as err:

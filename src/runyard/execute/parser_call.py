@@ -37,10 +37,14 @@ def run_parser(target: str, folder: str, spec_folder: str | None, *, timeout: fl
                abandon: Callable[[], bool] = lambda: False) -> list[Metric]:
     """The points ``target`` returns for the execution ``folder``; raises MetricSourceError."""
     limit = DEFAULT_TIMEOUT if timeout is None else timeout
-    argv = [sys.executable, "-m", "runyard.execute.parser_call", target, folder, spec_folder or ""]
+    from runyard.execute.launch import OWN_GROUP, dying_with_parent
+
+    # dies with the worker, even a worker killed with SIGKILL (a hung parser would otherwise run on for ever)
+    argv, preexec = dying_with_parent([sys.executable, "-m", "runyard.execute.parser_call", target, folder,
+                                       spec_folder or ""])
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True, cwd=folder)
+                                cwd=folder, preexec_fn=preexec, **OWN_GROUP)
     except OSError as err:
         raise MetricSourceError(f"parser {target} could not be started: {err}") from None
     deadline = time.monotonic() + limit
