@@ -11,7 +11,7 @@ import pytest
 
 from runyard.model import Status
 from runyard.testing.faults import Yard, wait_for
-from runyard.testing.processes import group_alive
+from runyard.testing.processes import group_alive, process_running
 
 # the step's bash runs a second bash (not exec'd: `; true`) that starts a sleep in the background
 SPEC = """
@@ -19,15 +19,6 @@ SPEC = """
     steps:
       a: bash -c 'sleep 600 & echo $! > grandchild.pid; wait'; true
     """
-
-
-def _alive(pid: int) -> bool:
-    """Not gone and not a zombie (read from /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 def _guardian_of(worker: int) -> int:
@@ -62,16 +53,16 @@ def test_killing_worker_and_guardian_together_leaves_no_step_process(tmp_path: P
 
         pgid, grandchild = wait_for(running, what="the step and its grandchild to run")
         guardian = _guardian_of(worker.pid)
-        assert group_alive(pgid) and _alive(grandchild)
+        assert group_alive(pgid) and process_running(grandchild)
         os.kill(guardian, signal.SIGKILL)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
-        wait_for(lambda: not _alive(guardian), what="the guardian to die")
-        wait_for(lambda: not group_alive(pgid) and not _alive(grandchild), timeout=10,
+        wait_for(lambda: not process_running(guardian), what="the guardian to die")
+        wait_for(lambda: not group_alive(pgid) and not process_running(grandchild), timeout=10,
                  what="the step's process group and its grandchild to die")
     finally:
         yard.stop_all()
         path = tmp_path / "grandchild.pid"
         text = path.read_text().strip() if path.exists() else ""
-        if text and _alive(int(text)):  # the test failed: leave nothing behind
+        if text and process_running(int(text)):  # the test failed: leave nothing behind
             os.kill(int(text), signal.SIGKILL)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runyard.testing.faults import Yard, make_yard, wait_for
-from runyard.testing.processes import group_alive
+from runyard.testing.processes import process_running
 
 TOOLS = r'''
 import os, time
@@ -80,7 +80,7 @@ def test_a_hanging_raising_or_dying_parser_fails_its_metric_only(yard: Yard, mon
     points = {(p.name, p.step): p.value for p in yard.points("train")}
     assert points == {("loss", 0): 0.0, ("loss", 1): 0.1, ("loss", 2): 0.2, ("score", 0): 7.0,
                       ("good", 0): 1.0, ("good", 1): 2.0, ("good", 2): 3.0, ("lines", None): 1.0}
-    assert not group_alive(int(pid_file.read_text()))  # the hung parser was killed, its group too
+    assert not process_running(int(pid_file.read_text()))  # the hung parser was killed
     meta = json.loads((Path(ex.folder) / "meta.json").read_text())
     assert len(meta["metric_problems"]) == 3 and meta["status"] == "done"
     log = (Path(ex.folder) / "log").read_text()
@@ -98,7 +98,7 @@ def test_sigterm_during_a_hung_parser_ends_the_worker(yard: Yard, monkeypatch: p
     parser = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the parser to hang"))
     os.kill(proc.pid, signal.SIGTERM)
     proc.wait(30)  # a bound on the end, far below the parser's 10 minutes
-    assert not running(parser)
+    assert not process_running(parser)
     ex = yard.execution("train")
     assert str(ex.status) == "done"  # the step itself had ended well
     assert ex.error is not None and "metric 'hang': parser tools:hang was stopped: the worker is stopping" in ex.error
@@ -110,20 +110,11 @@ def test_a_hung_parser_dies_with_a_worker_killed_with_sigkill(yard: Yard, monkey
     monkeypatch.setenv("HANG_PID", str(pid_file))
     proc = yard.start("run")
     parser = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the parser to hang"))
-    assert running(parser)
+    assert process_running(parser)
     os.kill(proc.pid, signal.SIGKILL)  # nothing of the worker runs after this: no stop, no cleanup
     proc.wait(30)
-    wait_for(lambda: not running(parser), timeout=30, what="the parser to die with its worker")
+    wait_for(lambda: not process_running(parser), timeout=30, what="the parser to die with its worker")
 
-
-def running(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (read from /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != b"Z"
 
 
 def test_a_timeout_is_checked_when_the_spec_loads(yard: Yard) -> None:

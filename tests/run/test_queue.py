@@ -13,7 +13,7 @@ import pytest
 
 import runyard
 from runyard.model import Status
-from runyard.testing.processes import wait_for
+from runyard.testing.processes import process_running, wait_for
 
 from .conftest import Project
 
@@ -199,18 +199,12 @@ def test_run_detach_keeps_working_after_the_command_returns(project: Project) ->
     pid = int(out.stdout.split("pid ")[1].split(",")[0])
     assert os.getsid(pid) == pid, "the worker leads its own session: a closed terminal does not reach it"
     wait_for(lambda: len(project.ends()) == 4, timeout=60, what="the detached worker to finish")
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout=30, what="the worker to exit")
+    wait_for(lambda: not process_running(pid), timeout=30, what="the worker to exit")
     log = next((project.home / "workers").glob("q-*.log")).read_text()
     assert "4 done, 0 failed" in log
     again = project.run("run", "s=0.5", "--detach")
     assert again.code == 0 and "everything is cached" in again.stdout
 
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def test_yard_submit_adds_runs_to_a_stored_experiment(project: Project) -> None:

@@ -24,6 +24,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
         time.sleep(interval)
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def group_alive(pgid: int) -> bool:
     """Whether any non-zombie process of process group ``pgid`` exists."""
     for name in os.listdir("/proc"):
