@@ -53,7 +53,7 @@ def write_spec(folder: Path, count: int, command: str) -> Path:
 
 def submit(url: str, folder: Path, count: int, command: str = "true") -> None:
     """Submit ``count`` independent no-op executions to the store at ``url`` (not timed)."""
-    from runyard.execute.session import forced_keys
+    from runyard.app.session import forced_keys
     from runyard.spec import expand, load_spec
     from runyard.store import open_store
 

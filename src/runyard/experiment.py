@@ -31,8 +31,8 @@ from runyard.errors import SpecError, StepFailed, UsageError
 
 if TYPE_CHECKING:
     from runyard.analyze.yard import RunSet
+    from runyard.app.session import Outcome
     from runyard.execute.events import Event
-    from runyard.execute.session import Outcome
     from runyard.execute.slots import SlotPool
     from runyard.model import Plan
     from runyard.spec.types import Spec
@@ -155,7 +155,7 @@ class Experiment:
         Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works).
         Returns the experiment's runs; raises :class:`~runyard.errors.StepFailed` (naming each failed step's
         log) when a step failed."""
-        from runyard.execute.session import RunOptions, run_session
+        from runyard.app.session import RunOptions, run_session
 
         plan = self._plan(sweep=sweep, sample=sample, sample_seed=sample_seed, gpus=gpus,
                           overrides={**dict(overrides or {}), **values}, store=store, read_names=True)
@@ -167,7 +167,7 @@ class Experiment:
         display = _Printer(quiet)
         final = None
         if spec.select is not None:  # the final runs: same printer, functions by value like the sweep's
-            from runyard.execute.session import FinalStage
+            from runyard.app.session import FinalStage
 
             final = FinalStage(spec, display=lambda finals: display, report=lambda lines: display.report(lines),
                                prepare=None if inline else lambda finals: self._by_value(finals, home))

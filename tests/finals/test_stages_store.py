@@ -9,8 +9,8 @@ import pytest
 
 from runyard.analyze.best import best
 from runyard.analyze.table import load
+from runyard.app.why import explain
 from runyard.errors import UsageError
-from runyard.execute.why import explain
 from runyard.model import Status
 from runyard.spec import expand, spec_from_dict
 from runyard.spec.final import Origin, final_plan

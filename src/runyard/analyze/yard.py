@@ -86,7 +86,7 @@ class Yard:
 
         ``lr=[0.1, 0.01]`` makes ``lr`` an axis of every grid, ``seed=3`` pins it; done step executions
         stay cached. Start ``runyard worker`` processes (anywhere that reaches the store) to run them."""
-        from runyard.execute.submission import submit_stored
+        from runyard.app.submission import submit_stored
 
         return submit_stored(self.store, experiment, params, sweep=sweep, priority=priority, snapshot=snapshot,
                              force=force).result

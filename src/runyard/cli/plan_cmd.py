@@ -18,7 +18,7 @@ from runyard.spec.render import value_text
 from runyard.spec.types import Spec
 
 if TYPE_CHECKING:
-    from runyard.execute.why import Reason
+    from runyard.app.why import Reason
 
 
 def plan_json(plan: Plan, reasons: Mapping[str, Reason] | None = None) -> dict[str, object]:
@@ -44,7 +44,7 @@ def plan_json(plan: Plan, reasons: Mapping[str, Reason] | None = None) -> dict[s
         "executions": len(plan.executions),
     }
     if reasons is not None:
-        from runyard.execute.why import counts
+        from runyard.app.why import counts
 
         found["reasons"] = counts(reasons)
         found["to_run"] = sum(1 for r in reasons.values() if r.runs)
@@ -53,7 +53,7 @@ def plan_json(plan: Plan, reasons: Mapping[str, Reason] | None = None) -> dict[s
 
 def plan_reasons(plan: Plan, home: Path, store_url: str | None) -> dict[str, Reason]:
     """Why each execution would run, from the store (read only; none there: every execution is new)."""
-    from runyard.execute.why import explain
+    from runyard.app.why import explain
     from runyard.home import resolve_store_url
     from runyard.store.readonly import read_past
 
@@ -135,7 +135,7 @@ def print_plan(plan: Plan, reasons: Mapping[str, Reason] | None = None, spec: Sp
     console.print(f"\n{_count(len(sweep_runs), 'run')}, {_count(len(plan.executions), 'step execution')} "
                   f"({shared} shared by several runs)")
     if reasons is not None:
-        from runyard.execute.why import counts
+        from runyard.app.why import counts
 
         found = counts(reasons)
         to_run = sum(n for kind, n in found.items() if kind not in ("cached", "queued"))

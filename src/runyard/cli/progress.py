@@ -11,8 +11,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from runyard.app.session import Outcome
 from runyard.execute.events import Event
-from runyard.execute.session import Outcome
 from runyard.execute.slots import SlotPool
 from runyard.model import Plan, Status
 from runyard.store.base import SubmitResult

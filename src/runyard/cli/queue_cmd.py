@@ -43,8 +43,8 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Done step executions stay cached;
     failed, interrupted and cancelled ones are queued again.
     """
-    from runyard.execute.session import forced_keys
-    from runyard.execute.submission import describe, submit_plan
+    from runyard.app.session import forced_keys
+    from runyard.app.submission import describe, submit_plan
     from runyard.home import resolve_store_url
     from runyard.store import open_store
 
@@ -103,6 +103,7 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     submit or run). SIGTERM / SIGHUP: terminate them. Exit code: 0, 1 if a step failed (with --burst),
     75 the store stayed unreachable longer than --store-timeout, 130 interrupted.
     """
+    from runyard.app.workers import worker_hooks
     from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
     from runyard.execute.worker import Worker
 
@@ -116,7 +117,7 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
             store.experiment(name)  # an unknown name is an error (with suggestions), not an idle worker
         scope = list(experiments) or None
         runner = Worker(store, pool, experiment=scope, lease_seconds=lease, grace=grace, poll_interval=poll,
-                        on_event=_print_event, max_executions=max_runs, final_stage=True,
+                        on_event=_print_event, max_executions=max_runs, hooks=worker_hooks(final_stage=True),
                         store_timeout=store_timeout)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"

@@ -24,8 +24,8 @@ def reparse(experiment: str | None, quiet: bool, home: str | None, store_url: st
     store holds only one. Exits 1 when some metric could not be read (the problems are listed); bad
     lines in a metrics file are skipped with a warning (the good ones are stored) and exit 0.
     """
-    from runyard.execute.reparse import Reparsed, pick_experiment
-    from runyard.execute.reparse import reparse as reparse_experiment
+    from runyard.app.reparse import Reparsed, pick_experiment
+    from runyard.app.reparse import reparse as reparse_experiment
 
     def show(item: Reparsed) -> None:
         if not quiet:

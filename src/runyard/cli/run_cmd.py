@@ -13,7 +13,7 @@ from runyard.cli.common import SpecCommand, fake_gpus_option, install_stop_signa
 from runyard.cli.main import friendly
 
 if TYPE_CHECKING:
-    from runyard.execute.session import RunOptions
+    from runyard.app.session import RunOptions
     from runyard.model import Plan
 
 
@@ -54,7 +54,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     Exit code: 0 all done, 1 a step failed, 2 usage or spec error, 75 the store stayed unreachable
     longer than --store-timeout, 130 interrupted.
     """
-    from runyard.execute.session import RunOptions, run_session
+    from runyard.app.session import RunOptions, run_session
     from runyard.execute.slots import parse_gpus
 
     gpu_list = parse_gpus(gpus) if gpus is not None else None
@@ -78,8 +78,8 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         if spec.select is not None:
             click.echo("select: the background worker runs the final stage once the sweep is done")
         return
+    from runyard.app.session import FinalStage
     from runyard.cli.progress import Display
-    from runyard.execute.session import FinalStage
 
     display = Display(plan, live=not inline)  # no live status line under a debugger's prompt
     final = None
@@ -98,13 +98,13 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
 
 
 def _run_detached(plan: Plan, options: RunOptions, *, fake_gpus: bool) -> None:
-    from runyard.execute.detach import start_worker
-    from runyard.execute.session import run_detached
+    from runyard.app.detach import start_worker
+    from runyard.app.session import run_detached
 
     result, worker_args, url = run_detached(plan, options)
     if fake_gpus:
         worker_args = [*worker_args, "--fake-gpus"]
-    from runyard.execute.submission import describe
+    from runyard.app.submission import describe
 
     click.echo(describe(result))
     if not result.queued and not result.already_queued:

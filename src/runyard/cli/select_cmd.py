@@ -38,7 +38,7 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
     """
     from runyard.analyze.compare import split_list
     from runyard.analyze.table import choose_experiment
-    from runyard.execute.select import Criteria, plan_finals, rank
+    from runyard.app.select import Criteria, plan_finals, rank
     from runyard.spec import spec_from_dict
 
     with open_existing(home, store_url) as store:
@@ -67,8 +67,8 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
             return
         from pathlib import Path
 
+        from runyard.app.session import RunOptions, drain, make_pool
         from runyard.cli.progress import Display
-        from runyard.execute.session import RunOptions, drain, make_pool
 
         options = RunOptions(home=Path(stored.home), store_url=store.url, gpus=spec.resources.gpus,
                              per_gpu=spec.resources.per_gpu, jobs=jobs)

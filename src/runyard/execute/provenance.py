@@ -6,12 +6,29 @@ The frozen package list and any uncommitted diff are saved once under the home, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from runyard import capture
-from runyard.execute import files, snapshot
+from runyard.execute import files
 from runyard.model import StepExec
+
+#: The folder of a home holding code snapshots (``runyard submit --snapshot``).
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_info(spec_folder_in_snapshot: str) -> dict[str, Any] | None:
+    """The recorded provenance of the snapshot holding this folder, or None."""
+    path = Path(spec_folder_in_snapshot)
+    for parent in (path, *path.parents):
+        if parent.parent.name == SNAPSHOTS:
+            try:
+                data: dict[str, Any] = json.loads((parent.parent / f"{parent.name}.json").read_text())
+                return data
+            except (OSError, ValueError):
+                return None
+    return None
 
 
 class Provenance:
@@ -26,7 +43,7 @@ class Provenance:
         if ex.snapshot:  # the code as it was submitted, recorded when the snapshot was taken
             code = self._snapshots.get(ex.snapshot)
             if code is None:
-                code = self._snapshots[ex.snapshot] = snapshot.info_of(ex.snapshot) or {"snapshot": ex.snapshot}
+                code = self._snapshots[ex.snapshot] = snapshot_info(ex.snapshot) or {"snapshot": ex.snapshot}
             return {"code": code, **self._environment(home)}
         return {"code": self._code_state(ex.workdir, home), **self._environment(home)}
 

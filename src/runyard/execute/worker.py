@@ -25,7 +25,6 @@ from runyard.execute.control import CANCELLED, LISTENED_POLL, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
-from runyard.execute.finals import FinalStage
 from runyard.execute.guardian import Guardian
 from runyard.execute.ingest import Ingest, Pacer, track
 from runyard.execute.launch import Child, launch, leader_exited, signal_group
@@ -33,8 +32,6 @@ from runyard.execute.provenance import Provenance
 from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
 from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
-from runyard.execute.runs_table import ENV as RUNS_ENV
-from runyard.execute.runs_table import runs_table_for_launch
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
@@ -54,12 +51,24 @@ class _Running:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What the layers above plug into a worker (``app.workers.worker_hooks`` builds the usual ones).
+
+    ``launch_env(store, record)``: extra environment for a step, computed right before it starts (an
+    aggregate's run table); raising :class:`LaunchError` fails the step loudly. ``after_record(store,
+    emit)``: returns the callable run after each recorded execution (the ``select:`` stage).
+    """
+    launch_env: Callable[[Store, ExecRecord], dict[str, str]] | None = None
+    after_record: Callable[[Store, EventSink], Callable[[ExecRecord], int]] | None = None
+
+
 class Worker:
     def __init__(self, store: Store, pool: SlotPool, *, experiment: str | Sequence[str] | None = None,
                  lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
                  max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False,
-                 final_stage: bool = False, store_timeout: float = DEFAULT_WINDOW) -> None:
+                 hooks: Hooks | None = None, store_timeout: float = DEFAULT_WINDOW) -> None:
         # every store call of the worker goes through one retry policy (execute/retrying.py)
         self._retry = StoreRetry(store_timeout)
         self.store = store = guarded(store, self._retry)
@@ -71,8 +80,7 @@ class Worker:
         self.on_event = on_event or (lambda event: None)
         self.max_executions = max_executions
         self.inline = inline  # call steps run in this process (runyard run --inline)
-        # the worker that records an experiment's last step runs its `select:` stage (runyard worker)
-        self._finals = FinalStage(store, self._emit) if final_stage else None
+        self._hooks = hooks or Hooks()
         self.host = socket.gethostname()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.result = WorkerResult()
@@ -87,7 +95,8 @@ class Worker:
         self._pacer = Pacer(metrics_interval)
         self._record = Recorder(store, self.id, self.host, ingest=self._ingest, provenance=self._provenance,
                                 result=self.result, emit=self._emit,
-                                after=self._finals.after if self._finals is not None else None)
+                                after=(self._hooks.after_record(store, self._emit)
+                                       if self._hooks.after_record is not None else None))
         self._guardian: Guardian | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
@@ -300,8 +309,8 @@ class Worker:
         try:
             provenance = self._provenance.for_execution(record)
             files.prepare_execution(record)
-            if record.kind == "aggregate":
-                env[RUNS_ENV] = runs_table_for_launch(self.store, record)
+            if self._hooks.launch_env is not None:
+                env.update(self._hooks.launch_env(self.store, record))
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
             inline = self.inline and record.kind == "call"

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from runyard.execute.session import forced_keys
+from runyard.app.session import forced_keys
 from runyard.execute.worker import Worker
 from runyard.spec import expand, load_spec
 from runyard.store import Store, open_store

@@ -31,10 +31,9 @@ from typing import Any
 from runyard import capture
 from runyard.errors import UsageError
 from runyard.execute import files
+from runyard.execute.provenance import SNAPSHOTS
 from runyard.home import HOME_DIR
 from runyard.model import Plan
-
-SNAPSHOTS = "snapshots"
 
 
 @dataclass(frozen=True)
@@ -159,16 +158,3 @@ def apply(plan: Plan, snapshot: Snapshot) -> Plan:
     executions = tuple(replace(ex, workdir=snapshot.mirror(ex.workdir), snapshot=spec_folder)
                        for ex in plan.executions)
     return replace(plan, executions=executions)
-
-
-def info_of(spec_folder_in_snapshot: str) -> dict[str, Any] | None:
-    """The recorded provenance of the snapshot holding this folder, or None."""
-    path = Path(spec_folder_in_snapshot)
-    for parent in (path, *path.parents):
-        if parent.parent.name == SNAPSHOTS:
-            try:
-                data: dict[str, Any] = json.loads((parent.parent / f"{parent.name}.json").read_text())
-                return data
-            except (OSError, ValueError):
-                return None
-    return None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from runyard.app.workers import worker_hooks
 from runyard.errors import StoreUnavailable, UsageError
 from runyard.execute import files
 from runyard.execute.events import Event
@@ -134,7 +135,7 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
 def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalStage, pool: SlotPool,
                     install_signals: Callable[[Callable[[], None]], None] | None) -> int:
     """Rank the plan's sweep runs, then submit and drain the final runs of the picks."""
-    from runyard.execute.select import Criteria, final_forced, plan_finals, rank
+    from runyard.app.select import Criteria, final_forced, plan_finals, rank
 
     selection = rank(store, plan.experiment, Criteria.of(final.spec),
                      run_ids=[r.id for r in plan.runs if r.stage == "sweep"],
@@ -158,7 +159,7 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
     what a dead worker (a killed `runyard run`) left running before the submit, so that the submit
     requeues it like any failed or interrupted execution."""
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
-                    grace=options.grace, on_event=display.event, inline=options.inline,
+                    grace=options.grace, on_event=display.event, inline=options.inline, hooks=worker_hooks(),
                     store_timeout=options.store_timeout)
     if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
         install_signals(worker.request_stop)
@@ -202,7 +203,7 @@ def run_detached(plan: Plan, options: RunOptions) -> tuple[SubmitResult, list[st
     submit and write the run folders. Returns the submit result, the ``runyard worker`` arguments
     that drain this experiment on the same slots, and the store URL (passed by environment: it may
     hold a password)."""
-    from runyard.execute.submission import submit_plan
+    from runyard.app.submission import submit_plan
 
     pool = make_pool(options)
     check_fits(plan, pool)

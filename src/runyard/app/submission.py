@@ -9,8 +9,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runyard.app import snapshot as snapshots
 from runyard.execute import files
-from runyard.execute import snapshot as snapshots
 from runyard.execute.recovery import recover
 from runyard.model import Plan
 from runyard.store.base import Store, SubmitResult
@@ -26,7 +26,7 @@ def submit_plan(store: Store, plan: Plan, *, priority: int = 0, force: Collectio
                 snapshot: bool = False) -> Submitted:
     """Enqueue ``plan`` (one transaction, idempotent by key) and write its run folders.
 
-    ``snapshot``: freeze the code first (see :mod:`runyard.execute.snapshot`); the queued steps run
+    ``snapshot``: freeze the code first (see :mod:`runyard.app.snapshot`); the queued steps run
     from that copy whatever happens to the checkout later."""
     taken = None
     if snapshot:

@@ -57,8 +57,8 @@ class FinalStage:
         counts = self.store.counts(record.experiment)
         if counts[Status.READY] or counts[Status.WAITING] or counts[Status.RUNNING]:
             return 0
-        from runyard.execute.select import Criteria, plan_finals, rank
-        from runyard.execute.submission import submit_plan
+        from runyard.app.select import Criteria, plan_finals, rank
+        from runyard.app.submission import submit_plan
 
         home = self.store.experiment(record.experiment).home
         try:
