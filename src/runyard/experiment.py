@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.callables import code_hash, give, importable, target_of
 from runyard.errors import SpecError, StepFailed, UsageError
+from runyard.layout import CODE, ExecutionPaths, HomePaths
 
 if TYPE_CHECKING:
     from runyard.analyze.yard import RunSet
@@ -196,9 +197,9 @@ class Experiment:
         pickles = {}
         for name, func in stuck.items():
             data = cloudpickle.dumps(func)
-            folder = home / "code"
+            folder = Path(HomePaths(str(home)).content_folder(CODE))
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{hashlib.sha256(data).hexdigest()}.pkl"
+            path = Path(HomePaths(str(home)).content_file(CODE, hashlib.sha256(data).hexdigest(), ".pkl"))
             if not path.exists():
                 tmp = path.with_name(path.name + f".tmp{os.getpid()}")
                 tmp.write_bytes(data)
@@ -289,12 +290,12 @@ class _Printer:
         record = event.record
         if event.kind == "finished" and record is not None and event.status == Status.FAILED:
             self._say(f"runyard: failed {record.step} {record.short}: {event.message} · log "
-                      f"{os.path.join(record.folder, 'log')}")
+                      f"{ExecutionPaths(record.folder).log}")
 
     def close(self, outcome: Outcome) -> None:
         for record in outcome.failed:
             self.failed.append(f"{record.step} {record.short} ({record.error}) · log "
-                               f"{os.path.join(record.folder, 'log')}")
+                               f"{ExecutionPaths(record.folder).log}")
         counts: dict[str, int] = {}
         for status in outcome.statuses.values():
             counts[str(status)] = counts.get(str(status), 0) + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HOME_DIR = ".runyard"
+from runyard.layout import HomePaths, home_in
 
 
 def resolve_home(explicit: str | os.PathLike[str] | None = None, *, spec_folder: str | os.PathLike[str] | None = None,
@@ -19,12 +19,12 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None, *, spec_folder:
         return Path(env).expanduser().resolve()
     start = Path(cwd or os.getcwd()).resolve()
     for folder in (start, *start.parents):
-        candidate = folder / HOME_DIR
+        candidate = Path(home_in(str(folder)))
         if candidate.is_dir():
             return candidate
-    return (Path(spec_folder).resolve() if spec_folder else start) / HOME_DIR
+    return Path(home_in(str(Path(spec_folder).resolve() if spec_folder else start)))
 
 
 def resolve_store_url(explicit: str | None, home: Path) -> str:
     """``--store``, else ``RUNYARD_STORE``, else the SQLite file in the home."""
-    return explicit or os.environ.get("RUNYARD_STORE") or f"sqlite:///{home / 'runyard.db'}"
+    return explicit or os.environ.get("RUNYARD_STORE") or f"sqlite:///{HomePaths(str(home)).store_file}"

@@ -30,12 +30,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from runyard.errors import ResultError
+from runyard.layout import RESULT_META, ExecutionPaths, ResultPaths
 
 TYPE_CHECKING = False  # typing costs ~2 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
     from typing import Any
 
-META = "result.meta.json"
 Warn = Callable[[str], None]
 
 
@@ -235,10 +235,11 @@ def _has_pyarrow() -> bool:
 def save_result(value: Any, out: str, *, warn: Warn | None = None, chosen: Serializer | None = None) -> dict[str, Any]:
     """Save ``value`` in folder ``out`` (atomically, metadata last); return the metadata. Raises ResultError."""
     found = chosen or choose(value, warn)
-    meta_path = os.path.join(out, META)
+    paths = ResultPaths(out)
+    meta_path = paths.meta
     _remove(meta_path)  # a result of an earlier attempt stops existing before anything new is written
-    final = os.path.join(out, f"result{found.ext}") if found.ext else None
-    tmp = os.path.join(out, f".result-tmp{os.getpid()}{found.ext}")
+    final = paths.value(found.ext) if found.ext else None
+    tmp = paths.staging(found.ext, os.getpid())
     kind = type(value)
     try:
         extra = found.save(value, tmp) if final else None
@@ -294,18 +295,18 @@ def _version(module: str) -> str | None:
 
 def out_folder(folder: str) -> str:
     """An execution folder's ``out/`` (or ``folder`` itself when it is one)."""
-    inner = os.path.join(folder, "out")
-    return inner if os.path.isdir(inner) and not os.path.exists(os.path.join(folder, META)) else folder
+    inner = ExecutionPaths(folder).out
+    return inner if os.path.isdir(inner) and not os.path.exists(ResultPaths(folder).meta) else folder
 
 
 def _read_meta(out: str) -> dict[str, Any]:
-    path = os.path.join(out, META)
+    path = ResultPaths(out).meta
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except FileNotFoundError:
-        raise ResultError(f"no saved result in {out} (no {META}): the step did not finish, or it is not a Python "
-                          "step") from None
+        raise ResultError(f"no saved result in {out} (no {RESULT_META}): the step did not finish, or it is not a "
+                          "Python step") from None
     except (OSError, ValueError) as err:
         raise ResultError(f"cannot read {path}: {err}") from None
     if not isinstance(data, dict):
@@ -314,7 +315,7 @@ def _read_meta(out: str) -> dict[str, Any]:
 
 
 def has_result(folder: str) -> bool:
-    return os.path.isfile(os.path.join(out_folder(folder), META))
+    return os.path.isfile(ResultPaths(out_folder(folder)).meta)
 
 
 def result_meta(folder: str) -> dict[str, Any]:
@@ -329,7 +330,7 @@ def load_result(folder: str) -> Any:
     found = next((s for s in BUILTINS if s.name == name), None) or _find_registered(str(name), meta.get("module"))
     if found is NONE:
         return None
-    path = os.path.join(out, str(meta.get("file")))
+    path = ResultPaths(out).named(str(meta.get("file")))
     try:
         return found.load(path)
     except Exception as err:

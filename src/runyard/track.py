@@ -171,8 +171,10 @@ def _meta() -> dict[str, Any]:
         return {}
     import json
 
+    from runyard.layout import ExecutionPaths
+
     try:
-        with open(os.path.join(folder, "meta.json"), encoding="utf-8") as handle:
+        with open(ExecutionPaths(folder).meta, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError):
         return {}

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from runyard.errors import RunNotFound
+from runyard.layout import ExecutionPaths
 
 if TYPE_CHECKING:
     from runyard.store.base import ExecRecord, Store
@@ -60,5 +61,5 @@ def find_execution(store: Store, run: str, step: str | None, experiment: str | N
         chosen = ordered[0]
     if chosen.status != Status.DONE:
         raise RunNotFound(f"step {chosen.step} {chosen.short} is {chosen.status}, so it saved no result "
-                          f"(log: {os.path.join(chosen.folder, 'log')})")
+                          f"(log: {ExecutionPaths(chosen.folder).log})")
     return chosen

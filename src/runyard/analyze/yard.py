@@ -22,6 +22,7 @@ from runyard.analyze.compare import compare as compare_table
 from runyard.analyze.table import STAGES, Results, choose_experiment, load, parse_stages, stats_for, to_times
 from runyard.analyze.where import Where
 from runyard.errors import RunNotFound
+from runyard.layout import ExecutionPaths, HomePaths, home_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,9 +42,11 @@ def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
         url = str(home_or_url)
     else:
         path = Path(home_or_url).expanduser().resolve()
-        if path.is_dir() and not (path / "runyard.db").exists() and (path / ".runyard" / "runyard.db").exists():
-            path = path / ".runyard"  # a project folder: its home is the .runyard inside
-        url = f"sqlite:///{path if path.is_file() else path / 'runyard.db'}"
+        inner = home_in(str(path))
+        if path.is_dir() and not os.path.exists(HomePaths(str(path)).store_file) \
+                and os.path.exists(HomePaths(inner).store_file):
+            path = Path(inner)  # a project folder: its home is the .runyard inside
+        url = f"sqlite:///{path if path.is_file() else HomePaths(str(path)).store_file}"
     if url.startswith("sqlite:///"):
         file = url[len("sqlite:///"):].split("?", 1)[0]
         if not os.path.exists(file):
@@ -322,7 +325,7 @@ class RunView:
             chosen = execs[step]
         else:
             chosen = _pick(list(execs.values()))
-        path = Path(chosen.folder) / "log"
+        path = Path(ExecutionPaths(chosen.folder).log)
         try:
             return path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:

@@ -15,15 +15,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from runyard.spec.text import file_name
+from runyard.layout import HomePaths
 
 
 def start_worker(worker_args: Sequence[str], *, home: Path, experiment: str, store_url: str) -> tuple[int, Path]:
     """Start ``runyard worker *worker_args`` detached; returns its pid and its output file."""
-    logs = home / "workers"
-    logs.mkdir(parents=True, exist_ok=True)
-    safe = file_name("".join(c if c.isalnum() or c in "-_." else "_" for c in experiment))
-    log_path = logs / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    paths = HomePaths(str(home))
+    os.makedirs(paths.workers, exist_ok=True)
+    log_path = Path(paths.worker_output(experiment, time.strftime("%Y%m%d-%H%M%S"), os.getpid()))
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
         child = subprocess.Popen(
             [sys.executable, "-m", "runyard", "worker", *worker_args],

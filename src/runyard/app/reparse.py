@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from runyard.errors import UsageError
 from runyard.execute.ingest import replay
+from runyard.layout import ExecutionPaths
 from runyard.model import Status
 from runyard.store.base import ExecRecord, Store
 
@@ -100,7 +101,7 @@ def reparse(store: Store, experiment: str, *, progress: Callable[[Reparsed], Non
 def _offsets(ex: ExecRecord) -> dict[str, int]:
     """Where the last attempt's metrics start in the log and the metrics file (``meta.json``)."""
     try:
-        with open(os.path.join(ex.folder, "meta.json"), encoding="utf-8") as handle:
+        with open(ExecutionPaths(ex.folder).meta, encoding="utf-8") as handle:
             found = json.load(handle).get("metrics_from")
     except (OSError, ValueError, AttributeError):
         return {}

@@ -10,13 +10,12 @@ Built by the analysis layer (``analyze.table`` / ``compare`` / ``formats``), whi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 
 from runyard.errors import LaunchError
 from runyard.execute import files
+from runyard.layout import ExecutionPaths
 from runyard.model import StepExec
-from runyard.spec.aggregate import RUNS_FILE
 from runyard.store.base import RunRecord, Store
 
 ENV = "RUNYARD_RUNS"
@@ -47,7 +46,7 @@ def runs_csv(store: Store, experiment: str, runs: Collection[RunRecord]) -> str:
 
 def write_runs_table(store: Store, ex: StepExec) -> str:
     """Write ``runs.csv`` of aggregate execution ``ex``; return its path."""
-    path = os.path.join(ex.folder, RUNS_FILE)
+    path = ExecutionPaths(ex.folder).runs_table
     files.write_atomic(path, runs_csv(store, ex.experiment, covered_runs(store, ex)))
     return path
 
@@ -60,5 +59,5 @@ def runs_table_for_launch(store: Store, ex: StepExec) -> str:
     except OSError:
         raise
     except Exception as err:
-        raise LaunchError(f"could not write the run table {os.path.join(ex.folder, RUNS_FILE)}: "
+        raise LaunchError(f"could not write the run table {ExecutionPaths(ex.folder).runs_table}: "
                           f"{type(err).__name__}: {err}") from err

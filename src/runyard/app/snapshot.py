@@ -31,8 +31,7 @@ from typing import Any
 from runyard import capture
 from runyard.errors import UsageError
 from runyard.execute import files
-from runyard.execute.provenance import SNAPSHOTS
-from runyard.home import HOME_DIR
+from runyard.layout import CODE, HOME_DIR, HomePaths
 from runyard.model import Plan
 
 
@@ -112,12 +111,13 @@ def take(spec_folder: str, home: str, *, store_url: str = "") -> Snapshot:
         digest.update(b"\0" + rel.encode() + b"\0")
         digest.update(_content_hash(repo / rel))
     snap_id = digest.hexdigest()[:16]
-    base = Path(home) / SNAPSHOTS
-    root = base / snap_id
+    snapshot = HomePaths(home).snapshot(snap_id)
+    base = Path(HomePaths(home).snapshots)
+    root = Path(snapshot.folder)
     data = state.to_dict()
     diff = data.pop("diff", None)
     if diff:
-        data["diff_file"] = files.store_once(home, "code", diff, ".diff")
+        data["diff_file"] = files.store_once(home, CODE, diff, ".diff")
     info = {"id": snap_id, "repository": str(repo), "snapshot_commit": commit, "tree": tree,
             "untracked_files": len(untracked), **data}
     if not root.is_dir():
@@ -147,7 +147,7 @@ def take(spec_folder: str, home: str, *, store_url: str = "") -> Snapshot:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    files.write_atomic(str(base / f"{snap_id}.json"), json.dumps(info, indent=1, sort_keys=True))
+    files.write_atomic(snapshot.record, json.dumps(info, indent=1, sort_keys=True))
     return Snapshot(snap_id, root, repo, info)
 
 

@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from runyard.layout import ExecutionPaths
 from runyard.model import Plan, StepExec
 from runyard.spec.keys import canonical_json
 from runyard.spec.render import value_text
@@ -75,7 +76,7 @@ def _of_stored(stored: PastExecution, folder_exists: Callable[[str], bool]) -> R
         detail = f"exit {stored.exit_code}" if stored.exit_code is not None else ""
         if stored.error and stored.error != f"exit code {stored.exit_code}":
             detail = f"{detail}, {stored.error}" if detail else stored.error
-        log = os.path.join(stored.folder, "log")
+        log = ExecutionPaths(stored.folder).log
         return Reason(f"{stored.status} before", f"{detail} · log {log}" if detail else f"log {log}")
     return Reason("queued", stored.status)
 

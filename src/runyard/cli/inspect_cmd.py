@@ -15,6 +15,7 @@ from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
 from runyard.errors import RunNotFound, UsageError
 from runyard.execute.attempts import log_of as attempt_log
+from runyard.layout import ExecutionPaths
 from runyard.model import Status
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,7 +115,7 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
                      "or worker takes it back") if shown == LOST else ex.error
             steps.append({"name": name, "key": key, "status": shown, "exit_code": ex.exit_code,
                           "attempts": ex.attempts, "duration": ex.duration, "error": error,
-                          "command": ex.command, "folder": ex.folder, "log": os.path.join(ex.folder, "log")})
+                          "command": ex.command, "folder": ex.folder, "log": ExecutionPaths(ex.folder).log})
         origin = _origin(store, record.origin, record.experiment)
         data = {"id": record.id, "name": record.name, "experiment": record.experiment,
                 "status": shown_run_status(record, lost), "stage": record.stage, "origin": record.origin,
@@ -181,7 +182,7 @@ def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, 
             path, _ = attempt_log(chosen.folder, attempt)
         except ValueError as err:
             raise UsageError(f"{chosen.step} of run {record.name}: {err}; its folder is {chosen.folder}") from None
-        follow = follow and path == os.path.join(chosen.folder, "log")
+        follow = follow and path == ExecutionPaths(chosen.folder).log
         where = (0, 0)  # offset, inode: a new attempt starts a new log file
         while True:
             where = _print_from(path, where)
@@ -256,7 +257,7 @@ def status(as_json: bool, home: str | None, store_url: str | None) -> None:
                 ex = store.execution(key)
                 running.append({"key": key, "experiment": ex.experiment, "step": ex.step, "pid": ex.pid,
                                 "elapsed": None if ex.started is None else round(now - ex.started, 1),
-                                "log": os.path.join(ex.folder, "log")})
+                                "log": ExecutionPaths(ex.folder).log})
             rows.append({"worker": worker.id, "host": worker.host, "pid": worker.pid, "slots": worker.slots,
                          "alive": worker.alive(now), "last_seen": round(now - worker.last_seen, 1),
                          "running": running})

@@ -20,6 +20,7 @@ from runyard.cli.common import (
 )
 from runyard.cli.main import friendly
 from runyard.execute.events import Event
+from runyard.layout import ExecutionPaths
 
 
 @click.command(cls=SpecCommand)
@@ -146,7 +147,7 @@ def _print_event(event: Event) -> None:
     if event.kind == "started":
         _say(f"started {what} on {event.slot}")
     elif event.kind == "finished":
-        log = os.path.join(record.folder, "log")
+        log = ExecutionPaths(record.folder).log
         status = str(event.status)
         took = f" in {record.duration:.2f} s" if record.duration is not None else ""
         if status == "done":

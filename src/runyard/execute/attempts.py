@@ -16,14 +16,13 @@ import json
 import os
 from typing import Any
 
-FOLDER = "attempts"
-FILES = ("log", "metrics.jsonl", "meta.json")  # what each attempt has of its own
+from runyard.layout import ExecutionPaths, relative_log
 
 
 def archived(folder: str) -> list[int]:
     """The numbers of the earlier attempts kept under ``attempts/``, in order."""
     try:
-        names = os.listdir(os.path.join(folder, FOLDER))
+        names = os.listdir(ExecutionPaths(folder).attempts)
     except OSError:
         return []
     return sorted(int(n) for n in names if n.isdigit() and not n.startswith("0"))
@@ -33,15 +32,16 @@ def archive_previous(folder: str) -> int | None:
     """Move the files of the attempt that last ran in ``folder`` to ``attempts/N/``; returns N (None
     when there was none). Best effort: if a move fails the new attempt appends to the old files, and
     the ingest reads only what it appended (``metrics_from`` in ``meta.json``)."""
-    present = [name for name in FILES if os.path.exists(os.path.join(folder, name))]
+    paths = ExecutionPaths(folder)
+    number = (archived(folder) or [0])[-1] + 1
+    target = paths.attempt(number)
+    present = [(now, then) for now, then in zip(paths.own_files, target.own_files, strict=True) if os.path.exists(now)]
     if not present:
         return None
-    number = (archived(folder) or [0])[-1] + 1
-    target = os.path.join(folder, FOLDER, str(number))
     try:
-        os.makedirs(target)
-        for name in present:
-            os.replace(os.path.join(folder, name), os.path.join(target, name))
+        os.makedirs(target.folder)
+        for now, then in present:
+            os.replace(now, then)
     except OSError:
         return None
     return number
@@ -51,15 +51,15 @@ def listing(folder: str) -> list[dict[str, Any]]:
     """``meta.json``'s ``attempts``: each earlier attempt (its folder, status, worker, times) and the
     current one (the files at the top of the folder)."""
     found: list[dict[str, Any]] = []
+    paths = ExecutionPaths(folder)
     for number in archived(folder):
-        where = f"{FOLDER}/{number}"
-        entry: dict[str, Any] = {"attempt": number, "log": f"{where}/log"}
+        entry: dict[str, Any] = {"attempt": number, "log": relative_log(number)}
         with contextlib.suppress(OSError, ValueError, AttributeError), \
-                open(os.path.join(folder, where, "meta.json"), encoding="utf-8") as handle:
+                open(paths.attempt(number).meta, encoding="utf-8") as handle:
             meta = json.load(handle)
             entry.update({k: meta.get(k) for k in ("status", "worker", "host", "started", "ended")})
         found.append(entry)
-    found.append({"attempt": len(found) + 1, "log": "log"})
+    found.append({"attempt": len(found) + 1, "log": relative_log(None)})
     return found
 
 
@@ -69,7 +69,7 @@ def log_of(folder: str, attempt: int | None) -> tuple[str, int]:
     earlier = archived(folder)
     count = len(earlier) + 1
     if attempt is None or attempt == count:
-        return os.path.join(folder, "log"), count
+        return ExecutionPaths(folder).log, count
     if attempt in earlier:
-        return os.path.join(folder, FOLDER, str(attempt), "log"), count
+        return ExecutionPaths(folder).attempt(attempt).log, count
     raise ValueError(f"attempt {attempt} does not exist (attempts: {', '.join(map(str, [*earlier, count]))})")

@@ -23,6 +23,7 @@ __all__ = ["CHUNK", "NAN", "BadLines", "Batch", "MetricSourceError", "Tail", "js
 from runyard.errors import MetricSourceError
 from runyard.execute.metric_lines import CHUNK, NAN, BadLines, Batch, Tail, jsonl_points, jsonl_rows, metric_rows
 from runyard.execute.parser_call import number_of, series_of, short
+from runyard.layout import ExecutionPaths
 from runyard.model import Metric
 from runyard.spec.metrics import file_kind, regex_groups
 from runyard.spec.types import MetricSpec
@@ -119,7 +120,7 @@ def after_exit(specs: Iterable[MetricSpec], folder: str, spec_folder: str | None
 
 def file_points(spec: MetricSpec, folder: str) -> list[Metric]:
     assert spec.file is not None
-    out = os.path.join(folder, "out")
+    out = ExecutionPaths(folder).out
     path = newest_match(out, spec.file)
     if path is None:
         raise MetricSourceError(f"no file matches out/{spec.file} (in {out})")

@@ -1,10 +1,5 @@
-"""The folders under home, readable without runyard (DESIGN §2, §6).
-
-``<home>/<experiment>/steps/<step>/<key12>/``: ``command``, ``log``, ``metrics.jsonl``, ``meta.json``,
-``out/``, and ``attempts/N/`` with the ``log``, ``metrics.jsonl``, ``meta.json`` of each earlier attempt.
-``<home>/<experiment>/runs/<name>/``: ``run.json`` and one link per step to its execution folder.
-``<home>/env/<sha256>.txt``: a frozen package list, stored once. ``<home>/code/<sha256>.diff``: a diff.
-"""
+"""Writing the folders under home, readable without runyard (DESIGN §2, §6); where each file lives is
+:mod:`runyard.layout`'s."""
 
 from __future__ import annotations
 
@@ -20,8 +15,8 @@ from typing import Any
 
 from runyard.execute import attempts
 from runyard.execute.diskspace import writing
+from runyard.layout import ExecutionPaths, HomePaths, RunPaths
 from runyard.model import Plan, Run, StepExec
-from runyard.spec.text import file_name
 from runyard.store.records import ExecRecord
 
 
@@ -88,23 +83,24 @@ def readable_json(value: Any, *, levels: int = 2, pad: str = "") -> str:
 
 
 def log_path(ex: StepExec) -> str:
-    return os.path.join(ex.folder, "log")
+    return ExecutionPaths(ex.folder).log
 
 
 def metrics_path(ex: StepExec) -> str:
-    return os.path.join(ex.folder, "metrics.jsonl")
+    return ExecutionPaths(ex.folder).metrics
 
 
 def prepare_execution(ex: StepExec) -> None:
     """Create the execution folder with ``out/`` and the exact ``command`` it runs."""
-    out = os.path.join(ex.folder, "out")
+    paths = ExecutionPaths(ex.folder)
+    out = paths.out
     with writing(ex.folder):
         try:
             os.mkdir(ex.folder)
             os.mkdir(out)
         except (FileExistsError, FileNotFoundError):  # a retry or re-run; or the first execution of this step
             os.makedirs(out, exist_ok=True)
-    write_file(os.path.join(ex.folder, "command"), ex.command + "\n")
+    write_file(paths.command, ex.command + "\n")
 
 
 def write_meta(ex: StepExec, *, new: bool = False, **state: Any) -> None:
@@ -123,7 +119,7 @@ def write_meta(ex: StepExec, *, new: bool = False, **state: Any) -> None:
         **state,
         "attempts": attempts.listing(ex.folder),  # this attempt last; earlier ones under attempts/N/
     }
-    write_json(os.path.join(ex.folder, "meta.json"), meta, new=new, levels=1)
+    write_json(ExecutionPaths(ex.folder).meta, meta, new=new, levels=1)
 
 
 def write_run_folders(plan: Plan) -> None:
@@ -135,22 +131,22 @@ def write_run_folders(plan: Plan) -> None:
 
 
 def _write_run_folder(run: Run, by_key: Mapping[str, StepExec]) -> None:
-    folder = Path(run.folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    paths = RunPaths(run.folder)
+    os.makedirs(run.folder, exist_ok=True)
     content = readable_json({
         "id": run.id, "experiment": run.experiment, "name": run.name, "params": dict(run.params),
         "steps": [{"name": step, "key": key, "folder": by_key[key].folder} for step, key in run.steps],
     }) + "\n"
-    target = folder / "run.json"
+    target = paths.record
     try:
-        unchanged = target.read_text(encoding="utf-8") == content
+        unchanged = Path(target).read_text(encoding="utf-8") == content
     except OSError:
         unchanged = False
     if not unchanged:
         write_atomic(target, content, new=True)
     for step, key in run.steps:
-        link = folder / file_name(step)
-        relative = os.path.relpath(by_key[key].folder, folder)
+        link = paths.step_link(step)
+        relative = os.path.relpath(by_key[key].folder, run.folder)
         try:
             os.symlink(relative, link)
             continue
@@ -176,8 +172,8 @@ def replace_link(target: str, link: str | os.PathLike[str]) -> None:
 def store_once(home: str, kind: str, text: str, suffix: str) -> str:
     """Save ``text`` under ``<home>/<kind>/<sha256><suffix>`` unless already there; return the path."""
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    folder = os.path.join(home, kind)
-    path = os.path.join(folder, digest + suffix)
+    folder = HomePaths(home).content_folder(kind)
+    path = HomePaths(home).content_file(kind, digest, suffix)
     if not os.path.exists(path):
         with writing(folder):
             os.makedirs(folder, exist_ok=True)
@@ -199,7 +195,7 @@ def step_env(ex: ExecRecord, slot_env: Mapping[str, str], *, worker_id: str, now
         "RUNYARD_EXPERIMENT": ex.experiment,
         "RUNYARD_STEP": ex.step,
         "RUNYARD_FOLDER": ex.folder,
-        "RUNYARD_OUT": os.path.join(ex.folder, "out"),
+        "RUNYARD_OUT": ExecutionPaths(ex.folder).out,
         "RUNYARD_METRICS": metrics_path(ex),
         "RUNYARD_ATTEMPT": str(ex.attempts),
         "RUNYARD_TIME": time.strftime("%Y%m%d-%H%M%S", time.localtime(now)),

@@ -12,23 +12,20 @@ from typing import Any
 
 from runyard import capture
 from runyard.execute import files
+from runyard.layout import CODE, ENV, ExecutionPaths, snapshot_holding
 from runyard.model import StepExec
-
-#: The folder of a home holding code snapshots (``runyard submit --snapshot``).
-SNAPSHOTS = "snapshots"
 
 
 def snapshot_info(spec_folder_in_snapshot: str) -> dict[str, Any] | None:
     """The recorded provenance of the snapshot holding this folder, or None."""
-    path = Path(spec_folder_in_snapshot)
-    for parent in (path, *path.parents):
-        if parent.parent.name == SNAPSHOTS:
-            try:
-                data: dict[str, Any] = json.loads((parent.parent / f"{parent.name}.json").read_text())
-                return data
-            except (OSError, ValueError):
-                return None
-    return None
+    snapshot = snapshot_holding(spec_folder_in_snapshot)
+    if snapshot is None:
+        return None
+    try:
+        data: dict[str, Any] = json.loads(Path(snapshot.record).read_text())
+    except (OSError, ValueError):
+        return None
+    return data
 
 
 class Provenance:
@@ -39,7 +36,7 @@ class Provenance:
         self._snapshots: dict[str, dict[str, Any]] = {}
 
     def for_execution(self, ex: StepExec) -> dict[str, Any]:
-        home = str(Path(ex.folder).parents[3])
+        home = ExecutionPaths(ex.folder).home
         if ex.snapshot:  # the code as it was submitted, recorded when the snapshot was taken
             code = self._snapshots.get(ex.snapshot)
             if code is None:
@@ -54,7 +51,7 @@ class Provenance:
             self._env = info.to_dict(packages=False)
         env = dict(self._env)
         if home not in self._saved_env:
-            self._saved_env[home] = files.store_once(home, "env", self._packages, ".txt")
+            self._saved_env[home] = files.store_once(home, ENV, self._packages, ".txt")
         env["packages_file"] = self._saved_env[home]
         return env
 
@@ -68,6 +65,6 @@ class Provenance:
                 data = state.to_dict()
                 diff = data.pop("diff", None)
                 if diff:
-                    data["diff_file"] = files.store_once(home, "code", diff, ".diff")
+                    data["diff_file"] = files.store_once(home, CODE, diff, ".diff")
                 self._code[cache_key] = data
         return self._code[cache_key]

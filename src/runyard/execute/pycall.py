@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from runyard.callables import Argument, CallError, arguments, import_target
 from runyard.errors import ResultError
+from runyard.layout import ExecutionPaths, ResultPaths
 
 TYPE_CHECKING = False  # typing costs ~2 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
@@ -200,14 +201,14 @@ def finish(value: Any, out: str, *, note: Callable[[str], None]) -> None:
     except ResultError as err:
         raise CallFailed(f"{err}; the step fails and no result is kept") from None
     if meta["file"]:
-        note(f"result saved: {os.path.join(out, meta['file'])} ({meta['serializer']}, {meta['type']})")
+        note(f"result saved: {ResultPaths(out).named(meta['file'])} ({meta['serializer']}, {meta['type']})")
 
 
 def call(request: CallRequest, *, folders: list[str] | None = None, note: Callable[[str], None]) -> int:
     """Run the step in this process; the exit code (0, 1 the function raised, 2 runyard could not run it)."""
     import traceback
 
-    out = os.environ.get("RUNYARD_OUT") or os.path.join(os.getcwd(), "out")
+    out = os.environ.get("RUNYARD_OUT") or ExecutionPaths(os.getcwd()).out
     try:
         func = load_function(request, folders)
         kwargs = build_kwargs(func, request, out=out, runs_table=os.environ.get("RUNYARD_RUNS") or None)

@@ -23,6 +23,7 @@ from runyard.execute.events import Event, EventSink
 from runyard.execute.ingest import metric_warning, replay
 from runyard.execute.launch import process_alive
 from runyard.execute.recording import UNRECORDED
+from runyard.layout import ExecutionPaths
 from runyard.model import Status
 from runyard.store.base import ExecRecord, Store, WorkerRecord
 
@@ -51,7 +52,7 @@ def record_unwritten(store: Store, workers: Iterable[WorkerRecord], host: str, e
 def _unwritten_meta(ex: ExecRecord) -> dict[str, Any] | None:
     """``meta.json`` of ``ex`` when it holds an unrecorded result of the attempt the store knows."""
     try:
-        with open(os.path.join(ex.folder, "meta.json"), encoding="utf-8") as handle:
+        with open(ExecutionPaths(ex.folder).meta, encoding="utf-8") as handle:
             meta = json.load(handle)
     except (OSError, ValueError):
         return None
@@ -94,7 +95,7 @@ def _record(store: Store, ex: ExecRecord, meta: dict[str, Any]) -> bool:
     state = {k: v for k, v in meta.items() if k not in (UNRECORDED, "status", "duration", "ended")}
     if problems:
         state["metric_problems"] = problems
-    files.write_json(os.path.join(ex.folder, "meta.json"),
+    files.write_json(ExecutionPaths(ex.folder).meta,
                      {**state, "status": str(updated.status), "ended": updated.ended, "duration": updated.duration},
                      levels=1)
     return True

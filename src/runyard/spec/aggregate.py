@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from runyard.layout import ExecutionPaths, HomePaths
 from runyard.model import Plan, Run, StepExec
 from runyard.spec import calls, template
 from runyard.spec.keys import canonical_json, code_hash, sha256_hex, step_key
 from runyard.spec.render import Context, render
 from runyard.spec.stages import RUNS_PLACEHOLDER
-from runyard.spec.text import file_name
 from runyard.spec.types import Spec
 
-RUNS_FILE = "runs.csv"  # the run table an aggregate reads, in its execution folder
 STAGE = "aggregate"
 
 
@@ -31,8 +30,8 @@ def add_aggregates(spec: Spec, plan: Plan) -> Plan:
     needs = tuple(ex.key for ex in plan.executions)
     rid = aggregate_run_id(spec.experiment, [r.id for r in sweep_runs])
     name = f"{STAGE}-{rid[:8]}"
-    base = os.path.join(plan.home, file_name(spec.experiment))
-    run_folder = os.path.join(base, "runs", name)
+    base = HomePaths(plan.home).experiment(spec.experiment)
+    run_folder = base.run(name)
     executions: list[StepExec] = []
     steps: list[tuple[str, str]] = []
     for aggregate in spec.aggregates:
@@ -41,13 +40,14 @@ def add_aggregates(spec: Spec, plan: Plan) -> Plan:
         key = step_key(experiment=spec.experiment, step=step.name,
                        template=f"call:{step.call}" if step.call else step.run, workdir=step.workdir,
                        params={}, needs=needs, code=code)
-        folder = os.path.join(base, "steps", file_name(step.name), key[:12])
+        folder = base.execution(step.name, key)
         if step.call:  # the function gets the run table as `runs` (read from $RUNYARD_RUNS) and `out`
             command = calls.command(step.call, {}, {}, {})
         else:
             tokens = template.parse(step.run, [RUNS_PLACEHOLDER], [])
-            ctx = Context(out=os.path.join(folder, "out"), run=run_folder, name=name, step_outs={}, rest=[])
-            command = render(tokens, {RUNS_PLACEHOLDER: os.path.join(folder, RUNS_FILE)}, ctx)
+            paths = ExecutionPaths(folder)
+            ctx = Context(out=paths.out, run=run_folder, name=name, step_outs={}, rest=[])
+            command = render(tokens, {RUNS_PLACEHOLDER: paths.runs_table}, ctx)
         executions.append(StepExec(
             key=key, experiment=spec.experiment, step=step.name, command=command, needs=needs, folder=folder,
             workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")), params={},

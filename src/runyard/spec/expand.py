@@ -11,12 +11,13 @@ from dataclasses import dataclass
 import yaml
 
 from runyard.errors import Problem, SpecError
+from runyard.layout import ExecutionPaths, ExperimentPaths, HomePaths
 from runyard.model import Params, ParamValue, Plan, Run, StepExec
 from runyard.spec import calls, sampling, template
 from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
 from runyard.spec.parse import did_you_mean, is_scalar
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
-from runyard.spec.text import file_name, scalar_problem
+from runyard.spec.text import scalar_problem
 from runyard.spec.types import Grid, Spec, StepSpec
 from runyard.spec.yamlfile import shown
 
@@ -251,7 +252,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
            labels: Sequence[tuple[str, str]] | None = None, taken: Mapping[str, str] | None = None) -> Plan:
     """The plan of the ``chosen`` (params, steps) pairs. ``labels``: (run id, name) of each pair, for
     runs that are not the sweep's (final runs); default: the params' run id and readable name."""
-    base = os.path.join(home, file_name(spec.experiment))
+    base = HomePaths(home).experiment(spec.experiment)
     baseline = resolve_params(spec, {})
     step_names = [s.name for s in spec.steps]
     order = _step_order(spec)
@@ -276,7 +277,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
     for params, steps, rid, name in drafts:
         if names_seen[name] > 1:
             name = f"{name}-{rid[:8]}"
-        run_folder = os.path.join(base, "runs", name)
+        run_folder = base.run(name)
         keys: dict[str, str] = {}
         outs: dict[str, str] = {}
         for step in order:
@@ -286,7 +287,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                 key = _call_step(spec, base, step, params, name, keys, outs, by_name, executions, problems)
                 if key:
                     keys[step.name] = key
-                    outs[step.name] = os.path.join(executions[key].folder, "out")
+                    outs[step.name] = ExecutionPaths(executions[key].folder).out
                 continue
             tokens = parsed[step.name]
             # {p} needs a value; [p] of a param this run does not have (a group member) renders nothing
@@ -303,9 +304,9 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
             needs = [keys[n] for n in step.needs or () if n in keys]
             key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
                            params=key_params, needs=needs, code=step.code)
-            folder = os.path.join(base, "steps", file_name(step.name), key[:12])
+            folder = base.execution(step.name, key)
             keys[step.name] = key
-            outs[step.name] = os.path.join(folder, "out")
+            outs[step.name] = ExecutionPaths(folder).out
             if key not in executions:
                 ctx = Context(out=outs[step.name], run=run_folder, name=name, step_outs=outs,
                               rest=rest_params(tokens, list(params), selectors))
@@ -330,7 +331,7 @@ def _code_hash(code: Mapping[str, str]) -> str:
     return sha256_hex(canonical_json(dict(code))) if code else ""
 
 
-def _call_step(spec: Spec, base: str, step: StepSpec, params: Params, name: str, keys: dict[str, str],
+def _call_step(spec: Spec, base: ExperimentPaths, step: StepSpec, params: Params, name: str, keys: dict[str, str],
                outs: dict[str, str], by_name: Mapping[str, StepSpec], executions: dict[str, StepExec],
                problems: dict[str, Problem]) -> str | None:
     """The execution of a call step for one run (added to ``executions``); its key, or None (a problem)."""
@@ -352,7 +353,7 @@ def _call_step(spec: Spec, base: str, step: StepSpec, params: Params, name: str,
         executions[key] = StepExec(
             key=key, experiment=spec.experiment, step=step.name,
             command=calls.command(str(step.call), key_params, results, folders), needs=tuple(needs),
-            folder=os.path.join(base, "steps", file_name(step.name), key[:12]),
+            folder=base.execution(step.name, key),
             workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")), params=key_params,
             gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus), timeout=step.timeout,
             retries=step.retries, kind="call", code=step.call_code)

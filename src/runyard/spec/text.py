@@ -3,21 +3,16 @@
 No command line, environment or file name can carry a NUL byte, and text that is not valid UTF-8 (a
 lone surrogate from a ``"\\ud800"`` escape or a Python string) cannot be encoded into one either: such a
 value anywhere in a spec is a spec error naming its key. Keys and names may hold no control character
-at all. Names too long for a file name are shortened by :func:`file_name` before anything is written.
+at all. Names too long for a file name are shortened by :func:`runyard.layout.file_name` before anything is written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from collections.abc import Callable, Mapping
 
 from runyard.errors import Problem, SpecError
 from runyard.spec.yamlfile import MAX_DEPTH, KeyPath, shown
-
-MAX_FILE_NAME = 128  # bytes of one path component runyard writes (file systems allow 255)
-_HASH = 12
-
 
 MAX_INT_BITS = 14_000  # about 4,200 digits: Python turns no longer integer into text
 
@@ -97,17 +92,6 @@ def _walk(value: object, path: KeyPath, found: list[tuple[KeyPath, str]]) -> Non
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             _walk(item, (*path, index), found)
-
-
-def file_name(name: str) -> str:
-    """``name`` as one path component: itself when short enough, else its start, ``-`` and 12 hex characters
-    of its sha256 (deterministic, so the same name always gets the same folder)."""
-    data = name.encode("utf-8", "surrogatepass")
-    if len(data) <= MAX_FILE_NAME:
-        return name
-    digest = hashlib.sha256(data).hexdigest()[:_HASH]
-    head = data[:MAX_FILE_NAME - _HASH - 1].decode("utf-8", "ignore")
-    return f"{head}-{digest}"
 
 
 def _surrogate(text: str) -> str:

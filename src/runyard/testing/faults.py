@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from runyard.layout import HomePaths
 from runyard.model import Metric
 from runyard.store import Store, open_store
 from runyard.store.base import ExecRecord
@@ -28,7 +29,7 @@ class Yard:
     def __init__(self, root: Path, home: Path, store_url: str | None = None) -> None:
         self.root = root
         self.home = home
-        self.store_url = store_url or f"sqlite:///{home}/runyard.db"
+        self.store_url = store_url or f"sqlite:///{HomePaths(str(home)).store_file}"
         self.started: list[subprocess.Popen[bytes]] = []
 
     def spec(self, text: str) -> Path:

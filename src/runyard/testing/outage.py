@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runyard.layout import META
+
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 
 STEP_PY = r'''
@@ -138,7 +140,7 @@ class Sweep:
     def metas(self) -> dict[int, dict[str, Any]]:
         """``meta.json`` of every execution folder, by the run's ``i``."""
         found: dict[int, dict[str, Any]] = {}
-        for path in self.home.glob("**/meta.json"):
+        for path in self.home.glob(f"**/{META}"):
             meta = json.loads(path.read_text(encoding="utf-8"))
             found[int(meta["params"]["i"])] = meta
         return found

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from runyard.layout import HomePaths
 from runyard.model import Plan, Run, Status, StepExec
 from runyard.store.base import ExecRecord, Store
 
@@ -54,7 +55,7 @@ def ex(
         step=step,
         command=f"echo {name}",
         needs=tuple(n.key for n in needs),
-        folder=str(home / experiment / "steps" / step / k[:12]),
+        folder=HomePaths(str(home)).experiment(experiment).execution(step, k),
         workdir=str(home),
         **fields,
     )
@@ -70,7 +71,8 @@ def plan(
         steps = tuple(zip(names, (e.key for e in execs), strict=True))
         run_params = params or {"n": 1}
         run_id = key(experiment, "run", *sorted(f"{k}={v}" for k, v in run_params.items()))
-        runs = [Run(run_id, experiment, "run-" + run_id[:6], run_params, steps, str(home / experiment / "runs"))]
+        runs_folder = HomePaths(str(home)).experiment(experiment).runs
+        runs = [Run(run_id, experiment, "run-" + run_id[:6], run_params, steps, runs_folder)]
     return Plan(
         experiment=experiment,
         home=str(home),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from runyard.app.session import forced_keys
 from runyard.execute.worker import Worker
+from runyard.layout import HomePaths
 from runyard.spec import expand, load_spec
 from runyard.store import Store, open_store
 
@@ -17,7 +18,7 @@ def submit_spec(spec: str | Path, home: str | Path) -> Store:
     home = Path(home)
     plan = expand(load_spec(spec), home=str(home))
     home.mkdir(parents=True, exist_ok=True)
-    store = open_store(f"sqlite:///{home / 'runyard.db'}")
+    store = open_store(f"sqlite:///{HomePaths(str(home)).store_file}")
     store.submit(plan, force=forced_keys(plan, force=False, steps=()))
     return store
 
