@@ -77,7 +77,7 @@ class Display:
             elif event.status == Status.FAILED:
                 self.failed += 1
                 self._line(f"[red]failed[/] {escape(record.step)} {record.short}: {escape(event.message)} · log "
-                           f"{escape(os.path.join(record.folder, 'log'))}")
+                           f"{escape(ExecutionPaths(record.folder).log)}")
             elif event.status == Status.INTERRUPTED:
                 self._line(f"[yellow]interrupted[/] {escape(record.step)} {record.short}")
             if not self.console.is_terminal and event.status == Status.DONE:
@@ -141,7 +141,7 @@ class Display:
         self._line(f"{escape(self.plan.experiment)}: " + ", ".join(parts))
         for record in outcome.failed:
             self._line(f"  [red]failed[/] {escape(record.step)} {record.short} "
-                               f"({escape(record.error or '')}) · log {escape(os.path.join(record.folder, 'log'))}")
+                               f"({escape(record.error or '')}) · log {escape(ExecutionPaths(record.folder).log)}")
         waiting = counts.get(Status.WAITING, 0)
         if waiting and outcome.failed:
             self._line(f"  {waiting} step execution{'s' if waiting != 1 else ''} did not run because a step "
