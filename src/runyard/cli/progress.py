@@ -14,6 +14,7 @@ from rich.text import Text
 from runyard.app.session import Outcome
 from runyard.execute.events import Event
 from runyard.execute.slots import SlotPool
+from runyard.layout import ExecutionPaths
 from runyard.model import Plan, Status
 from runyard.store.base import SubmitResult
 

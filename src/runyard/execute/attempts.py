@@ -33,15 +33,16 @@ def archive_previous(folder: str) -> int | None:
     when there was none). Best effort: if a move fails the new attempt appends to the old files, and
     the ingest reads only what it appended (``metrics_from`` in ``meta.json``)."""
     paths = ExecutionPaths(folder)
+    present = [os.path.exists(path) for path in paths.own_files]
+    if not any(present):
+        return None
     number = (archived(folder) or [0])[-1] + 1
     target = paths.attempt(number)
-    present = [(now, then) for now, then in zip(paths.own_files, target.own_files, strict=True) if os.path.exists(now)]
-    if not present:
-        return None
     try:
         os.makedirs(target.folder)
-        for now, then in present:
-            os.replace(now, then)
+        for now, then, there in zip(paths.own_files, target.own_files, present, strict=True):
+            if there:
+                os.replace(now, then)
     except OSError:
         return None
     return number
