@@ -10,7 +10,6 @@ import click
 
 from runyard.cli.common import (
     SpecCommand,
-    check_gpus,
     fake_gpus_option,
     install_stop_signals,
     load_plan,
@@ -44,16 +43,14 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
     failed, interrupted and cancelled ones are queued again.
     """
     from runyard.app.session import forced_keys
+    from runyard.app.stores import open_for_plan
     from runyard.app.submission import describe, submit_plan
-    from runyard.home import resolve_store_url
-    from runyard.store import open_store
 
-    _spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                       detect=False, store_url=store_url)
+    planned = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home, detect=False,
+                        store_url=store_url)
+    plan = planned.plan
     force_set = forced_keys(plan, force=force, steps=force_steps)
-    url = resolve_store_url(store_url, home_path)
-    os.makedirs(home_path, exist_ok=True)
-    with open_store(url) as store:
+    with open_for_plan(planned.home, store_url) as store:
         done = submit_plan(store, plan, priority=priority, force=force_set, snapshot=snapshot)
     result = done.result
     if as_json:
@@ -103,22 +100,14 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     submit or run). SIGTERM / SIGHUP: terminate them. Exit code: 0, 1 if a step failed (with --burst),
     75 the store stayed unreachable longer than --store-timeout, 130 interrupted.
     """
-    from runyard.app.workers import worker_hooks
-    from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
-    from runyard.execute.worker import Worker
+    from runyard.app.workers import make_worker, worker_pool
 
-    chosen = parse_gpus(gpus)
-    if chosen is not None:
-        check_gpus(chosen, source="--gpus", fake=fake_gpus)
-    gpu_list = detect_gpus() if chosen is None else chosen
-    pool = SlotPool(gpu_list, per_gpu=per_gpu, jobs=jobs)
+    pool, warning = worker_pool(gpus, per_gpu=per_gpu, jobs=jobs, fake_gpus=fake_gpus)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     with open_existing(home, store_url) as store:
-        for name in experiments:
-            store.experiment(name)  # an unknown name is an error (with suggestions), not an idle worker
-        scope = list(experiments) or None
-        runner = Worker(store, pool, experiment=scope, lease_seconds=lease, grace=grace, poll_interval=poll,
-                        on_event=_print_event, max_executions=max_runs, hooks=worker_hooks(final_stage=True),
-                        store_timeout=store_timeout)
+        runner = make_worker(store, pool, experiments, lease_seconds=lease, grace=grace, poll_interval=poll,
+                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
         _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runyard.cli.common import SpecCommand, fake_gpus_option, install_stop_signals, load_plan, spec_arguments
+from runyard.cli.common import (
+    SpecCommand,
+    fake_gpus_option,
+    install_stop_signals,
+    load_plan,
+    main_thread,
+    spec_arguments,
+)
 from runyard.cli.main import friendly
 
 if TYPE_CHECKING:
@@ -58,11 +65,12 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     from runyard.execute.slots import parse_gpus
 
     gpu_list = parse_gpus(gpus) if gpus is not None else None
-    spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                      gpus=gpu_list, per_gpu=per_gpu, store_url=store_url,
-                                      fake_gpus=None if dry_run else fake_gpus)
+    planned = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home, gpus=gpu_list,
+                        per_gpu=per_gpu, store_url=store_url, fake_gpus=None if dry_run else fake_gpus)
+    spec, plan, home_path = planned.spec, planned.plan, planned.home
     if dry_run:
-        from runyard.cli.plan_cmd import plan_reasons, print_plan
+        from runyard.app.why import plan_reasons
+        from runyard.cli.plan_cmd import print_plan
 
         print_plan(plan, plan_reasons(plan, home_path, store_url), spec)
         return
@@ -85,7 +93,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     final = None
     if spec.select is not None:
         final = FinalStage(spec, display=lambda finals: Display(finals, live=not inline), report=_report)
-    handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
+    handled = _HANDLED if main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
         code = run_session(plan, options, display=display, install_signals=install_stop_signals if handled else None,
@@ -121,12 +129,6 @@ _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def _report(lines: Sequence[str]) -> None:
     for line in lines:
         click.echo(line)
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 __all__ = ["run"]
