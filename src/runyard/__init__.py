@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runyard.track import log, out_dir, params, run_id  # stdlib only: cheap
+from runyard.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Experiment", "RunSet", "RunView", "Yard", "__version__", "load", "log", "open", "out_dir", "params",
            "run_id", "serializer"]
 

@@ -295,7 +295,7 @@ _environment: list[EnvInfo] = []
 def environment() -> EnvInfo:
     """This process's :class:`EnvInfo`, computed on the first call."""
     if not _environment:
-        from runyard import __version__
+        from runyard.version import __version__
 
         packages = installed_packages()
         text = "".join(p + "\n" for p in packages)

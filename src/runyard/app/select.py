@@ -16,7 +16,6 @@ from runyard.store.base import Store
 
 if TYPE_CHECKING:
     from runyard.analyze.best import Selection
-    from runyard.app.session import Display
 
 
 @dataclass(frozen=True)
@@ -143,18 +142,3 @@ def final_runs(store: Store, picked: Picked) -> list[dict[str, Any]]:
     return [{"id": r.id, "name": r.name, "origin": r.origin,
              "steps": [{"name": s, "key": k, "status": known.get(k, "new")} for s, k in r.steps]}
             for r in finals.runs]
-
-
-def run_finals(store: Store, picked: Picked, display: Display, *, jobs: int | None = None,
-               install_signals: Callable[[Callable[[], None]], None] | None = None) -> int:
-    """Drain the final runs of ``picked`` with a local worker; the exit code (0 when there are none)."""
-    from pathlib import Path
-
-    from runyard.app.session import RunOptions, drain, make_pool
-
-    if picked.finals is None:
-        return 0
-    resources = picked.spec.resources
-    options = RunOptions(home=Path(picked.home), store_url=store.url, gpus=resources.gpus, per_gpu=resources.per_gpu,
-                         jobs=jobs)
-    return drain(store, picked.finals, options, display, make_pool(options), install_signals).exit_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from runyard.app.stores import open_for_plan
 from runyard.app.workers import worker_hooks
@@ -18,6 +18,9 @@ from runyard.home import resolve_store_url
 from runyard.model import Plan, Status
 from runyard.spec.types import Spec
 from runyard.store.base import ExecRecord, Store, SubmitResult
+
+if TYPE_CHECKING:
+    from runyard.app.select import Picked
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,18 @@ def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalS
     force = final_forced(finals, [ex.key for ex in plan.executions], force=options.force,
                          steps=options.force_steps, forced_keys=forced_keys)
     return drain(store, finals, options, final.display(finals), pool, install_signals, force).exit_code
+
+
+def run_picked(store: Store, picked: Picked, display: Display, *, jobs: int | None = None,
+               install_signals: Callable[[Callable[[], None]], None] | None = None) -> int:
+    """Drain the final runs ``runyard select`` planned with a local worker, on the slots of the spec's
+    resources; the exit code (0 when there are none)."""
+    if picked.finals is None:
+        return 0
+    resources = picked.spec.resources
+    options = RunOptions(home=Path(picked.home), store_url=store.url, gpus=resources.gpus, per_gpu=resources.per_gpu,
+                         jobs=jobs)
+    return drain(store, picked.finals, options, display, make_pool(options), install_signals).exit_code
 
 
 def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool: SlotPool,

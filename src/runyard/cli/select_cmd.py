@@ -36,7 +36,8 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
     are cached. Exit code: 0 done, 1 a step failed, 2 usage error, 130 interrupted.
     """
     from runyard.analyze.compare import split_list
-    from runyard.app.select import final_runs, pick, picked_data, run_finals
+    from runyard.app.select import final_runs, pick, picked_data
+    from runyard.app.session import run_picked
     from runyard.cli.progress import Display
 
     with open_existing(home, store_url) as store:
@@ -64,7 +65,7 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
         _echo(selection.lines())
         if picked.finals is None:
             return
-        code = run_finals(store, picked, Display(picked.finals), jobs=jobs, install_signals=_signals())
+        code = run_picked(store, picked, Display(picked.finals), jobs=jobs, install_signals=_signals())
     sys.exit(code)
 
 
