@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from runyard.app.planning import Planned
 
 __all__ = ["SpecCommand", "fake_gpus_option", "install_stop_signals", "load_plan", "main_thread", "open_existing",
-           "spec_arguments", "store_options"]
+           "spec_arguments", "store_options", "worker_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,3 +102,23 @@ def main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+def worker_options(*, lease_help: str, grace_help: str) -> Callable[[F], F]:
+    """``--lease --grace --store-timeout``: how a worker holds its steps and waits for the store."""
+    options = [
+        click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
+                     help=lease_help),
+        click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+                     help=grace_help),
+        click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+                     metavar="SECONDS", help="How long the store may stay unreachable: then launch nothing more, wait "
+                     "for the running steps (their results are kept in meta.json) and exit 75."),
+    ]
+
+    def add(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return add

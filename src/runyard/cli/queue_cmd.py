@@ -16,6 +16,7 @@ from runyard.cli.common import (
     open_existing,
     spec_arguments,
     store_options,
+    worker_options,
 )
 from runyard.cli.main import friendly
 from runyard.execute.events import Event
@@ -80,13 +81,8 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
               help="Only run these experiments (repeatable; default: every experiment in the store).")
 @click.option("--burst", is_flag=True, help="Exit once nothing this worker could run is left.")
 @click.option("--max-runs", type=click.IntRange(min=1), metavar="N", help="Exit after starting N step executions.")
-@click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
-              help="Lease of a running step; if this worker dies, others requeue its steps after it expires.")
-@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
-              help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
-@click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="SECONDS",
-              help="How long the store may stay unreachable: then launch nothing more, wait for the running steps "
-                   "(their results are kept in meta.json) and exit 75.")
+@worker_options(lease_help="Lease of a running step; if this worker dies, others requeue its steps after it expires.",
+                grace_help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
 @friendly

@@ -16,6 +16,7 @@ from runyard.cli.common import (
     load_plan,
     main_thread,
     spec_arguments,
+    worker_options,
 )
 from runyard.cli.main import friendly
 
@@ -39,13 +40,9 @@ if TYPE_CHECKING:
 @click.option("--dry-run", is_flag=True, help="Show what would run (like `runyard plan`) and write nothing.")
 @click.option("--detach", is_flag=True,
               help="Submit, then run the steps in a background worker that outlives the terminal.")
-@click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
-              help="Lease of a running step; a dead worker's steps are requeued after it expires.")
-@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
-              help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM before SIGKILL.")
-@click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="SECONDS",
-              help="How long the store may stay unreachable: then launch nothing more, wait for the running steps "
-                   "(their results are kept in meta.json) and exit 75.")
+@worker_options(lease_help="Lease of a running step; a dead worker's steps are requeued after it expires.",
+                grace_help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM "
+                           "before SIGKILL.")
 @click.option("--inline", is_flag=True,
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @friendly
