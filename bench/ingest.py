@@ -110,7 +110,7 @@ def bench_inprocess(folder: Path, points: int, per: int) -> tuple[float, float, 
     ex = StepExec(key="e" * 64, experiment="bench", step="produce", command="", needs=(), folder=str(exec_folder),
                   workdir=str(folder))
     os.environ["RUNYARD_METRICS"] = str(exec_folder / "metrics.jsonl")
-    track._reset()
+    track.reset()
     store = open_store(f"sqlite:///{folder / f'inproc-{per}.db'}")
     try:
         log = track.log
@@ -132,7 +132,7 @@ def bench_inprocess(folder: Path, points: int, per: int) -> tuple[float, float, 
         assert sum(s.count for s in store.metric_summaries([ex.key])[ex.key].values()) == points
     finally:
         store.close()
-        track._reset()
+        track.reset()
         del os.environ["RUNYARD_METRICS"]
     return written - began, done - written, done - began
 

@@ -43,12 +43,12 @@ def main() -> None:
         spec.write_text("experiment: resume\nparams: {i: 0}\nsteps:\n  a: 'true {i}'\n  b: 'true {i}'\n"
                         f"sweeps:\n  all: {{i: [{values}]}}\n")
         home = folder / "home"
-        from runyard.cli.common import load_plan
+        from runyard.app.planning import plan_spec_file
         from runyard.execute.files import prepare_execution, write_run_folders
         from runyard.model import Status
         from runyard.store import open_store
 
-        _, plan, _ = load_plan([str(spec)], sweep=None, sample=None, sample_seed=0, home=str(home))
+        plan = plan_spec_file([str(spec)], home=str(home)).plan
         home.mkdir()
         with open_store(f"sqlite:///{home / 'runyard.db'}") as store:
             store.submit(plan)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runyard.track import log, out_dir, params, run_id  # stdlib only: cheap
+from runyard.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Experiment", "RunSet", "RunView", "Yard", "__version__", "load", "log", "open", "out_dir", "params",
            "run_id", "serializer"]
 
@@ -13,11 +13,12 @@ if TYPE_CHECKING:
     import os
     from typing import Any
 
-    from runyard.analyze.yard import RunSet, RunView, Yard
+    from runyard.analyze.yard import RunSet, RunView
+    from runyard.app.yard import Yard
     from runyard.experiment import Experiment
     from runyard.serializers import serializer
 
-_LAZY = {"Yard": "runyard.analyze.yard", "RunSet": "runyard.analyze.yard", "RunView": "runyard.analyze.yard",
+_LAZY = {"Yard": "runyard.app.yard", "RunSet": "runyard.analyze.yard", "RunView": "runyard.analyze.yard",
          "Experiment": "runyard.experiment", "serializer": "runyard.serializers"}
 
 
@@ -25,11 +26,12 @@ def open(home_or_url: str | os.PathLike[str] | None = None) -> Yard:
     """Open a project's results for analysis: a home folder, a ``sqlite:///`` / ``postgresql://`` URL,
     or None to resolve like the CLI (``RUNYARD_STORE``, ``RUNYARD_HOME``, the nearest ``.runyard``).
 
-    Returns a :class:`~runyard.analyze.yard.Yard`: ``yard.runs(experiment, where=...)`` gives a
+    Returns a :class:`~runyard.app.yard.Yard`: ``yard.runs(experiment, where=...)`` gives a
     RunSet with ``.df`` (pandas), ``.compare(...)`` and ``.metrics(name)``; ``yard.run(id_or_name)``
-    one run. Nothing is created; pandas and SQLAlchemy are imported only now.
+    one run; ``yard.submit(experiment, ...)`` queues more runs. Nothing is created; pandas and SQLAlchemy
+    are imported only now.
     """
-    from runyard.analyze.yard import open_yard
+    from runyard.app.yard import open_yard
 
     return open_yard(home_or_url)
 

@@ -119,7 +119,7 @@ def is_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _hints(func: Callable[..., Any]) -> dict[str, Any]:
+def type_hints(func: Callable[..., Any]) -> dict[str, Any]:
     """The annotations as objects (``from __future__ import annotations`` makes them text)."""
     raw = dict(getattr(func, "__annotations__", {}) or {})
     if not any(isinstance(value, str) for value in raw.values()):
@@ -135,7 +135,7 @@ def _hints(func: Callable[..., Any]) -> dict[str, Any]:
 def _flatten(cls: type, prefix: str, instance: object, where: str) -> dict[str, Any]:
     """``prefix.field`` → default for every init field of dataclass ``cls`` (nested ones flattened)."""
     out: dict[str, Any] = {}
-    hints = _hints(cls)
+    hints = type_hints(cls)
     for item in dataclasses.fields(cls):
         if not item.init:
             continue
@@ -166,7 +166,7 @@ def arguments(func: Callable[..., Any], target: str, steps: frozenset[str] = fro
         signature = inspect.signature(func)
     except (TypeError, ValueError) as err:
         raise CallError(f"cannot read the signature of {target}: {err}") from None
-    hints = _hints(func)
+    hints = type_hints(func)
     out = []
     for param in signature.parameters.values():
         where = f"parameter {param.name!r} of {target}"

@@ -58,18 +58,16 @@ class CodeState:
         return (self.commit or "no-commit")[:12] + ("+dirty" if self.dirty else "")
 
     def to_dict(self, *, diff: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "root": self.root,
-            "commit": self.commit,
-            "branch": self.branch,
-            "dirty": self.dirty,
-            "diff_sha256": self.diff_sha256,
-            "diff_truncated": self.diff_truncated,
-            "untracked": list(self.untracked),
-        }
+        out = _plain(self, ("root", "commit", "branch", "dirty", "diff_sha256", "diff_truncated", "untracked"))
         if diff:
             out["diff"] = self.diff
         return out
+
+
+def _plain(record: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """The named attributes of ``record`` as JSON-able values (tuples as lists), in that order."""
+    values = {name: getattr(record, name) for name in names}
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
 
 
 def _git_env() -> dict[str, str]:
@@ -202,18 +200,8 @@ class EnvInfo:
 
     def to_dict(self, *, packages: bool = True) -> dict[str, Any]:
         """JSON-able fields; ``packages=False`` leaves out the list itself (its hash stays)."""
-        out: dict[str, Any] = {
-            "python": self.python,
-            "python_executable": self.python_executable,
-            "implementation": self.implementation,
-            "platform": self.platform,
-            "machine": self.machine,
-            "host": self.host,
-            "user": self.user,
-            "runyard_version": self.runyard_version,
-            "gpus": list(self.gpus),
-            "packages_sha256": self.packages_sha256,
-        }
+        out = _plain(self, ("python", "python_executable", "implementation", "platform", "machine", "host", "user",
+                            "runyard_version", "gpus", "packages_sha256"))
         if packages:
             out["packages"] = list(self.packages)
         return out
@@ -295,7 +283,7 @@ _environment: list[EnvInfo] = []
 def environment() -> EnvInfo:
     """This process's :class:`EnvInfo`, computed on the first call."""
     if not _environment:
-        from runyard import __version__
+        from runyard.version import __version__
 
         packages = installed_packages()
         text = "".join(p + "\n" for p in packages)

@@ -97,7 +97,6 @@ class Experiment:
     def spec(self, *, gpus: Sequence[int] | str | None = None, per_gpu: int | None = None) -> Spec:
         """The validated Spec (the functions imported by name, as a YAML spec's ``call:`` would be)."""
         from runyard.spec.load import spec_from_dict
-        from runyard.spec.types import ResourceSpec
 
         for func in self.functions.values():  # this experiment's functions, should another have the same name
             give(func)
@@ -105,17 +104,9 @@ class Experiment:
             spec = spec_from_dict(self.data, folder=self.folder, source=f"<experiment {self.name}>")
         if gpus is None and per_gpu is None:
             return spec
-        chosen: tuple[int, ...] | str = spec.resources.gpus
-        if gpus is not None:
-            from runyard.execute.slots import parse_gpus
+        from runyard.app.planning import with_resources
 
-            parsed = parse_gpus(gpus) if isinstance(gpus, str) else list(gpus)
-            chosen = "auto" if parsed is None else tuple(parsed)
-        if chosen == "auto":
-            from runyard.execute.slots import detect_gpus
-
-            chosen = tuple(detect_gpus())
-        return replace(spec, resources=ResourceSpec(gpus=chosen, per_gpu=per_gpu or spec.resources.per_gpu))
+        return with_resources(spec, gpus, per_gpu)
 
     def home_path(self) -> Path:
         from runyard.home import resolve_home
@@ -133,19 +124,16 @@ class Experiment:
     def _plan(self, *, sweep: str | None, sample: int | None, sample_seed: int, gpus: Sequence[int] | str | None,
               overrides: Mapping[str, Any], store: str | None = None, read_names: bool = False) -> Plan:
         """The plan; with ``read_names``, runs avoid the names other runs of the experiment hold in the store."""
-        from runyard.spec.expand import expand, value_overrides
+        from runyard.app.planning import make_plan
 
-        spec = self.spec(gpus=gpus)
-        chosen = value_overrides(spec, overrides)
         home = self.home_path()
-        taken: dict[str, str] = {}
+        names = None
         if read_names:
             from runyard.home import resolve_store_url
-            from runyard.store.readonly import run_names
 
-            taken = run_names(resolve_store_url(store, home), spec.experiment)
-        return expand(spec, home=str(home), overrides=chosen, sweep=sweep, sample=sample, seed=sample_seed,
-                      taken=taken)
+            names = resolve_store_url(store, home)
+        return make_plan(self.spec(gpus=gpus), home=home, overrides=overrides, sweep=sweep, sample=sample,
+                         seed=sample_seed, names=names)
 
     # --- running -------------------------------------------------------------------------------------
     def run(self, *, gpus: Sequence[int] | str | None = None, per_gpu: int | None = None, jobs: int | None = None,

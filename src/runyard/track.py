@@ -73,8 +73,9 @@ def _open() -> int | None:
     return fd
 
 
-def _reset() -> None:
-    """Forget the open file and the warnings given (for tests: the next call reads the environment again)."""
+def reset() -> None:
+    """Forget the open file and the warnings given: the next call reads the environment again (a new step
+    run in this process, a test)."""
     fd = _state["fd"]
     _state.update(fd=None, path=None)
     _warned.clear()

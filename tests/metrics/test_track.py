@@ -23,9 +23,9 @@ from runyard.execute.extract import jsonl_points
 def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("RUNYARD_METRICS", "RUNYARD_FOLDER", "RUNYARD_OUT", "RUNYARD_KEY"):
         monkeypatch.delenv(name, raising=False)
-    track._reset()
+    track.reset()
     yield
-    track._reset()
+    track.reset()
 
 
 def lines(path: Path) -> list[dict[str, object]]:

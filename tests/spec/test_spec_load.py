@@ -8,7 +8,7 @@ import pytest
 
 from runyard.errors import SpecError
 from runyard.spec import DEFAULT_SPEC, Grid, MetricSpec, ResourceSpec, Spec, StepSpec, load_spec, spec_from_dict
-from runyard.spec.parse import parse_duration
+from runyard.spec.checker import parse_duration
 
 from .helpers import MLRUNNER, NORM_STUDY, load, problems, write
 

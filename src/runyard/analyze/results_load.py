@@ -44,9 +44,9 @@ def find_execution(store: Store, run: str, step: str | None, experiment: str | N
     else:
         names = [name for name, _ in record.steps]
         if step is not None and step not in names:
-            from runyard.spec.parse import did_you_mean
+            from runyard.errors import suggest
 
-            raise RunNotFound(f"run {record.name} has no step {step!r}{did_you_mean(step, names)} "
+            raise RunNotFound(f"run {record.name} has no step {step!r}{suggest(step, names)} "
                               f"(steps: {', '.join(names)})")
         execs = {e.key: e for e in store.executions(record.experiment, keys=[k for _, k in record.steps])}
         ordered = [execs[k] for n, k in record.steps if k in execs and (step is None or n == step)]

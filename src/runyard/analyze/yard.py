@@ -27,7 +27,7 @@ from runyard.layout import ExecutionPaths, HomePaths, home_in
 if TYPE_CHECKING:
     import pandas as pd
 
-    from runyard.store.base import ExecRecord, MetricSummary, RunRecord, Store, SubmitResult
+    from runyard.store.base import ExecRecord, MetricSummary, RunRecord, Store
 
 
 def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
@@ -56,15 +56,16 @@ def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
 
 
 def open_yard(home_or_url: str | os.PathLike[str] | None = None) -> Yard:
-    """Open the results of a project: a home folder, a ``sqlite:///`` or ``postgresql://`` URL, or
-    None to resolve like the CLI. Nothing is created."""
+    """Open the results of a project, read only: a home folder, a ``sqlite:///`` or ``postgresql://``
+    URL, or None to resolve like the CLI. Nothing is created."""
     from runyard.store import open_store
 
     return Yard(open_store(store_url(home_or_url)))
 
 
 class Yard:
-    """The runs and results of a store. Use it as a context manager, or call :meth:`close`."""
+    """The runs and results of a store, read only (``runyard.open()`` gives a :class:`runyard.app.yard.Yard`,
+    which adds ``submit``). Use it as a context manager, or call :meth:`close`."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -82,17 +83,6 @@ class Yard:
     def run(self, id_or_name: str, experiment: str | None = None) -> RunView:
         """One run by id (or a unique prefix) or name."""
         return RunView(self.store, self.store.run(id_or_name, experiment))
-
-    def submit(self, experiment: str, *, sweep: str | None = None, priority: int = 0, snapshot: bool = False,
-               force: bool = False, **params: Any) -> SubmitResult:
-        """Queue more runs of ``experiment`` (its spec is the one in the store) for workers to run.
-
-        ``lr=[0.1, 0.01]`` makes ``lr`` an axis of every grid, ``seed=3`` pins it; done step executions
-        stay cached. Start ``runyard worker`` processes (anywhere that reaches the store) to run them."""
-        from runyard.app.submission import submit_stored
-
-        return submit_stored(self.store, experiment, params, sweep=sweep, priority=priority, snapshot=snapshot,
-                             force=force).result
 
     def close(self) -> None:
         self.store.close()
@@ -318,9 +308,9 @@ class RunView:
         execs = self.executions
         if step is not None:
             if step not in execs:
-                from runyard.analyze.where import suggestions
+                from runyard.errors import suggest
 
-                raise RunNotFound(f"run {self.name} has no step {step!r}{suggestions(step, list(execs))} "
+                raise RunNotFound(f"run {self.name} has no step {step!r}{suggest(step, execs, most=3)} "
                                   f"(steps: {', '.join(execs)})")
             chosen = execs[step]
         else:

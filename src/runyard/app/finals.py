@@ -8,7 +8,6 @@ Final steps finishing do not trigger a new selection.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from runyard.errors import RunyardError, StoreUnavailable
@@ -27,15 +26,13 @@ class FinalStage:
     def _spec(self, experiment: str) -> Spec | None:
         """The stored spec when it has a ``select:`` block (read once per experiment)."""
         if experiment not in self._specs:
-            from runyard.spec import spec_from_dict
+            from runyard.app.stored import load_stored_spec
 
-            stored = self.store.experiment(experiment)
-            if not stored.spec.get("select"):
+            if not self.store.experiment(experiment).spec.get("select"):
                 self._specs[experiment] = None
                 return None
-            folder = os.path.dirname(stored.spec_path) if os.path.isabs(stored.spec_path) else os.getcwd()
             try:
-                self._specs[experiment] = spec_from_dict(stored.spec, folder=folder, source=stored.spec_path)
+                self._specs[experiment] = load_stored_spec(self.store, experiment).spec
             except RunyardError as err:
                 self._specs[experiment] = None
                 self.emit(Event("stopping", message=f"{experiment}: the final stage cannot run here ({err}); "

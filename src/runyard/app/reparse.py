@@ -66,20 +66,13 @@ def reparse(store: Store, experiment: str, *, progress: Callable[[Reparsed], Non
     """Re-extract the metrics of every done execution of ``experiment`` with its spec as it is now.
     Raises RunNotFound (no such experiment), UsageError (its spec file is gone or names another
     experiment) or SpecError (the spec is not valid now)."""
-    from runyard.spec import load_spec
+    from runyard.app.stored import load_stored_spec
 
-    record = store.experiment(experiment)
-    path = record.spec_path
-    if not os.path.isabs(path):
-        raise UsageError(f"experiment {experiment!r} was not run from a spec file ({path}): reparse reads the "
-                         "metrics: block from the spec file; run it from a file first")
-    if not os.path.isfile(path):
-        raise UsageError(f"the spec of experiment {experiment!r} was {path}, which no longer exists: reparse reads "
-                         "its metrics: block from there (restore the file, or `runyard run` the spec from its new "
-                         "place, which records the new path)")
-    spec = load_spec(path)
-    if spec.experiment != experiment:
-        raise UsageError(f"{path} now defines experiment {spec.experiment!r}, not {experiment!r}: nothing reparsed")
+    try:
+        stored = load_stored_spec(store, experiment, current_file=True)
+    except UsageError as err:
+        raise UsageError(f"{err}: reparse reads the metrics: block from the spec file; nothing reparsed") from None
+    spec, path = stored.spec, stored.record.spec_path
     result = ReparseResult(experiment, path, tuple(m.name for m in spec.metrics))
     for ex in store.executions(experiment):
         if ex.status != Status.DONE:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runyard.errors import UsageError
 from runyard.model import Plan
-from runyard.spec.final import Origin, final_plan
+from runyard.spec.final import Origin
 from runyard.spec.types import Spec
 from runyard.store.base import Store
 
@@ -78,8 +78,10 @@ def origins(store: Store, selection: Selection) -> list[Origin]:
 
 def plan_finals(store: Store, spec: Spec, home: str, selection: Selection) -> Plan | None:
     """The plan of the final runs of ``selection`` (None when nothing was picked)."""
+    from runyard.app.planning import make_plan
+
     picked = origins(store, selection)
-    return final_plan(spec, home, picked) if picked else None
+    return make_plan(spec, home=home, picks=picked) if picked else None
 
 
 def final_forced(final: Plan, sweep_keys: Collection[str], *, force: bool, steps: Collection[str],
@@ -89,3 +91,54 @@ def final_forced(final: Plan, sweep_keys: Collection[str], *, force: bool, steps
     names = {ex.step for ex in final.executions}
     chosen = forced_keys(final, force=force, steps=[s for s in steps if s in names])
     return {key for key in chosen if key not in set(sweep_keys)}
+
+
+@dataclass(frozen=True)
+class Picked:
+    """What ``runyard select`` decided: the stored spec, the selection, and the final runs' plan (None
+    when nothing was picked or the spec has no ``select.then`` steps)."""
+
+    spec: Spec
+    home: str
+    selection: Selection
+    finals: Plan | None
+
+
+def pick(store: Store, experiment: str | None, *, metric: str | None = None, mode: str | None = None,
+         by: Sequence[str] | None = None, over: Sequence[str] | None = None, where: str | None = None) -> Picked:
+    """Rank the sweep runs of ``experiment`` (default: the store's only one) by its stored spec's
+    ``select:`` block, any field replaced by the arguments, and plan the final runs of the picks."""
+    from runyard.analyze.table import choose_experiment
+    from runyard.app.stored import load_stored_spec
+
+    name = choose_experiment(store, experiment)
+    stored = load_stored_spec(store, name)
+    spec = stored.spec
+    criteria = Criteria.of(spec, metric=metric, mode=mode, by=by, over=over)
+    selection = rank(store, name, criteria, where=where, declared=[m.name for m in spec.metrics])
+    finals = plan_finals(store, spec, stored.home, selection) if spec.select is not None else None
+    return Picked(spec, stored.home, selection, finals)
+
+
+def picked_data(store: Store, picked: Picked) -> dict[str, Any]:
+    """The picks and the final runs they get: what ``runyard select --dry-run --json`` prints."""
+    selection = picked.selection
+    return {
+        "metric": selection.metric, "mode": selection.mode, "by": list(selection.by), "over": list(selection.over),
+        "picks": [{"group": p.group, "runs": list(p.run_names), "ids": list(p.run_ids), "score": p.score,
+                   "tied_with": list(p.tied_with)} for p in selection.picks],
+        "left_out": [{"run": n, "why": w} for n, w in selection.left_out],
+        "final_runs": final_runs(store, picked),
+    }
+
+
+def final_runs(store: Store, picked: Picked) -> list[dict[str, Any]]:
+    """The final runs of the picks, with each step execution's status (``new`` when the store has none)."""
+    finals = picked.finals
+    if finals is None:
+        return []
+    known = {r.key: str(r.status) for r in store.executions(finals.experiment,
+                                                             keys=[e.key for e in finals.executions])}
+    return [{"id": r.id, "name": r.name, "origin": r.origin,
+             "steps": [{"name": s, "key": k, "status": known.get(k, "new")} for s, k in r.steps]}
+            for r in finals.runs]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from runyard.app.stores import open_for_plan
 from runyard.app.workers import worker_hooks
-from runyard.errors import StoreUnavailable, UsageError
+from runyard.errors import StoreUnavailable, UsageError, suggest
 from runyard.execute import files
 from runyard.execute.events import Event
 from runyard.execute.slots import SlotPool
@@ -18,6 +18,9 @@ from runyard.home import resolve_store_url
 from runyard.model import Plan, Status
 from runyard.spec.types import Spec
 from runyard.store.base import ExecRecord, Store, SubmitResult
+
+if TYPE_CHECKING:
+    from runyard.app.select import Picked
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,7 @@ def forced_keys(plan: Plan, *, force: bool, steps: Collection[str], later: Colle
             continue
         if step not in names:
             names |= set(later)
-            from runyard.spec.parse import did_you_mean
-
-            raise UsageError(f"--force-step {step}: no such step in this plan{did_you_mean(step, names)} "
+            raise UsageError(f"--force-step {step}: no such step in this plan{suggest(step, names)} "
                              f"(steps: {', '.join(sorted(names))})")
     chosen = {ex.key for ex in plan.executions if ex.step in steps}
     for ex in plan.executions:  # topological order: upstream first
@@ -106,12 +107,6 @@ def check_fits(plan: Plan, pool: SlotPool) -> None:
                              f"{pool.describe()}; use --gpus to list GPU indices, or set gpus: 0 on the step")
 
 
-def open_plan_store(options: RunOptions) -> Store:
-    from runyard.store import open_store
-
-    return open_store(resolve_store_url(options.store_url, options.home))
-
-
 def run_session(plan: Plan, options: RunOptions, *, display: Display,
                 install_signals: Callable[[Callable[[], None]], None] | None = None,
                 final: FinalStage | None = None) -> int:
@@ -120,9 +115,8 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     check_fits(plan, pool)
     then = [s.name for s in final.spec.select.then] if final is not None and final.spec.select else []
     force = forced_keys(plan, force=options.force, steps=options.force_steps, later=then)
-    store = open_plan_store(options)  # before the home is made: a store that cannot be opened writes nothing
+    store = open_for_plan(options.home, options.store_url)
     try:
-        os.makedirs(options.home, exist_ok=True)
         outcome = drain(store, plan, options, display, pool, install_signals, force, recover_first=True)
         if final is None or final.spec.select is None or outcome.interrupted:
             return outcome.exit_code
@@ -150,6 +144,18 @@ def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalS
     force = final_forced(finals, [ex.key for ex in plan.executions], force=options.force,
                          steps=options.force_steps, forced_keys=forced_keys)
     return drain(store, finals, options, final.display(finals), pool, install_signals, force).exit_code
+
+
+def run_picked(store: Store, picked: Picked, display: Display, *, jobs: int | None = None,
+               install_signals: Callable[[Callable[[], None]], None] | None = None) -> int:
+    """Drain the final runs ``runyard select`` planned with a local worker, on the slots of the spec's
+    resources; the exit code (0 when there are none)."""
+    if picked.finals is None:
+        return 0
+    resources = picked.spec.resources
+    options = RunOptions(home=Path(picked.home), store_url=store.url, gpus=resources.gpus, per_gpu=resources.per_gpu,
+                         jobs=jobs)
+    return drain(store, picked.finals, options, display, make_pool(options), install_signals).exit_code
 
 
 def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool: SlotPool,
@@ -208,8 +214,7 @@ def run_detached(plan: Plan, options: RunOptions) -> tuple[SubmitResult, list[st
     pool = make_pool(options)
     check_fits(plan, pool)
     force = forced_keys(plan, force=options.force, steps=options.force_steps)
-    os.makedirs(options.home, exist_ok=True)
-    with open_plan_store(options) as store:
+    with open_for_plan(options.home, options.store_url) as store:
         done = submit_plan(store, plan, force=force)  # takes back dead workers' steps first
     gpus = "none" if isinstance(options.gpus, str) or not options.gpus else ",".join(map(str, options.gpus))
     args = ["--home", str(options.home), "--experiment", plan.experiment, "--burst",

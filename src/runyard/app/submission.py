@@ -56,25 +56,20 @@ def submit_stored(store: Store, experiment: str, overrides: Mapping[str, Any], *
     """Submit more runs of an experiment whose spec is in the store (the notebook's ``yard.submit``).
 
     ``overrides``: a scalar pins a param in every run, a list or tuple makes it an axis of every grid
-    (like ``k=v`` and ``k=a,b`` on the command line). The spec is the one stored by the last submit;
-    its folder (for ``deps:`` hashes, imports, working folders) is where that spec file was."""
-    from runyard.errors import Problem, SpecError
-    from runyard.spec import expand, spec_from_dict
-    from runyard.spec.expand import value_overrides
-    from runyard.spec.parse import did_you_mean
+    (like ``k=v`` and ``k=a,b`` on the command line). The spec is the one stored by the last submit
+    (see :mod:`runyard.app.stored`), planned like ``runyard submit`` plans its file."""
+    from runyard.app.planning import make_plan
+    from runyard.app.stored import load_stored_spec
+    from runyard.errors import Problem, SpecError, suggest
     from runyard.spec.yamlfile import shown
 
-    stored = store.experiment(experiment)
-    source = f"{stored.spec_path} (as stored for {experiment})"
-    spec = spec_from_dict(stored.spec, folder=os.path.dirname(stored.spec_path), source=source)
-    names = spec.param_names
+    stored = load_stored_spec(store, experiment)
+    names = stored.spec.param_names
     unknown = [Problem(f"submit({shown(str(key))}=…)", f"{shown(str(key))!r} is not a param of {experiment}"
-                       f"{did_you_mean(str(key), names)} (params: {', '.join(names)})")
+                       f"{suggest(str(key), names)} (params: {', '.join(names)})")
                for key in overrides if key not in names]
     if unknown:
         raise SpecError(unknown)
-    chosen = value_overrides(spec, overrides)  # values validated as on the command line and in a YAML file
-    taken = {run.name: run.id for run in store.runs(experiment)}
-    plan = expand(spec, home=stored.home, overrides=chosen, sweep=sweep, taken=taken)
+    plan = make_plan(stored.spec, home=stored.home, overrides=overrides, sweep=sweep, names=store)
     keys = {ex.key for ex in plan.executions} if force else set()
     return submit_plan(store, plan, priority=priority, force=keys, snapshot=snapshot)

@@ -27,6 +27,7 @@ from runyard.layout import ExecutionPaths
 from runyard.model import Plan, StepExec
 from runyard.spec.keys import canonical_json
 from runyard.spec.render import value_text
+from runyard.spec.types import Spec
 from runyard.store.readonly import Past, PastExecution
 
 RUNS_AGAIN = ("new", "params changed", "code changed", "upstream changed", "command changed", "failed before",
@@ -142,3 +143,45 @@ def counts(reasons: Mapping[str, Reason]) -> dict[str, int]:
     for reason in reasons.values():
         found[reason.kind] = found.get(reason.kind, 0) + 1
     return {kind: found[kind] for kind in KINDS if kind in found}
+
+
+def plan_reasons(plan: Plan, home: str | os.PathLike[str], store_url: str | None) -> dict[str, Reason]:
+    """Why each execution would run, from the store (read only; none there: every execution is new)."""
+    from pathlib import Path
+
+    from runyard.home import resolve_store_url
+    from runyard.store.readonly import read_past
+
+    return explain(plan, read_past(resolve_store_url(store_url, Path(home)), plan.experiment))
+
+
+def plan_data(plan: Plan, reasons: Mapping[str, Reason] | None = None, spec: Spec | None = None) -> dict[str, object]:
+    """The plan as plain data (``runyard plan --json``): its runs with their steps (command, key, needs,
+    GPUs, kind and, given ``reasons``, why each would run), and the spec's ``select:`` block."""
+    by_key = {ex.key: ex for ex in plan.executions}
+
+    def step(name: str, key: str) -> dict[str, object]:
+        ex = by_key[key]
+        data: dict[str, object] = {"name": name, "key": key, "command": ex.command, "needs": list(ex.needs),
+                                   "gpus": ex.gpus, "kind": ex.kind}
+        if reasons is not None:
+            reason = reasons[key]
+            data["reason"] = {"kind": reason.kind, "detail": reason.detail, "runs": reason.runs,
+                              "previous": reason.previous}
+        return data
+
+    found: dict[str, object] = {
+        "experiment": plan.experiment,
+        "runs": [
+            {"id": run.id, "name": run.name, "stage": run.stage, "params": dict(run.params),
+             "steps": [step(name, key) for name, key in run.steps]}
+            for run in plan.runs
+        ],
+        "executions": len(plan.executions),
+    }
+    if reasons is not None:
+        found["reasons"] = counts(reasons)
+        found["to_run"] = sum(1 for r in reasons.values() if r.runs)
+    if spec is not None and spec.select is not None:
+        found["select"] = spec.select.to_data()
+    return found

@@ -1,13 +1,20 @@
-"""A worker wired with what the use cases add to it: aggregate run tables and the ``select:`` stage."""
+"""``runyard worker``: a worker wired with what the use cases add to it (aggregate run tables, the
+``select:`` stage) on this machine's slots."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from runyard.app.finals import FinalStage
 from runyard.app.runs_table import ENV as RUNS_ENV
 from runyard.app.runs_table import runs_table_for_launch
 from runyard.execute.events import EventSink
-from runyard.execute.worker import Hooks
+from runyard.execute.worker import Hooks, Worker
 from runyard.store.base import ExecRecord, Store
+
+if TYPE_CHECKING:
+    from runyard.execute.slots import SlotPool
 
 
 def _launch_env(store: Store, record: ExecRecord) -> dict[str, str]:
@@ -25,3 +32,27 @@ def worker_hooks(*, final_stage: bool = False) -> Hooks:
     if final_stage:
         return Hooks(launch_env=_launch_env, after_record=lambda store, emit: _final_stage(store, emit).after)
     return Hooks(launch_env=_launch_env)
+
+
+def worker_pool(gpus: str, *, per_gpu: int = 1, jobs: int | None = None,
+                fake_gpus: bool = False) -> tuple[SlotPool, str | None]:
+    """The slots of a worker given ``--gpus`` (``auto`` detects them; indices given by hand are checked,
+    see :func:`runyard.execute.slots.verify_gpus`), and a warning to show, or None."""
+    from runyard.app.planning import check_gpus
+    from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
+
+    chosen = parse_gpus(gpus)
+    warning = None if chosen is None else check_gpus(chosen, source="--gpus", fake=fake_gpus)
+    return SlotPool(detect_gpus() if chosen is None else chosen, per_gpu=per_gpu, jobs=jobs), warning
+
+
+def make_worker(store: Store, pool: SlotPool, experiments: Sequence[str] = (), *, lease_seconds: float,
+                 grace: float, poll_interval: float, store_timeout: float, on_event: EventSink,
+                 max_executions: int | None = None) -> Worker:
+    """A worker of every experiment of ``store`` (or of ``experiments``: RunNotFound, with suggestions,
+    for an unknown name rather than an idle worker) that runs the final stage of what it drains."""
+    for name in experiments:
+        store.experiment(name)
+    return Worker(store, pool, experiment=list(experiments) or None, lease_seconds=lease_seconds, grace=grace,
+                  poll_interval=poll_interval, on_event=on_event, max_executions=max_executions,
+                  hooks=worker_hooks(final_stage=True), store_timeout=store_timeout)

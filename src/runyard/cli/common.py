@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from runyard.model import Plan
-from runyard.spec import DEFAULT_SPEC, Spec, expand, load_spec, parse_overrides
+from runyard.app.stores import open_existing
+
+if TYPE_CHECKING:
+    from runyard.app.planning import Planned
+
+__all__ = ["SpecCommand", "fake_gpus_option", "install_stop_signals", "load_plan", "main_thread", "open_existing",
+           "spec_arguments", "store_options", "worker_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,75 +57,15 @@ def spec_arguments(func: F) -> F:
     return func
 
 
-def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
-    """The first argument without '=' is the spec; the rest are KEY=VALUE overrides."""
-    spec = DEFAULT_SPEC
-    overrides: list[str] = []
-    for index, arg in enumerate(args):
-        if index == 0 and "=" not in arg:
-            spec = arg
-        else:
-            overrides.append(arg)
-    return spec, overrides
+def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
+              **choices: Any) -> Planned:
+    """:func:`runyard.app.planning.plan_spec_file`, its warnings printed to stderr."""
+    from runyard.app.planning import plan_spec_file
 
-
-def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sample_seed: int,
-              home: str | None, gpus: Sequence[int] | None = None,
-              per_gpu: int | None = None, detect: bool = True,
-              store_url: str | None = None, fake_gpus: bool | None = None) -> tuple[Spec, Plan, Path]:
-    """Load, override and expand a spec. ``gpus`` / ``per_gpu`` replace the spec's resources (a step's
-    default GPU need follows the GPUs actually used); ``resources.gpus: auto`` is detected here unless
-    ``detect`` is False (a submit from a machine without the workers' GPUs: steps still need one each).
-    ``fake_gpus``: None, GPU indices given by hand are not checked (plan, submit); else they are checked
-    against this machine's GPUs (see :func:`runyard.execute.slots.verify_gpus`)."""
-    from runyard.errors import UsageError
-    from runyard.home import resolve_home
-
-    spec_path, override_texts = split_args(args)
-    for text in override_texts:
-        if "=" not in text:
-            raise UsageError(f"{text!r}: expected KEY=VALUE after the spec (only one spec per command)")
-    spec = load_spec(spec_path)
-    if fake_gpus is not None:
-        check_gpus(gpus if gpus is not None else spec.resources.gpus,
-                   source="--gpus" if gpus is not None else f"{spec.path}: resources.gpus",
-                   fake=fake_gpus)
-    spec = with_resources(spec, gpus, per_gpu, detect=detect)
-    overrides = parse_overrides(spec, override_texts)
-    home_path = resolve_home(home, spec_folder=spec.folder, cwd=os.getcwd())
-    taken = taken_names(store_url, home_path, spec.experiment)
-    plan = expand(spec, home=str(home_path), overrides=overrides, sweep=sweep, sample=sample, seed=sample_seed,
-                  taken=taken)
-    return spec, plan, home_path
-
-
-def taken_names(store_url: str | None, home: Path, experiment: str) -> dict[str, str]:
-    """The run names the experiment holds in the store (read only; none when there is no store yet)."""
-    from runyard.home import resolve_store_url
-    from runyard.store.readonly import run_names
-
-    return run_names(resolve_store_url(store_url, home), experiment)
-
-
-def differing_params(plan: Plan) -> list[str]:
-    """Params whose values are not the same in every run of the plan."""
-    from runyard.spec.keys import canonical_json
-
-    names: dict[str, None] = {}
-    for run in plan.runs:
-        names.update(dict.fromkeys(run.params))
-    return [n for n in names if len({canonical_json(r.params.get(n)) for r in plan.runs}) > 1]
-
-
-def check_gpus(gpus: Sequence[int] | str, *, source: str, fake: bool) -> None:
-    """Verify GPU indices given by hand (``auto``/``none`` are not checked); a warning goes to stderr."""
-    if isinstance(gpus, str):
-        return
-    from runyard.execute.slots import verify_gpus
-
-    warning = verify_gpus(list(gpus), source=source, fake=fake)
-    if warning:
+    planned = plan_spec_file(args, sweep=sweep, sample=sample, seed=sample_seed, home=home, **choices)
+    for warning in planned.warnings:
         click.echo(f"warning: {warning}", err=True)
+    return planned
 
 
 def fake_gpus_option(func: F) -> F:
@@ -131,39 +74,12 @@ def fake_gpus_option(func: F) -> F:
                              "or RUNYARD_FAKE_GPUS=1).")(func)
 
 
-def with_resources(spec: Spec, gpus: Sequence[int] | None, per_gpu: int | None, *, detect: bool = True) -> Spec:
-    from dataclasses import replace
-
-    from runyard.spec import ResourceSpec
-
-    chosen: tuple[int, ...] | str = tuple(gpus) if gpus is not None else spec.resources.gpus
-    if chosen == "auto" and detect:
-        from runyard.execute.slots import detect_gpus
-
-        chosen = tuple(detect_gpus())
-    return replace(spec, resources=ResourceSpec(gpus=chosen, per_gpu=per_gpu or spec.resources.per_gpu))
-
-
 def store_options(func: F) -> F:
     """``--store URL --home DIR``: which store a command works on."""
     func = click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
                         help="Store URL (default: sqlite:///<home>/runyard.db).")(func)
     return click.option("--home", type=click.Path(file_okay=False), envvar="RUNYARD_HOME",
                         help="Folder of runyard's data (default: the nearest .runyard).")(func)
-
-
-def open_existing(home: str | None, store_url: str | None) -> Any:
-    """Open the store without creating one: reading commands never write a new home."""
-    from runyard.errors import RunNotFound
-    from runyard.home import resolve_home, resolve_store_url
-    from runyard.store import open_store
-
-    home_path = resolve_home(home)
-    url = resolve_store_url(store_url, home_path)
-    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` or `runyard submit` "
-                          "first, or point --home / --store at an existing one")
-    return open_store(url)
 
 
 def install_stop_signals(request_stop: Callable[[], None]) -> None:
@@ -179,3 +95,30 @@ def install_stop_signals(request_stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, lambda signum, frame: request_stop())
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
+
+
+def main_thread() -> bool:
+    """Signal handlers can only be set in the main thread."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def worker_options(*, lease_help: str, grace_help: str) -> Callable[[F], F]:
+    """``--lease --grace --store-timeout``: how a worker holds its steps and waits for the store."""
+    options = [
+        click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
+                     help=lease_help),
+        click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
+                     help=grace_help),
+        click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+                     metavar="SECONDS", help="How long the store may stay unreachable: then launch nothing more, wait "
+                     "for the running steps (their results are kept in meta.json) and exit 75."),
+    ]
+
+    def add(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return add

@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
-from runyard.errors import RunNotFound
-from runyard.model import Status
 
 
-@click.command()
-@click.argument("experiment")
-@store_options
-@friendly
-def pause(experiment: str, home: str | None, store_url: str | None) -> None:
-    """Stop starting EXPERIMENT's steps: queued work stays queued, running steps finish."""
-    with open_existing(home, store_url) as store:
-        store.pause(experiment)
-        counts = store.counts(experiment)
-    queued = counts[Status.READY] + counts[Status.WAITING]
-    click.echo(f"paused {experiment}: {queued} queued step executions wait; {counts[Status.RUNNING]} running ones "
-               f"finish (`runyard resume {experiment}` to go on)")
+def _pausing(paused: bool) -> Callable[[str, str | None, str | None], None]:
+    """``runyard pause`` (``paused``) or ``runyard resume``: the same call, told apart by what it says."""
+
+    def command(experiment: str, home: str | None, store_url: str | None) -> None:
+        from runyard.app.control import set_paused
+
+        with open_existing(home, store_url) as store:
+            queued, running = set_paused(store, experiment, paused)
+        if paused:
+            click.echo(f"paused {experiment}: {queued} queued step executions wait; {running} running ones "
+                       f"finish (`runyard resume {experiment}` to go on)")
+        else:
+            click.echo(f"resumed {experiment}: {queued} queued step executions")
+
+    return command
 
 
-@click.command()
-@click.argument("experiment")
-@store_options
-@friendly
-def resume(experiment: str, home: str | None, store_url: str | None) -> None:
-    """Let workers start EXPERIMENT's queued steps again after `runyard pause`."""
-    with open_existing(home, store_url) as store:
-        store.pause(experiment, False)
-        counts = store.counts(experiment)
-    click.echo(f"resumed {experiment}: {counts[Status.READY] + counts[Status.WAITING]} queued step executions")
+pause = click.command(name="pause", help="Stop starting EXPERIMENT's steps: queued work stays queued, running "
+                                         "steps finish.")(
+    click.argument("experiment")(store_options(friendly(_pausing(True)))))
+resume = click.command(name="resume", help="Let workers start EXPERIMENT's queued steps again after `runyard pause`.")(
+    click.argument("experiment")(store_options(friendly(_pausing(False)))))
 
 
 @click.command()
@@ -47,26 +45,15 @@ def cancel(target: str, experiment: str | None, home: str | None, store_url: str
     Running steps are terminated on whichever machine runs them (SIGTERM, then SIGKILL after the
     worker's grace period). `runyard run` / `submit` queue cancelled steps again.
     """
+    from runyard.app.control import cancel as cancel_target
+
     with open_existing(home, store_url) as store:
-        if experiment is None and target in store.experiments():
-            result = store.cancel(target)
-            what = f"experiment {target}"
-        else:
-            try:
-                run = store.run(target, experiment)
-            except RunNotFound as err:
-                if experiment is not None:
-                    raise
-                names = ", ".join(store.experiments()) or "none yet"
-                raise RunNotFound(f"{err}; nor is it an experiment (experiments: {names})") from None
-            result = store.cancel(run.experiment, [run.id])
-            what = f"run {run.name} ({run.short}) of {run.experiment}"
-        hosts = sorted({store.execution(k).host or "?" for k in result.running})
-    if not result.keys:
-        click.echo(f"{what}: nothing to cancel (no queued or running step)")
+        done = cancel_target(store, target, experiment)
+    if not done.keys:
+        click.echo(f"{done.what}: nothing to cancel (no queued or running step)")
         return
-    running = f"; {len(result.running)} running on {', '.join(hosts)} are being terminated" if result.running else ""
-    click.echo(f"cancelled {len(result.keys)} step executions of {what}{running}")
+    running = f"; {len(done.running)} running on {', '.join(done.hosts)} are being terminated" if done.running else ""
+    click.echo(f"cancelled {len(done.keys)} step executions of {done.what}{running}")
 
 
 @click.command()
@@ -76,9 +63,10 @@ def cancel(target: str, experiment: str | None, home: str | None, store_url: str
 @friendly
 def priority(experiment: str, priority: int, home: str | None, store_url: str | None) -> None:
     """Set the PRIORITY of EXPERIMENT's queued steps (workers take higher priorities first)."""
+    from runyard.app.control import set_priority
+
     with open_existing(home, store_url) as store:
-        store.experiment(experiment)
-        count = store.set_priority(experiment, priority)
+        count = set_priority(store, experiment, priority)
     click.echo(f"{experiment}: {count} queued step executions now have priority {priority}")
 
 

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from runyard import __version__
 from runyard.errors import RunyardError
+from runyard.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 

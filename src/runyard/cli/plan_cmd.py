@@ -6,12 +6,12 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from runyard.cli.common import SpecCommand, differing_params, load_plan, spec_arguments
+from runyard.app.planning import differing_params
+from runyard.cli.common import SpecCommand, load_plan, spec_arguments
 from runyard.cli.main import friendly
 from runyard.model import Plan
 from runyard.spec.render import value_text
@@ -19,45 +19,6 @@ from runyard.spec.types import Spec
 
 if TYPE_CHECKING:
     from runyard.app.why import Reason
-
-
-def plan_json(plan: Plan, reasons: Mapping[str, Reason] | None = None) -> dict[str, object]:
-    by_key = {ex.key: ex for ex in plan.executions}
-
-    def step(name: str, key: str) -> dict[str, object]:
-        ex = by_key[key]
-        data: dict[str, object] = {"name": name, "key": key, "command": ex.command, "needs": list(ex.needs),
-                                   "gpus": ex.gpus, "kind": ex.kind}
-        if reasons is not None:
-            reason = reasons[key]
-            data["reason"] = {"kind": reason.kind, "detail": reason.detail, "runs": reason.runs,
-                              "previous": reason.previous}
-        return data
-
-    found: dict[str, object] = {
-        "experiment": plan.experiment,
-        "runs": [
-            {"id": run.id, "name": run.name, "stage": run.stage, "params": dict(run.params),
-             "steps": [step(name, key) for name, key in run.steps]}
-            for run in plan.runs
-        ],
-        "executions": len(plan.executions),
-    }
-    if reasons is not None:
-        from runyard.app.why import counts
-
-        found["reasons"] = counts(reasons)
-        found["to_run"] = sum(1 for r in reasons.values() if r.runs)
-    return found
-
-
-def plan_reasons(plan: Plan, home: Path, store_url: str | None) -> dict[str, Reason]:
-    """Why each execution would run, from the store (read only; none there: every execution is new)."""
-    from runyard.app.why import explain
-    from runyard.home import resolve_store_url
-    from runyard.store.readonly import read_past
-
-    return explain(plan, read_past(resolve_store_url(store_url, home), plan.experiment))
 
 
 @click.command(cls=SpecCommand)
@@ -74,16 +35,14 @@ def plan(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_se
     Compares with the store read only; writes nothing and creates no store.
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it (an axis added to every grid).
     """
-    spec, the_plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                          store_url=store_url)
-    reasons = plan_reasons(the_plan, home_path, store_url)
+    from runyard.app.why import plan_data, plan_reasons
+
+    planned = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home, store_url=store_url)
+    reasons = plan_reasons(planned.plan, planned.home, store_url)
     if as_json:
-        data = plan_json(the_plan, reasons)
-        if spec.select is not None:
-            data["select"] = spec.select.to_data()
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(json.dumps(plan_data(planned.plan, reasons, planned.spec), indent=2, default=str))
         return
-    print_plan(the_plan, reasons, spec)
+    print_plan(planned.plan, reasons, planned.spec)
 
 
 def print_plan(plan: Plan, reasons: Mapping[str, Reason] | None = None, spec: Spec | None = None) -> None:

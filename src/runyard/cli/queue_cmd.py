@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -10,13 +9,13 @@ import click
 
 from runyard.cli.common import (
     SpecCommand,
-    check_gpus,
     fake_gpus_option,
     install_stop_signals,
     load_plan,
     open_existing,
     spec_arguments,
     store_options,
+    worker_options,
 )
 from runyard.cli.main import friendly
 from runyard.execute.events import Event
@@ -45,16 +44,14 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
     failed, interrupted and cancelled ones are queued again.
     """
     from runyard.app.session import forced_keys
+    from runyard.app.stores import open_for_plan
     from runyard.app.submission import describe, submit_plan
-    from runyard.home import resolve_store_url
-    from runyard.store import open_store
 
-    _spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                       detect=False, store_url=store_url)
+    planned = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home, detect=False,
+                        store_url=store_url)
+    plan = planned.plan
     force_set = forced_keys(plan, force=force, steps=force_steps)
-    url = resolve_store_url(store_url, home_path)
-    os.makedirs(home_path, exist_ok=True)
-    with open_store(url) as store:
+    with open_for_plan(planned.home, store_url) as store:
         done = submit_plan(store, plan, priority=priority, force=force_set, snapshot=snapshot)
     result = done.result
     if as_json:
@@ -84,13 +81,8 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
               help="Only run these experiments (repeatable; default: every experiment in the store).")
 @click.option("--burst", is_flag=True, help="Exit once nothing this worker could run is left.")
 @click.option("--max-runs", type=click.IntRange(min=1), metavar="N", help="Exit after starting N step executions.")
-@click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
-              help="Lease of a running step; if this worker dies, others requeue its steps after it expires.")
-@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
-              help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
-@click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="SECONDS",
-              help="How long the store may stay unreachable: then launch nothing more, wait for the running steps "
-                   "(their results are kept in meta.json) and exit 75.")
+@worker_options(lease_help="Lease of a running step; if this worker dies, others requeue its steps after it expires.",
+                grace_help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
 @friendly
@@ -104,22 +96,14 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     submit or run). SIGTERM / SIGHUP: terminate them. Exit code: 0, 1 if a step failed (with --burst),
     75 the store stayed unreachable longer than --store-timeout, 130 interrupted.
     """
-    from runyard.app.workers import worker_hooks
-    from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
-    from runyard.execute.worker import Worker
+    from runyard.app.workers import make_worker, worker_pool
 
-    chosen = parse_gpus(gpus)
-    if chosen is not None:
-        check_gpus(chosen, source="--gpus", fake=fake_gpus)
-    gpu_list = detect_gpus() if chosen is None else chosen
-    pool = SlotPool(gpu_list, per_gpu=per_gpu, jobs=jobs)
+    pool, warning = worker_pool(gpus, per_gpu=per_gpu, jobs=jobs, fake_gpus=fake_gpus)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     with open_existing(home, store_url) as store:
-        for name in experiments:
-            store.experiment(name)  # an unknown name is an error (with suggestions), not an idle worker
-        scope = list(experiments) or None
-        runner = Worker(store, pool, experiment=scope, lease_seconds=lease, grace=grace, poll_interval=poll,
-                        on_event=_print_event, max_executions=max_runs, hooks=worker_hooks(final_stage=True),
-                        store_timeout=store_timeout)
+        runner = make_worker(store, pool, experiments, lease_seconds=lease, grace=grace, poll_interval=poll,
+                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
         _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"

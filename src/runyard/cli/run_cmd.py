@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runyard.cli.common import SpecCommand, fake_gpus_option, install_stop_signals, load_plan, spec_arguments
+from runyard.cli.common import (
+    SpecCommand,
+    fake_gpus_option,
+    install_stop_signals,
+    load_plan,
+    main_thread,
+    spec_arguments,
+    worker_options,
+)
 from runyard.cli.main import friendly
 
 if TYPE_CHECKING:
@@ -32,13 +40,9 @@ if TYPE_CHECKING:
 @click.option("--dry-run", is_flag=True, help="Show what would run (like `runyard plan`) and write nothing.")
 @click.option("--detach", is_flag=True,
               help="Submit, then run the steps in a background worker that outlives the terminal.")
-@click.option("--lease", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
-              help="Lease of a running step; a dead worker's steps are requeued after it expires.")
-@click.option("--grace", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="SECONDS",
-              help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM before SIGKILL.")
-@click.option("--store-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="SECONDS",
-              help="How long the store may stay unreachable: then launch nothing more, wait for the running steps "
-                   "(their results are kept in meta.json) and exit 75.")
+@worker_options(lease_help="Lease of a running step; a dead worker's steps are requeued after it expires.",
+                grace_help="After a second Ctrl-C or a timeout: how long a step may take to exit after SIGTERM "
+                           "before SIGKILL.")
 @click.option("--inline", is_flag=True,
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @friendly
@@ -58,11 +62,12 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     from runyard.execute.slots import parse_gpus
 
     gpu_list = parse_gpus(gpus) if gpus is not None else None
-    spec, plan, home_path = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home,
-                                      gpus=gpu_list, per_gpu=per_gpu, store_url=store_url,
-                                      fake_gpus=None if dry_run else fake_gpus)
+    planned = load_plan(args, sweep=sweep, sample=sample, sample_seed=sample_seed, home=home, gpus=gpu_list,
+                        per_gpu=per_gpu, store_url=store_url, fake_gpus=None if dry_run else fake_gpus)
+    spec, plan, home_path = planned.spec, planned.plan, planned.home
     if dry_run:
-        from runyard.cli.plan_cmd import plan_reasons, print_plan
+        from runyard.app.why import plan_reasons
+        from runyard.cli.plan_cmd import print_plan
 
         print_plan(plan, plan_reasons(plan, home_path, store_url), spec)
         return
@@ -85,7 +90,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     final = None
     if spec.select is not None:
         final = FinalStage(spec, display=lambda finals: Display(finals, live=not inline), report=_report)
-    handled = _HANDLED if _main_thread() else ()  # signal handlers can only be set in the main thread
+    handled = _HANDLED if main_thread() else ()  # signal handlers can only be set in the main thread
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
         code = run_session(plan, options, display=display, install_signals=install_stop_signals if handled else None,
@@ -121,12 +126,6 @@ _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def _report(lines: Sequence[str]) -> None:
     for line in lines:
         click.echo(line)
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 __all__ = ["run"]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import click
 
@@ -37,78 +36,46 @@ def select(experiment: str | None, metric: str | None, mode: str | None, by: str
     are cached. Exit code: 0 done, 1 a step failed, 2 usage error, 130 interrupted.
     """
     from runyard.analyze.compare import split_list
-    from runyard.analyze.table import choose_experiment
-    from runyard.app.select import Criteria, plan_finals, rank
-    from runyard.spec import spec_from_dict
+    from runyard.app.select import final_runs, pick, picked_data
+    from runyard.app.session import run_picked
+    from runyard.cli.progress import Display
 
     with open_existing(home, store_url) as store:
-        name = choose_experiment(store, experiment)
-        stored = store.experiment(name)
-        folder = os.path.dirname(stored.spec_path) if os.path.isabs(stored.spec_path) else os.getcwd()
-        spec = spec_from_dict(stored.spec, folder=folder, source=stored.spec_path or "<stored spec>")
-        criteria = Criteria.of(spec, metric=metric, mode=mode, by=split_list(by) if by is not None else None,
-                               over=split_list(over) if over is not None else None)
-        selection = rank(store, name, criteria, where=where, declared=[m.name for m in spec.metrics])
-        if spec.select is None:
+        picked = pick(store, experiment, metric=metric, mode=mode, where=where,
+                      by=split_list(by) if by is not None else None,
+                      over=split_list(over) if over is not None else None)
+        selection = picked.selection
+        if picked.spec.select is None:
             if as_json:
                 click.echo(json.dumps({"picks": [p.__dict__ for p in selection.picks], "final_runs": []}, default=str))
                 return
-            for line in selection.lines():
-                click.echo(line)
+            _echo(selection.lines())
             click.echo("the spec has no `select.then` steps: nothing to run for the picks")
             return
-        finals = plan_finals(store, spec, stored.home, selection)
         if dry_run:
-            _show(selection, finals, store, as_json=as_json)
+            if as_json:
+                click.echo(json.dumps(picked_data(store, picked), indent=2, default=str))
+                return
+            _echo(selection.lines())
+            for run in final_runs(store, picked):
+                steps = ", ".join(f"{s['name']} {s['key'][:12]} ({s['status']})" for s in run["steps"])
+                click.echo(f"would submit {run['name']}: {steps}")
+            click.echo("dry run: nothing written")
             return
-        for line in selection.lines():
-            click.echo(line)
-        if finals is None:
+        _echo(selection.lines())
+        if picked.finals is None:
             return
-        from pathlib import Path
-
-        from runyard.app.session import RunOptions, drain, make_pool
-        from runyard.cli.progress import Display
-
-        options = RunOptions(home=Path(stored.home), store_url=store.url, gpus=spec.resources.gpus,
-                             per_gpu=spec.resources.per_gpu, jobs=jobs)
-        code = drain(store, finals, options, Display(finals), make_pool(options), _signals()).exit_code
+        code = run_picked(store, picked, Display(picked.finals), jobs=jobs, install_signals=_signals())
     sys.exit(code)
+
+
+def _echo(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 def _signals() -> Callable[[Callable[[], None]], None] | None:
     """Ctrl-C handling like ``runyard run`` (None outside the main thread)."""
-    from runyard.cli.common import install_stop_signals
-    from runyard.cli.run_cmd import _main_thread
+    from runyard.cli.common import install_stop_signals, main_thread
 
-    return install_stop_signals if _main_thread() else None
-
-
-def _show(selection: object, finals: object, store: object, *, as_json: bool) -> None:
-    from runyard.analyze.best import Selection
-    from runyard.model import Plan
-    from runyard.store.base import Store
-
-    assert isinstance(selection, Selection) and isinstance(store, Store)
-    assert finals is None or isinstance(finals, Plan)
-    runs = list(finals.runs) if finals is not None else []
-    known = {r.key: r.status for r in store.executions(finals.experiment, keys=[e.key for e in finals.executions])} \
-        if finals is not None else {}
-    if as_json:
-        data = {
-            "metric": selection.metric, "mode": selection.mode, "by": list(selection.by), "over": list(selection.over),
-            "picks": [{"group": p.group, "runs": list(p.run_names), "ids": list(p.run_ids), "score": p.score,
-                       "tied_with": list(p.tied_with)} for p in selection.picks],
-            "left_out": [{"run": n, "why": w} for n, w in selection.left_out],
-            "final_runs": [{"id": r.id, "name": r.name, "origin": r.origin,
-                            "steps": [{"name": s, "key": k, "status": str(known.get(k, "new"))} for s, k in r.steps]}
-                           for r in runs],
-        }
-        click.echo(json.dumps(data, indent=2, default=str))
-        return
-    for line in selection.lines():
-        click.echo(line)
-    for run in runs:
-        steps = ", ".join(f"{s} {k[:12]} ({known.get(k, 'new')})" for s, k in run.steps)
-        click.echo(f"would submit {run.name}: {steps}")
-    click.echo("dry run: nothing written")
+    return install_stop_signals if main_thread() else None

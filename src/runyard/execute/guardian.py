@@ -23,9 +23,7 @@ class Guardian:
     """
 
     def __init__(self) -> None:
-        import runyard
-
-        root = os.path.dirname(os.path.dirname(os.path.abspath(runyard.__file__)))
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds runyard/
         code = (
             f"import sys; sys.path.insert(0, {root!r}); "
             "from runyard.execute.guardian import _guardian_main; _guardian_main()"

@@ -56,12 +56,12 @@ def _environment(env: Mapping[str, str], cwd: str, folders: list[str]) -> Iterat
     saved_cwd, saved_path = os.getcwd(), list(sys.path)
     os.environ.update(env)
     sys.path[:0] = [f for f in dict.fromkeys(folders) if f and f not in sys.path]
-    track._reset()  # runyard.log opens this step's metrics file
+    track.reset()  # runyard.log opens this step's metrics file
     try:
         os.chdir(cwd)
         yield
     finally:
-        track._reset()
+        track.reset()
         os.chdir(saved_cwd)
         sys.path[:] = saved_path
         for key, value in saved_env.items():

@@ -104,9 +104,9 @@ def load_function(request: CallRequest, folders: list[str] | None = None) -> Cal
 
 def rebuild(cls: type, prefix: str, params: Mapping[str, Any]) -> Any:
     """An instance of dataclass ``cls`` from the dotted params under ``prefix`` (missing fields: defaults)."""
-    from runyard.callables import _hints
+    from runyard.callables import type_hints
 
-    hints = _hints(cls)
+    hints = type_hints(cls)
     values: dict[str, Any] = {}
     for item in dataclasses.fields(cls):
         if not item.init:

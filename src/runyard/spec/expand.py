@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from runyard.errors import Problem, SpecError
+from runyard.callables import is_scalar
+from runyard.errors import Problem, SpecError, suggest
 from runyard.layout import ExecutionPaths, ExperimentPaths, HomePaths
 from runyard.model import Params, ParamValue, Plan, Run, StepExec
 from runyard.spec import calls, sampling, template
 from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
-from runyard.spec.parse import did_you_mean, is_scalar
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
 from runyard.spec.text import scalar_problem
 from runyard.spec.types import Grid, Spec, StepSpec
@@ -90,7 +90,7 @@ def _add_override(spec: Spec, out: list[Override], problems: list[Problem], over
     names = spec.param_names
     invalid = next((p for p in map(scalar_problem, values) if p), None)
     if key not in names:
-        problems.append(Problem(where, f"{shown(key)!r} is not a param{did_you_mean(key, names)} "
+        problems.append(Problem(where, f"{shown(key)!r} is not a param{suggest(key, names)} "
                                        f"(params: {', '.join(names) or 'none'})"))
     elif any(o.key == key for o in out):
         problems.append(Problem(where, f"{key!r} is given twice: list every value once (KEY=V1,V2,...)"))
@@ -132,7 +132,7 @@ def _selected_grids(spec: Spec, sweep: str | None,
         for name in wanted:
             if name not in spec.sweeps:
                 valid = ", ".join(spec.sweeps) or "none: this spec has no sweeps"
-                raise SpecError([Problem(f"--sweep {name}", f"no such sweep{did_you_mean(name, spec.sweeps)} "
+                raise SpecError([Problem(f"--sweep {name}", f"no such sweep{suggest(name, spec.sweeps)} "
                                                             f"(sweeps: {valid})")])
         grids = [g for name in wanted for g in spec.sweeps[name]]
     else:

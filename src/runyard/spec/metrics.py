@@ -29,7 +29,7 @@ from runyard.spec.types import MetricSpec
 if TYPE_CHECKING:
     import ast
 
-    from runyard.spec.parse import _Checker
+    from runyard.spec.checker import Checker
     from runyard.spec.yamlfile import KeyPath
 
 METRIC_KEYS = ("step", "regex", "file", "key", "column", "parser", "mode", "timeout")
@@ -73,12 +73,12 @@ def regex_groups(compiled: re.Pattern[str]) -> tuple[int | str, str | None] | st
     return 0, step
 
 
-def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str | None,
+def parse_metrics(check: Checker, value: object, steps: list[str], folder: str | None,
                   later_steps: list[str] | None = None) -> list[MetricSpec]:
     """Validate the ``metrics:`` block; ``folder`` is the spec's folder, where parsers are looked up
     (None: do not look them up). ``later_steps``: aggregate and final steps, which a metric may name
     too (the default step stays the sweep's last)."""
-    from runyard.spec.parse import did_you_mean
+    from runyard.errors import suggest
 
     out: list[MetricSpec] = []
     for name, body in check.mapping(value, ("metrics",), f"metric names to {SHAPE}").items():
@@ -90,7 +90,7 @@ def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str 
         step = body.get("step", steps[-1] if steps else "")
         valid = [*steps, *(later_steps or ())]
         if step not in valid:
-            check.add((*path, "step"), f"{step!r} is not a step{did_you_mean(str(step), valid)} "
+            check.add((*path, "step"), f"{step!r} is not a step{suggest(str(step), valid)} "
                       f"(steps: {', '.join(valid) or 'none'})")
         given = [s for s in SOURCES if body.get(s) is not None]
         if len(given) > 1:
@@ -114,9 +114,9 @@ def parse_metrics(check: _Checker, value: object, steps: list[str], folder: str 
     return out
 
 
-def _timeout(check: _Checker, path: KeyPath, value: object, parser: str | None) -> float | None:
+def _timeout(check: Checker, path: KeyPath, value: object, parser: str | None) -> float | None:
     """``timeout:`` of a parser metric, in seconds."""
-    from runyard.spec.parse import parse_duration
+    from runyard.spec.checker import parse_duration
 
     if value is None:
         return None
@@ -133,21 +133,22 @@ def _timeout(check: _Checker, path: KeyPath, value: object, parser: str | None) 
 def metric_specs(data: Mapping[str, Any]) -> list[MetricSpec]:
     """The metric entries of a spec stored as plain data (``Plan.spec``), validated at load already:
     entries that are not valid now are left out. Parsers are not looked up."""
-    from runyard.spec.parse import _Checker, _stage_step_names
+    from runyard.spec.checker import Checker
+    from runyard.spec.stages import stage_step_names
 
     steps = data.get("steps")
     names = [str(s) for s in steps] if isinstance(steps, Mapping) else []
     entries = data.get("metrics")
     out: list[MetricSpec] = []
     for name, body in (entries.items() if isinstance(entries, Mapping) else ()):
-        check = _Checker("<stored spec>", {}, {})
-        parsed = parse_metrics(check, {str(name): body}, names, None, later_steps=_stage_step_names(data))
+        check = Checker("<stored spec>", {}, {})
+        parsed = parse_metrics(check, {str(name): body}, names, None, later_steps=stage_step_names(data))
         if not check.problems:
             out.extend(parsed)
     return out
 
 
-def _text(check: _Checker, path: KeyPath, value: object) -> str | None:
+def _text(check: Checker, path: KeyPath, value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
@@ -156,7 +157,7 @@ def _text(check: _Checker, path: KeyPath, value: object) -> str | None:
     return str(value)
 
 
-def _check_regex(check: _Checker, path: KeyPath, regex: str) -> None:
+def _check_regex(check: Checker, path: KeyPath, regex: str) -> None:
     try:
         compiled = re.compile(regex)
     except re.error as err:
@@ -167,7 +168,7 @@ def _check_regex(check: _Checker, path: KeyPath, regex: str) -> None:
         check.add(path, found)
 
 
-def _check_file(check: _Checker, path: KeyPath, file: str) -> str | None:
+def _check_file(check: Checker, path: KeyPath, file: str) -> str | None:
     parts = file.replace("\\", "/").split("/")
     if os.path.isabs(file) or file.startswith("~") or ".." in parts:
         check.add(path, f"{file!r}: give a path relative to the step's out/ folder ({{out}}), without '..'")
@@ -179,7 +180,7 @@ def _check_file(check: _Checker, path: KeyPath, file: str) -> str | None:
     return kind
 
 
-def _check_parser(check: _Checker, path: KeyPath, target: str, folder: str | None) -> None:
+def _check_parser(check: Checker, path: KeyPath, target: str, folder: str | None) -> None:
     if not PARSER_RE.match(target):
         check.add(path, f"{target!r} is not module:function (e.g. mytools.parse:read_scores)")
         return

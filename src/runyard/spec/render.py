@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from runyard.model import Params, ParamValue
 from runyard.spec.template import Ref, Token
@@ -37,8 +37,7 @@ def flag(name: str, value: ParamValue) -> str:
     return f"--{shlex.quote(name)} {quote(value)}"
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What a template needs besides params: folders (absolute paths) and names."""
 
     out: str

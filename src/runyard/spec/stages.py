@@ -23,14 +23,16 @@ step may use the params, ``{STEP.out}`` of the sweep's steps (the selected run's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from runyard.errors import suggest
 from runyard.spec import template
 from runyard.spec.types import AggregateSpec, MetricSpec, SelectSpec, StepSpec
 
 if TYPE_CHECKING:
-    from runyard.spec.parse import _Checker
+    from runyard.spec.checker import Checker
     from runyard.spec.yamlfile import KeyPath
 
 AGGREGATE_EXTRA = ("uses",)
@@ -39,10 +41,11 @@ RUNS_PLACEHOLDER = "runs"  # {runs} in an aggregate template: the run table's CS
 AGGREGATE_REFS = ("out", "param")  # {out} and {runs} (parsed as the only param of an aggregate template)
 
 
-def parse_aggregates(check: _Checker, value: object, taken: list[str], metrics: list[MetricSpec],
+def parse_aggregates(check: Checker, value: object, taken: list[str], metrics: list[MetricSpec],
                      folder: str) -> tuple[AggregateSpec, ...]:
     """Validate the ``aggregate:`` block. ``taken``: the sweep's step names (an aggregate needs its own)."""
-    from runyard.spec.parse import STEP_KEYS, STEP_RE, _step, _str_list, did_you_mean
+    from runyard.spec.checker import STEP_RE, names_list
+    from runyard.spec.steps import STEP_KEYS, parse_step
 
     out: list[AggregateSpec] = []
     metric_names = [m.name for m in metrics]
@@ -57,7 +60,7 @@ def parse_aggregates(check: _Checker, value: object, taken: list[str], metrics: 
         uses: tuple[str, ...] = ()
         if isinstance(body, dict):
             body = dict(body)
-            uses = _str_list(check, (*path, "uses"), body.pop("uses", None))
+            uses = names_list(check, (*path, "uses"), body.pop("uses", None))
             if "needs" in body:
                 check.add((*path, "needs"), "an aggregate needs every execution of the sweep's runs; "
                           "it cannot name its needs")
@@ -65,14 +68,14 @@ def parse_aggregates(check: _Checker, value: object, taken: list[str], metrics: 
             for key in body:
                 if key not in STEP_KEYS and key not in AGGREGATE_EXTRA:
                     valid = [k for k in (*STEP_KEYS, *AGGREGATE_EXTRA) if k != "needs"]
-                    check.add((*path, key), f"unknown key{did_you_mean(key, valid)} (valid: {', '.join(valid)})")
+                    check.add((*path, key), f"unknown key{suggest(key, valid)} (valid: {', '.join(valid)})")
             body = {k: v for k, v in body.items() if k in STEP_KEYS}
-        step = _step(check, path, name, body)
+        step = parse_step(check, path, name, body)
         if step is not None and step.call:
             step = _aggregate_call(check, path, step, folder)
         for metric in uses:
             if metric not in metric_names:
-                check.add((*path, "uses"), f"{metric!r} is not a metric{did_you_mean(metric, metric_names)} "
+                check.add((*path, "uses"), f"{metric!r} is not a metric{suggest(metric, metric_names)} "
                           f"(metrics defined under metrics: {', '.join(metric_names) or 'none'})")
         if step is None:
             continue
@@ -95,7 +98,7 @@ def parse_aggregates(check: _Checker, value: object, taken: list[str], metrics: 
     return tuple(out)
 
 
-def _aggregate_call(check: _Checker, path: KeyPath, step: StepSpec, folder: str) -> StepSpec:
+def _aggregate_call(check: Checker, path: KeyPath, step: StepSpec, folder: str) -> StepSpec:
     """An aggregate's function takes ``runs`` (the run table as a DataFrame), ``out`` and parameters with
     defaults only: an aggregate belongs to no run, so no param has a value for it."""
     from runyard.callables import REQUIRED
@@ -109,10 +112,10 @@ def _aggregate_call(check: _Checker, path: KeyPath, step: StepSpec, folder: str)
     return resolved
 
 
-def parse_select(check: _Checker, value: object, *, steps: list[str], taken: list[str], params: list[str],
+def parse_select(check: Checker, value: object, *, steps: list[str], taken: list[str], params: list[str],
                  metrics: list[MetricSpec], folder: str) -> SelectSpec | None:
     """Validate the ``select:`` block. ``steps``: the sweep's steps; ``taken``: every step name in use."""
-    from runyard.spec.parse import _str_list, did_you_mean
+    from runyard.spec.checker import names_list
 
     if value is None:
         return None
@@ -138,15 +141,15 @@ def parse_select(check: _Checker, value: object, *, steps: list[str], taken: lis
         check.add(("select", "mode"), f"{mode!r} is not a mode (max or min)")
     elif isinstance(metric, str) and metric and chosen is None and mode is None:
         # not declared: returned by a call step or logged with runyard.log; which way is better is unknown
-        check.add(("select", "metric"), f"{metric!r} is not a metric{did_you_mean(metric, defined)} (metrics "
+        check.add(("select", "metric"), f"{metric!r} is not a metric{suggest(metric, defined)} (metrics "
                   f"defined under metrics: {', '.join(defined) or 'none'}); a metric returned by a call step or "
                   "logged with runyard.log ranks too, given `mode: max` or `mode: min` in select:")
-    by = _str_list(check, ("select", "by"), data.get("by"))
-    over = _str_list(check, ("select", "over"), data.get("over"))
+    by = names_list(check, ("select", "by"), data.get("by"))
+    over = names_list(check, ("select", "over"), data.get("over"))
     for key, names in (("by", by), ("over", over)):
         for name in names:
             if name not in params:
-                check.add(("select", key), f"{name!r} is not a param{did_you_mean(name, params)} "
+                check.add(("select", key), f"{name!r} is not a param{suggest(name, params)} "
                           f"(params: {', '.join(params) or 'none'})")
     for name in set(by) & set(over):
         check.add(("select", "over"), f"{name!r} is both in `by` and in `over`: a param groups runs or is "
@@ -158,9 +161,10 @@ def parse_select(check: _Checker, value: object, *, steps: list[str], taken: lis
                       mode_given=mode is not None)
 
 
-def _then_steps(check: _Checker, value: object, *, steps: list[str], taken: list[str],
+def _then_steps(check: Checker, value: object, *, steps: list[str], taken: list[str],
                 params: list[str], folder: str) -> tuple[StepSpec, ...]:
-    from runyard.spec.parse import STEP_RE, _step, did_you_mean
+    from runyard.spec.checker import STEP_RE
+    from runyard.spec.steps import parse_step
 
     raw = check.mapping(value, ("select", "then"), "step names to commands")
     if not raw:
@@ -177,7 +181,7 @@ def _then_steps(check: _Checker, value: object, *, steps: list[str], taken: list
             check.add(path, f"{name!r} is already a step: a final step needs a name of its own "
                       "(its executions must never be mistaken for the sweep's)")
             continue
-        spec = _step(check, path, name, body)
+        spec = parse_step(check, path, name, body)
         if spec is None:
             continue
         visible = [*steps, *before]
@@ -191,14 +195,14 @@ def _then_steps(check: _Checker, value: object, *, steps: list[str], taken: list
             for need in spec.needs:
                 if need not in visible:
                     check.add((*path, "needs"), f"{need!r} is not a sweep step or an earlier then step"
-                              f"{did_you_mean(need, visible)}")
+                              f"{suggest(need, visible)}")
             needs = (*spec.needs, *(r for r in refs if r not in spec.needs))
         out.append(replace(spec, needs=needs))
         before.append(name)
     return tuple(out)
 
 
-def _then_refs(check: _Checker, path: KeyPath, spec: StepSpec, body: object, visible: list[str], params: list[str],
+def _then_refs(check: Checker, path: KeyPath, spec: StepSpec, body: object, visible: list[str], params: list[str],
                later: list[str]) -> list[str]:
     """The steps a ``then`` command template references (``{STEP.out}``)."""
     run_path = (*path, "run") if isinstance(body, dict) else path
@@ -212,18 +216,24 @@ def _then_refs(check: _Checker, path: KeyPath, spec: StepSpec, body: object, vis
     return list(dict.fromkeys(t.name for t in tokens if isinstance(t, template.Ref) and t.kind == "step_out"))
 
 
-def _then_call(check: _Checker, path: KeyPath, spec: StepSpec, folder: str, visible: list[str],
+def _then_call(check: Checker, path: KeyPath, spec: StepSpec, folder: str, visible: list[str],
                params: list[str]) -> tuple[StepSpec, list[str]]:
     """A ``then`` call step: its function's parameters are the selected run's params or the results of
     the steps it may see (the sweep's, the ``then`` steps before it)."""
     from runyard.spec import calls
-    from runyard.spec.parse import did_you_mean
 
     resolved, takes = calls.resolve(check.add, path, spec, folder, visible)
     for name in takes:
         if name not in params:
             check.add((*path, "call"), f"parameter {name!r} of {spec.call} is not a param of the spec"
-                      f"{did_you_mean(name, params)}: a final step takes the selected run's params and the results "
+                      f"{suggest(name, params)}: a final step takes the selected run's params and the results "
                       f"of steps ({', '.join(visible)})")
     return resolved, list(resolved.inputs)
 
+
+def stage_step_names(data: Mapping[str, Any]) -> list[str]:
+    """The names of the aggregate and ``select.then`` steps (metrics may target them)."""
+    names = [str(k) for k in data["aggregate"]] if isinstance(data.get("aggregate"), dict) else []
+    select = data.get("select")
+    then = select.get("then") if isinstance(select, dict) else None
+    return names + ([str(k) for k in then] if isinstance(then, dict) else [])

@@ -178,7 +178,9 @@ class SubmitMixin(SqlCore):
     # --- writes ---------------------------------------------------------------------------
     def _upsert_experiment(self, conn: Connection, plan: Plan, now: float) -> None:
         e = schema.experiments
-        values = {"spec": dumps(dict(plan.spec)), "spec_path": plan.spec_path, "home": plan.home, "updated": now}
+        # the spec in its own key order: the order of params, steps and sweeps names runs and orders plans
+        spec = json.dumps(dict(plan.spec), separators=(",", ":"), default=str)
+        values = {"spec": spec, "spec_path": plan.spec_path, "home": plan.home, "updated": now}
         done = conn.execute(update(e).where(e.c.name == plan.experiment).values(**values))
         if done.rowcount == 0:
             conn.execute(insert(e).values(name=plan.experiment, paused=False, created=now, **values))
