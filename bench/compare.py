@@ -81,7 +81,7 @@ def build(home: Path, runs: int, *, seed: int = 0) -> str:
         dur = rng.uniform(10, 100)
         execs.append((key, EXPERIMENT, step, command, json.dumps(need), str(base / "steps" / step / key[:12]),
                       str(home.parent), _dumps(params), 0, None, 0, "done", 1, 0, seq, "w1", "host", 1, 1, 0,
-                      now, t0, t0 + dur, dur, None, None, None, None, None, "command", "", None))
+                      now, t0, t0 + dur, dur, None, None, None, None, None, "command", "", None, 0))
         needs.extend((key, n) for n in need)
 
     def report(key: str, step: str, t: float) -> None:
@@ -113,7 +113,7 @@ def build(home: Path, runs: int, *, seed: int = 0) -> str:
     with db:
         db.execute("INSERT INTO experiments VALUES (?, ?, ?, ?, 0, ?, ?)",
                    (EXPERIMENT, _dumps(spec), str(home.parent / "runyard.yaml"), str(home), now, now))
-        db.executemany(f"INSERT INTO executions VALUES ({', '.join('?' * 32)})", execs)
+        db.executemany(f"INSERT INTO executions VALUES ({', '.join('?' * 33)})", execs)
         db.executemany("INSERT INTO exec_needs VALUES (?, ?)", needs)
         db.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", run_rows)
         db.executemany("INSERT INTO run_steps VALUES (?, ?, ?, ?)", links)

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from runyard.store.base import ResultTables
-from runyard.store.results import MISSING_RANK, RANK_STATUS, STATUS_RANK
+from runyard.store.records import MISSING_RANK, RANK_STATUS, STATUS_RANK
 
 if TYPE_CHECKING:
     import numpy as np
