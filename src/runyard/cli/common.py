@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from runyard.model import Plan
-from runyard.spec import DEFAULT_SPEC, Spec, expand, load_spec, parse_overrides
+if TYPE_CHECKING:  # the spec package is imported by the commands that plan, not by those that read results
+    from runyard.model import Plan
+    from runyard.spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +57,8 @@ def spec_arguments(func: F) -> F:
 
 def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
     """The first argument without '=' is the spec; the rest are KEY=VALUE overrides."""
+    from runyard.spec import DEFAULT_SPEC
+
     spec = DEFAULT_SPEC
     overrides: list[str] = []
     for index, arg in enumerate(args):
@@ -77,6 +80,7 @@ def load_plan(args: Sequence[str], *, sweep: str | None, sample: int | None, sam
     against this machine's GPUs (see :func:`runyard.execute.slots.verify_gpus`)."""
     from runyard.errors import UsageError
     from runyard.home import resolve_home
+    from runyard.spec import expand, load_spec, parse_overrides
 
     spec_path, override_texts = split_args(args)
     for text in override_texts:
