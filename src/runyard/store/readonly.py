@@ -27,13 +27,6 @@ from runyard.store.checks import check_pg_encoding
 from runyard.store.engine import make_engine, mask_url, open_error, parse_url
 from runyard.store.sql import SqlStore
 
-#: The methods of a Store that write: each raises StoreError on a read-only store.
-WRITE_METHODS = (
-    "submit", "claim", "started", "finish", "set_status", "reap", "reap_worker", "interrupt", "register_worker",
-    "heartbeat", "unregister_worker", "log_metrics", "log_metric_rows", "clear_metrics", "pause", "cancel",
-    "set_priority",
-)
-
 
 @dataclass(frozen=True)
 class PastExecution:
@@ -73,6 +66,7 @@ class ReadOnlyStore(SqlStore):
 
     version: int | None = None  # the schema version; None: a database runyard never wrote to
 
+    # every method of WRITE_METHODS (roles.py)
     submit = _refuse("submit")
     claim = _refuse("claim")
     started = _refuse("started")

@@ -29,7 +29,15 @@ from runyard.store.records import (
     WorkerRecord,
 )
 
-__all__ = ["MetricSink", "ResultsReader", "WorkQueue"]
+__all__ = ["WRITE_METHODS", "MetricSink", "ResultsReader", "WorkQueue"]
+
+#: The methods of a Store that write (every one outside :class:`ResultsReader` but the wake-up channel
+#: and the lock wait): a read-only store raises StoreError from each.
+WRITE_METHODS = (
+    "submit", "claim", "started", "finish", "set_status", "reap", "reap_worker", "interrupt", "register_worker",
+    "heartbeat", "unregister_worker", "log_metrics", "log_metric_rows", "clear_metrics", "pause", "cancel",
+    "set_priority",
+)
 
 
 class WorkQueue(Protocol):
