@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from runyard.errors import RunNotFound
 
 if TYPE_CHECKING:
-    from runyard.store.base import ExecRecord, Store
+    from runyard.store.base import ExecRecord
+    from runyard.store.roles import ResultsReader
 
 
 def load(run: str, step: str | None = None, *, experiment: str | None = None,
@@ -26,7 +27,7 @@ def load(run: str, step: str | None = None, *, experiment: str | None = None,
     return load_result(ex.folder)
 
 
-def find_execution(store: Store, run: str, step: str | None, experiment: str | None) -> ExecRecord:
+def find_execution(store: ResultsReader, run: str, step: str | None, experiment: str | None) -> ExecRecord:
     from runyard.model import Status
     from runyard.serializers import has_result
 
