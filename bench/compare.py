@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import random
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -81,7 +82,7 @@ def build(home: Path, runs: int, *, seed: int = 0) -> str:
         dur = rng.uniform(10, 100)
         execs.append((key, EXPERIMENT, step, command, json.dumps(need), str(base / "steps" / step / key[:12]),
                       str(home.parent), _dumps(params), 0, None, 0, "done", 1, 0, seq, "w1", "host", 1, 1, 0,
-                      now, t0, t0 + dur, dur, None, None, None, None, None, "command", "", None))
+                      now, t0, t0 + dur, dur, None, None, None, None, None, "command", "", None, 0))
         needs.extend((key, n) for n in need)
 
     def report(key: str, step: str, t: float) -> None:
@@ -113,7 +114,7 @@ def build(home: Path, runs: int, *, seed: int = 0) -> str:
     with db:
         db.execute("INSERT INTO experiments VALUES (?, ?, ?, ?, 0, ?, ?)",
                    (EXPERIMENT, _dumps(spec), str(home.parent / "runyard.yaml"), str(home), now, now))
-        db.executemany(f"INSERT INTO executions VALUES ({', '.join('?' * 32)})", execs)
+        db.executemany(f"INSERT INTO executions VALUES ({', '.join('?' * 33)})", execs)
         db.executemany("INSERT INTO exec_needs VALUES (?, ?)", needs)
         db.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", run_rows)
         db.executemany("INSERT INTO run_steps VALUES (?, ?, ?, ?)", links)
@@ -132,23 +133,31 @@ WHERE r.experiment = 'bench'
 """
 
 
-def best(func: Callable[[], object], repeat: int) -> tuple[float, object]:
-    times, result = [], None
+def best(func: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    """Best wall time and best CPU time (every thread of this process) of ``repeat`` calls."""
+    times, cpus, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = func()
         times.append(time.perf_counter() - start)
-    return min(times), result
+        cpus.append(time.process_time() - cpu)
+    return min(times), min(cpus), result
 
 
-def timed_cli(argv: list[str]) -> Iterator[float]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_cli(argv: list[str]) -> Iterator[tuple[float, float]]:
+    """(wall, CPU) of each run of ``argv`` as a new process."""
     while True:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         proc = subprocess.run(argv, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             sys.exit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-        yield wall
+        yield wall, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -184,23 +193,25 @@ def main() -> None:
             with runyard.open(str(home)) as yard:
                 return yard.runs(EXPERIMENT).render("csv")
 
-        t_base, rows = best(baseline, args.repeat)
-        t_df, df = best(frame, args.repeat)
-        t_csv, csv_text = best(to_csv, args.repeat)
+        t_base, c_base, rows = best(baseline, args.repeat)
+        t_df, c_df, df = best(frame, args.repeat)
+        t_csv, c_csv, csv_text = best(to_csv, args.repeat)
         assert df.shape == (args.runs, 32), df.shape  # type: ignore[attr-defined]
         assert str(csv_text).count("\n") == args.runs + 1
         cli = [str(BIN / "runyard"), "compare", EXPERIMENT, "--format", "csv", "--home", str(home)]
-        t_cli = min(t for t, _ in zip(timed_cli(cli), range(args.repeat), strict=False))
-        print(f"compare over {args.runs:,} runs × 20 params × 5 metrics (SQLite), best of {args.repeat}")
+        cli_runs = [t for t, _ in zip(timed_cli(cli), range(args.repeat), strict=False)]
+        t_cli, c_cli = min(w for w, _ in cli_runs), min(c for _, c in cli_runs)
+        print(f"compare over {args.runs:,} runs × 20 params × 5 metrics (SQLite), best of {args.repeat}; "
+              f"wall time, CPU time (all threads) in brackets, wall time / the baseline's")
         lines = [
-            (f"(c) baseline: pandas.read_sql of runs ⋈ summaries ({len(rows):,} rows)", t_base, ""),  # type: ignore[arg-type]
-            ("(a) runyard.open(home).runs(exp).df", t_df, "  (budget <= 1 s)"),
-            ("(b) runs.render('csv'): the compare table as CSV (library)", t_csv, "  (budget <= 1 s)"),
-            ("(b) runyard compare --format csv (a new process)", t_cli, ""),
+            (f"(c) baseline: pandas.read_sql of runs ⋈ summaries ({len(rows):,} rows)", t_base, c_base, ""),  # type: ignore[arg-type]
+            ("(a) runyard.open(home).runs(exp).df", t_df, c_df, "  (budget <= 1 s)"),
+            ("(b) runs.render('csv'): the compare table as CSV (library)", t_csv, c_csv, ""),
+            ("(b) runyard compare --format csv (a new process)", t_cli, c_cli, "  (budget <= 1 s)"),
         ]
-        for label, seconds, note in lines:
+        for label, seconds, cpu, note in lines:
             ratio = "" if seconds is t_base else f"  {seconds / t_base:.2f}x baseline"
-            print(f"  {label:<66} {seconds:6.3f} s{ratio}{note}")
+            print(f"  {label:<66} {seconds:6.3f} s ({cpu:6.3f} s){ratio}{note}")
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runyard.analyze.where import Literal, WhereError
+from runyard.analyze.where_nodes import Literal, WhereError
 
 if TYPE_CHECKING:
     import pandas as pd

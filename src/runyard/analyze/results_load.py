@@ -9,7 +9,8 @@ from runyard.errors import RunNotFound
 from runyard.layout import ExecutionPaths
 
 if TYPE_CHECKING:
-    from runyard.store.base import ExecRecord, Store
+    from runyard.store.base import ExecRecord
+    from runyard.store.roles import ResultsReader
 
 
 def load(run: str, step: str | None = None, *, experiment: str | None = None,
@@ -27,7 +28,7 @@ def load(run: str, step: str | None = None, *, experiment: str | None = None,
     return load_result(ex.folder)
 
 
-def find_execution(store: Store, run: str, step: str | None, experiment: str | None) -> ExecRecord:
+def find_execution(store: ResultsReader, run: str, step: str | None, experiment: str | None) -> ExecRecord:
     from runyard.model import Status
     from runyard.serializers import has_result
 

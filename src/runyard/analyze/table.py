@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
 
-    from runyard.store.base import Store
+    from runyard.store.roles import ResultsReader
 
 #: Columns every run has (``id`` is the index of the frame).
 BUILTINS = ("id", "name", "status", "stage", "origin", "started", "ended", "duration")
@@ -221,7 +221,7 @@ def metric_columns(pairs: Sequence[tuple[str, str]], taken: Collection[str],
     return columns, {k: v for k, v in ambiguous.items() if k not in used}
 
 
-def load(store: Store, experiment: str, *, stats: Collection[str] = ("last",)) -> Results:
+def load(store: ResultsReader, experiment: str, *, stats: Collection[str] = ("last",)) -> Results:
     """Read every run of ``experiment`` with its metric summaries (bulk reads) into :class:`Results`."""
     wanted = sorted(set(stats) | {"last"})
     tables = store.results(experiment, stats=wanted)  # first: a first import of pandas overlaps with it
@@ -328,7 +328,7 @@ def differing(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     return found
 
 
-def choose_experiment(store: Store, experiment: str | None) -> str:
+def choose_experiment(store: ResultsReader, experiment: str | None) -> str:
     """``experiment``, checked, or the only experiment of the store."""
     known = store.experiments()
     if experiment is not None:

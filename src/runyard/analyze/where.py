@@ -23,7 +23,8 @@ values included.
 
 :func:`parse` builds the AST (raising :class:`WhereError` with the column of the problem);
 :meth:`Where.evaluate` computes a boolean mask over a table, vectorised, from a ``resolve`` callback
-that returns the column of a name (pandas is imported only there).
+that returns the column of a name (pandas is imported only there). The nodes and :class:`WhereError`
+live in ``where_nodes.py``, which both the parser and ``match.py`` build on.
 """
 
 from __future__ import annotations
@@ -33,26 +34,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runyard.errors import UsageError, suggest
+from runyard.analyze.match import compare, present
+from runyard.analyze.where_nodes import And, Compare, In, Literal, Node, Not, Or, WhereError, names
+from runyard.errors import suggest
 
 if TYPE_CHECKING:
     import pandas as pd
+
+__all__ = ["And", "Compare", "In", "Literal", "Node", "Not", "Or", "Resolve", "Token", "Where", "WhereError",
+           "describe", "names", "parse", "suggestions", "tokenize"]
 
 KEYWORDS = ("and", "or", "not", "in", "true", "false", "null")
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "=")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD_STOP = set(" \t\r\n(),'\"`=!<>")
-
-
-class WhereError(UsageError):
-    """A bad ``--where`` expression: the message names the column (1-based) and shows a caret."""
-
-    def __init__(self, text: str, column: int, message: str) -> None:
-        self.text = text
-        self.column = column
-        self.reason = message
-        shown = text.replace("\n", " ").replace("\t", " ")
-        super().__init__(f"bad --where expression: at column {column}: {message}\n  {shown}\n  {' ' * (column - 1)}^")
 
 
 @dataclass(frozen=True)
@@ -108,69 +103,6 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
         i += 1
     what = "name" if quote == "`" else "text"
     raise WhereError(text, start + 1, f"unterminated {what}: add the closing {quote}")
-
-
-# --- AST ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Literal:
-    value: str | float | bool | None  # numbers are floats
-    text: str  # as written (numbers) or the text itself
-    pos: int
-
-    @property
-    def kind(self) -> str:
-        if self.value is None:
-            return "null"
-        if isinstance(self.value, bool):
-            return "bool"
-        return "number" if isinstance(self.value, float) else "text"
-
-
-@dataclass(frozen=True)
-class Compare:
-    name: str
-    op: str
-    value: Literal
-    pos: int
-
-
-@dataclass(frozen=True)
-class In:
-    name: str
-    values: tuple[Literal, ...]
-    negated: bool
-    pos: int
-
-
-@dataclass(frozen=True)
-class And:
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class Or:
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class Not:
-    operand: Node
-
-
-Node = Compare | In | And | Or | Not
-
-
-def names(node: Node) -> list[tuple[str, int]]:
-    """Every (name, column) the expression refers to, in order."""
-    if isinstance(node, (Compare, In)):
-        return [(node.name, node.pos)]
-    if isinstance(node, Not):
-        return names(node.operand)
-    return names(node.left) + names(node.right)
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -339,8 +271,6 @@ class Where:
 
     def _eval(self, node: Node, resolve: Resolve, length: int) -> Any:
         import numpy as np
-
-        from runyard.analyze.match import compare, present
 
         if isinstance(node, Compare):
             return compare(self._column(resolve, node.name, node.pos), node.op, node.value, self.text)

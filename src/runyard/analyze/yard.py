@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from runyard.store.base import ExecRecord, MetricSummary, RunRecord, Store
+    from runyard.store.roles import ResultsReader
 
 
 def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
@@ -231,7 +232,7 @@ class RunSet:
 class RunView:
     """One run: params, status, metric summaries, folders, logs and provenance (read when asked)."""
 
-    def __init__(self, store: Store, record: RunRecord | str) -> None:
+    def __init__(self, store: ResultsReader, record: RunRecord | str) -> None:
         self._store = store
         self._record = record if not isinstance(record, str) else None
         self.id = record if isinstance(record, str) else record.id

@@ -15,14 +15,15 @@ from collections.abc import Collection
 
 from runyard.errors import StoreUnavailable
 from runyard.model import Status
-from runyard.store.base import Listener, Store
+from runyard.store.base import Listener
+from runyard.store.roles import WorkQueue
 
 CANCELLED, LOST = "cancelled", "lost"
 LISTENED_POLL = 1.0  # seconds: the idle poll of a worker that listens (a claim on an empty queue is cheap)
 
 
 class Control:
-    def __init__(self, store: Store, worker_id: str, *, poll: float, check_every: float = 1.0,
+    def __init__(self, store: WorkQueue, worker_id: str, *, poll: float, check_every: float = 1.0,
                  listened_poll: float = LISTENED_POLL) -> None:
         self.store = store
         self.worker_id = worker_id

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from runyard.errors import StoreUnavailable
 from runyard.model import Resources, Status
 from runyard.spec.types import MetricSpec
-from runyard.store.base import Store
+from runyard.store.roles import ResultsReader
 
 
 class ExperimentInfo:
@@ -17,7 +17,7 @@ class ExperimentInfo:
     Read from the store at the first launch of an experiment; when the store is unreachable then, the
     folder is unknown and the metrics empty for that launch, and the next launch reads again."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ResultsReader) -> None:
         self.store = store
         self._folders: dict[str, str | None] = {}
         self._metrics: dict[str, list[MetricSpec]] = {}

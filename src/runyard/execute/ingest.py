@@ -37,7 +37,8 @@ from runyard.execute.extract import Rule, Tail
 from runyard.execute.metric_lines import BadLines
 from runyard.model import StepExec
 from runyard.spec.types import MetricSpec
-from runyard.store.base import MetricRow, Store
+from runyard.store.base import MetricRow
+from runyard.store.roles import MetricSink
 
 #: Bytes gained in one poll above which the next poll comes sooner (a program logging very fast).
 BUSY_BYTES = 256 << 10
@@ -82,7 +83,7 @@ def track(ex: StepExec, specs: Iterable[MetricSpec], *, log_offset: int = 0, met
 class Ingest:
     """The metrics of the running executions of one worker, on their way to ``store``."""
 
-    def __init__(self, store: Store, *, chunk: int = extract.CHUNK, owner: str | None = None) -> None:
+    def __init__(self, store: MetricSink, *, chunk: int = extract.CHUNK, owner: str | None = None) -> None:
         self.store = store
         self.chunk = chunk
         self.owner = owner  # the worker whose attempts these are (None: no ownership check, e.g. reparse)
@@ -187,7 +188,7 @@ def metric_warning(problems: Sequence[str]) -> str:
     return WARNING_PREFIX + " | ".join(problems)
 
 
-def replay(store: Store, ex: StepExec, specs: Sequence[MetricSpec], *, log_offset: int, metrics_offset: int,
+def replay(store: MetricSink, ex: StepExec, specs: Sequence[MetricSpec], *, log_offset: int, metrics_offset: int,
            spec_folder: str | None, chunk: int = extract.CHUNK) -> tuple[int, list[str], list[str]]:
     """Extract every metric of a finished execution again from its files and replace what the store
     holds for it (``runyard reparse``). Returns the points stored, the problems found (a metric that

@@ -16,12 +16,13 @@ from collections.abc import Iterable
 
 from runyard.execute.launch import process_alive
 from runyard.model import Status
-from runyard.store.base import ExecRecord, RunRecord, Store, WorkerRecord
+from runyard.store.base import ExecRecord, RunRecord, WorkerRecord
+from runyard.store.roles import ResultsReader
 
 LOST = "lost"
 
 
-def lost_keys(store: Store, experiment: str | None = None, *, host: str | None = None,
+def lost_keys(store: ResultsReader, experiment: str | None = None, *, host: str | None = None,
               now: float | None = None) -> set[str]:
     """Keys of the running executions (of ``experiment``, or all) whose worker is gone. Writes nothing."""
     running = store.executions(experiment, statuses=[Status.RUNNING])

@@ -149,6 +149,9 @@ class Store(abc.ABC):
     - Connection trouble (server down, SQLite busy beyond its timeout) raises
       :class:`StoreUnavailable` (retry later); other database trouble :class:`StoreError`.
     - A store object may be shared by threads; after ``fork`` the child opens its own store.
+    - Roles (``roles.py``): a Store is a ``WorkQueue``, a ``MetricSink`` and a ``ResultsReader``.
+      ``opener(url, readonly=True)`` returns a ``ResultsReader`` that answers every query as the
+      store does and raises StoreError from every method of ``WRITE_METHODS``, writing nothing.
     """
 
     url: str

@@ -84,6 +84,12 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
+def _on_readonly_connect(dbapi_conn: Any, _record: Any) -> None:
+    """A read-only SQLite connection: the lock wait only (the database is WAL already, or read as it is)."""
+    dbapi_conn.isolation_level = None
+    dbapi_conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
 def _set_wal(cur: Any) -> None:
     """Switch a fresh database to WAL. The switch needs the database to itself and SQLite does not wait
     for it (no busy handler), so when several processes open a new store at once, retry for a while."""
@@ -124,20 +130,28 @@ def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         raise exc.DisconnectionError(str(err)) from err
 
 
-def make_engine(url: URL) -> Engine:
+def make_engine(url: URL, *, readonly: bool = False, immutable: bool = False) -> Engine:
+    """The engine of a store. ``readonly``: the database itself refuses writes (SQLite opened
+    ``mode=ro``, PostgreSQL sessions whose transactions are read only). ``immutable`` (SQLite, read
+    only): read the file without locks and without creating -wal / -shm files, for a short read
+    while no other process has the store open."""
     if url.get_backend_name() == "sqlite":
+        if readonly:
+            from urllib.parse import quote
+
+            path = quote(str(url.database))
+            query = {"mode": "ro", "uri": "true", **({"immutable": "1"} if immutable else {})}
+            url = URL.create("sqlite", database=f"file:{path}", query=query)
         engine = create_engine(url, pool_size=8, max_overflow=16)
-        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "connect", _on_readonly_connect if readonly else _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
-    engine = create_engine(
-        url,
-        pool_size=4,
-        max_overflow=8,
-        # client_encoding: a database that is not UTF8 (SQL_ASCII) would otherwise hand bytes to SQLAlchemy's
-        # set-up; this way the connection works and check_pg_encoding says what is wrong
-        connect_args={"connect_timeout": 10, "application_name": "runyard", "client_encoding": "utf8"},
-    )
+    # client_encoding: a database that is not UTF8 (SQL_ASCII) would otherwise hand bytes to SQLAlchemy's
+    # set-up; this way the connection works and check_pg_encoding says what is wrong
+    connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "runyard", "client_encoding": "utf8"}
+    if readonly:
+        connect_args["options"] = "-c default_transaction_read_only=on"
+    engine = create_engine(url, pool_size=4, max_overflow=8, connect_args=connect_args)
     event.listen(engine, "connect", _mark_used)
     event.listen(engine, "checkin", _mark_used)
     event.listen(engine, "checkout", _ping_if_idle)
@@ -157,6 +171,8 @@ def translate(err: exc.SQLAlchemyError, url: str) -> StoreError | DiskFull:
         what = describe(err)
         if _out_of_space(err, what):
             return DiskFull(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else f"the store {url}")
+        if "readonly database" in what or "read-only transaction" in what:
+            return StoreError(f"the store {url} is open read-only: {what}")
         if isinstance(err, exc.OperationalError) or err.connection_invalidated:
             if what == "database is locked":
                 what = "another process holds its lock (SQLite: database is locked)"
@@ -191,6 +207,7 @@ class SqlCore(Store):
         self.is_pg = engine.dialect.name == "postgresql"
         self._closed = False
         self._busy_ms = SQLITE_BUSY_TIMEOUT_MS
+        self.readonly = False  # a store opened read-only refuses every write transaction
 
     def wait_for_locks(self, seconds: float | None) -> None:
         self._busy_ms = SQLITE_BUSY_TIMEOUT_MS if seconds is None else max(1, int(seconds * 1000))
@@ -214,7 +231,7 @@ class SqlCore(Store):
             init_schema(engine, shown)
         except exc.DBAPIError as err:
             engine.dispose()
-            raise _open_error(err, shown) from None
+            raise open_error(err, shown) from None
         except BaseException:
             engine.dispose()
             raise
@@ -225,6 +242,8 @@ class SqlCore(Store):
         """One transaction. On SQLite a write transaction starts with BEGIN IMMEDIATE."""
         if self._closed:
             raise StoreError(f"the store {self.url} is closed")
+        if write and self.readonly:
+            raise StoreError(f"the store {self.url} is open read-only: nothing can be written through it")
         try:
             with self._connect() as conn:
                 if write:
@@ -262,7 +281,7 @@ class SqlCore(Store):
             self._engine.dispose()
 
 
-def _open_error(err: exc.DBAPIError, shown: str) -> StoreError:
+def open_error(err: exc.DBAPIError, shown: str) -> StoreError:
     what = describe(err)
     if "file is not a database" in what:
         return StoreError(f"cannot open the store {shown}: the file is not a SQLite database")

@@ -9,7 +9,6 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from runyard.errors import LeaseLost
 from runyard.model import Metric, Status
@@ -50,6 +49,9 @@ def summarize(key: str, rows: Sequence[MetricRow], now: float) -> list[dict[str,
 
 class MetricsMixin(SqlCore):
     def _summary_upsert(self) -> Any:
+        # the dialects' INSERT … ON CONFLICT, imported here: the PostgreSQL dialect costs a reader ~0.1 s
+        from sqlalchemy.dialects import postgresql, sqlite
+
         stmt = (postgresql.insert(_S) if self.is_pg else sqlite.insert(_S)).values(
             {c.name: bindparam(c.name) for c in _S.columns}
         )

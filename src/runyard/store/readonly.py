@@ -1,24 +1,31 @@
-"""Read an experiment's executions and run steps without opening the store for writing: what
-``runyard plan`` compares a plan with. Never creates, migrates or locks a store.
+"""The read-only store: what ``open_store(url, readonly=True)`` returns, a
+:class:`~runyard.store.roles.ResultsReader` that never creates, migrates or writes anything.
 
-SQLite: the standard library's driver on a ``mode=ro`` URI (no WAL switch, no schema check). PostgreSQL:
-plain SELECTs on a SQLAlchemy engine, without the schema set-up :func:`open_store` does.
+Every write method raises :class:`StoreError`, and the database refuses writes too: SQLite is opened
+``mode=ro``, PostgreSQL sessions start read-only transactions. Opening checks that the store exists
+and has the schema this code reads (a newer or older one: StoreError, saying what to do).
+
+:func:`read_past` and :func:`run_names` answer ``runyard plan`` and naming from it: what the store
+holds of an experiment, or nothing when there is no store yet.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+
+from sqlalchemy import exc, literal, select
 
 from runyard.errors import StoreError
-from runyard.store.checks import check_sqlite_file, not_utf8
-from runyard.store.schema import check_not_newer
-
-_EXEC_COLS = ("key", "step", "status", "params", "needs", "folder", "exit_code", "error", "ended", "code")
+from runyard.store import schema
+from runyard.store.base import Clock
+from runyard.store.checks import check_pg_encoding
+from runyard.store.engine import make_engine, mask_url, open_error, parse_url
+from runyard.store.sql import SqlStore
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,119 @@ class Past:
     exists: bool = False  # whether a store was there at all
 
 
+def _refuse(name: str) -> Callable[..., NoReturn]:
+    def refused(self: ReadOnlyStore, *_args: Any, **_kwargs: Any) -> NoReturn:
+        raise StoreError(f"the store {self.url} is open read-only: {name}() would write; "
+                         "open it with open_store(url) to change it")
+
+    refused.__name__ = name
+    return refused
+
+
+class ReadOnlyStore(SqlStore):
+    """A SQL store opened for reading only (see the module docstring)."""
+
+    version: int | None = None  # the schema version; None: a database runyard never wrote to
+
+    # every method of WRITE_METHODS (roles.py)
+    submit = _refuse("submit")
+    claim = _refuse("claim")
+    started = _refuse("started")
+    finish = _refuse("finish")
+    set_status = _refuse("set_status")
+    reap = _refuse("reap")
+    reap_worker = _refuse("reap_worker")
+    interrupt = _refuse("interrupt")
+    register_worker = _refuse("register_worker")
+    heartbeat = _refuse("heartbeat")
+    unregister_worker = _refuse("unregister_worker")
+    log_metrics = _refuse("log_metrics")
+    log_metric_rows = _refuse("log_metric_rows")
+    clear_metrics = _refuse("clear_metrics")
+    pause = _refuse("pause")
+    cancel = _refuse("cancel")
+    set_priority = _refuse("set_priority")
+
+    @classmethod
+    def open_readonly(cls, url: str, *, clock: Clock = time.time, any_schema: bool = False,
+                      one_read: bool = False) -> ReadOnlyStore:
+        """Open the existing store at ``url`` for reading. StoreError when there is none (a missing
+        SQLite file, or a database runyard never wrote to) or when its schema is not this code's;
+        ``any_schema`` accepts no schema and older ones (for :meth:`past` and :meth:`run_names` only).
+
+        A SQLite reader shares the -wal / -shm files of the live writers, creating them when there are
+        none (SQLite leaves them behind, empty). ``one_read``: a read of a moment, which reads a store
+        nobody has open (no -wal file) without creating them."""
+        shown = mask_url(url.strip())
+        path = sqlite_path(url.strip())
+        if path is not None and not os.path.isfile(path):
+            raise StoreError(f"no runyard store at {path}: nothing to read")
+        immutable = one_read and path is not None and not os.path.exists(path + "-wal")
+        engine = make_engine(parse_url(url), readonly=True, immutable=immutable)
+        try:
+            with engine.connect() as conn, conn.begin():
+                if engine.dialect.name == "postgresql":
+                    check_pg_encoding(conn, shown)
+                version = schema.read_version(conn)
+        except exc.DBAPIError as err:
+            engine.dispose()
+            raise open_error(err, shown) from None
+        except BaseException:
+            engine.dispose()
+            raise
+        try:
+            _check_version(version, shown, any_schema)
+        except StoreError:
+            engine.dispose()
+            raise
+        store = cls(engine, shown, clock)
+        store.readonly = True
+        store.version = version
+        return store
+
+    def past(self, experiment: str) -> Past:
+        """What the store holds of ``experiment`` (executions and run steps); empty when nothing."""
+        if self.version is None:
+            return Past()
+        past = Past(exists=True)
+        x, r, rs = schema.executions, schema.runs, schema.run_steps
+        columns = (x.c.key, x.c.step, x.c.status, x.c.params, x.c.needs, x.c.folder, x.c.exit_code, x.c.error,
+                   x.c.ended, x.c.code if self.version >= 2 else literal(""))  # version 1 had no code hashes
+        with self.tx(write=False) as conn:
+            rows = conn.execute(select(*columns).where(x.c.experiment == experiment)).all()
+            links = conn.execute(select(r.c.id, r.c.name, rs.c.step, rs.c.exec_key)
+                                 .select_from(r.join(rs, rs.c.run_id == r.c.id))
+                                 .where(r.c.experiment == experiment)).all()
+        for key, step, status, params, needs, folder, exit_code, error, ended, code in rows:
+            past.executions[key] = PastExecution(key, step, status, json.loads(params or "{}"),
+                                                 tuple(json.loads(needs or "[]")), folder, exit_code, error, ended,
+                                                 code or "")
+        for run_id, name, step, key in links:
+            past.by_run_id.setdefault(run_id, {})[step] = key
+            past.by_run_name.setdefault(name, {})[step] = key
+        return past
+
+    def run_names(self, experiment: str) -> dict[str, str]:
+        """Run name → run id of the runs of ``experiment``."""
+        if self.version is None:
+            return {}
+        r = schema.runs
+        with self.tx(write=False) as conn:
+            rows = conn.execute(select(r.c.name, r.c.id).where(r.c.experiment == experiment)).all()
+        return {name: run_id for name, run_id in rows}
+
+
+def _check_version(version: int | None, shown: str, any_schema: bool) -> None:
+    if version is None:
+        if not any_schema:
+            raise StoreError(f"the store {shown} holds no runyard data yet: nothing to read")
+        return
+    schema.check_not_newer(version, where=f"the store {shown}")
+    if version < schema.SCHEMA_VERSION and not any_schema:
+        raise StoreError(f"the store {shown} has schema version {version}, older than this runyard's "
+                         f"({schema.SCHEMA_VERSION}): open it once for writing (e.g. `runyard status`) to upgrade it")
+
+
 def sqlite_path(url: str) -> str | None:
     return url[len("sqlite:///"):].split("?", 1)[0] if url.startswith("sqlite:///") else None
 
@@ -55,35 +175,9 @@ def read_past(url: str, experiment: str) -> Past:
     path = sqlite_path(url)
     if path is not None and not os.path.exists(path):
         return Past()
-    with _connect(url, path) as query:
-        if path is None:
-            found = query("SELECT current_database(), current_setting('server_encoding')", {}) or [("", "")]
-            database, encoding = str(found[0][0]), str(found[0][1])
-            if encoding.upper() not in ("UTF8", "UNICODE"):
-                raise not_utf8(database, encoding, _shown(url))
-        tables = query("SELECT 1 FROM runs LIMIT 1", {}, probe=True)
-        if tables is None:
-            return Past()
-        version = query("SELECT value FROM meta WHERE key = 'schema_version'", {}, probe=True) or []
-        if version and str(version[0][0]).isdigit():
-            check_not_newer(int(version[0][0]), where=f"the store {_shown(url)}")
-        past = Past(exists=True)
-        rows = query(f"SELECT {', '.join(_EXEC_COLS)} FROM executions WHERE experiment = :e", {"e": experiment},
-                     probe=True)
-        if rows is None:  # a store older than code hashes
-            rows = [(*r, "") for r in query(f"SELECT {', '.join(_EXEC_COLS[:-1])} FROM executions "
-                                            "WHERE experiment = :e", {"e": experiment}) or []]
-        for row in rows:
-            ex = PastExecution(key=row[0], step=row[1], status=row[2], params=json.loads(row[3] or "{}"),
-                               needs=tuple(json.loads(row[4] or "[]")), folder=row[5], exit_code=row[6],
-                               error=row[7], ended=row[8], code=row[9] or "")
-            past.executions[ex.key] = ex
-        links = query("SELECT r.id, r.name, s.step, s.exec_key FROM runs r JOIN run_steps s ON s.run_id = r.id "
-                      "WHERE r.experiment = :e", {"e": experiment}) or []
-        for run_id, name, step, key in links:
-            past.by_run_id.setdefault(run_id, {})[step] = key
-            past.by_run_name.setdefault(name, {})[step] = key
-        return past
+    with ReadOnlyStore.open_readonly(url, any_schema=True, one_read=True) as reader:
+        assert isinstance(reader, ReadOnlyStore)
+        return reader.past(experiment)
 
 
 def run_names(url: str, experiment: str) -> dict[str, str]:
@@ -92,70 +186,6 @@ def run_names(url: str, experiment: str) -> dict[str, str]:
     path = sqlite_path(url)
     if path is not None and not os.path.exists(path):
         return {}
-    with _connect(url, path) as query:
-        rows = query("SELECT name, id FROM runs WHERE experiment = :e", {"e": experiment}, probe=True)
-    return {name: run_id for name, run_id in rows or []}
-
-
-Query = Any
-
-
-def _shown(url: str) -> str:
-    from runyard.store.engine import mask_url
-
-    return mask_url(url)
-
-
-@contextmanager
-def _connect(url: str, path: str | None) -> Iterator[Query]:
-    if path is not None:
-        import sqlite3
-        from urllib.parse import quote
-
-        # no -wal file: nobody has the store open, and ``immutable`` reads without creating -wal / -shm
-        # files; else a plain read-only connection shares the live writers' -shm
-        check_sqlite_file(path)  # an empty or foreign file is no store to read
-        mode = "mode=ro" if os.path.exists(path + "-wal") else "mode=ro&immutable=1"
-        try:
-            conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?{mode}", uri=True, timeout=10)
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot read the store {path}: {err}") from None
-
-        def query(sql: str, params: dict[str, Any], probe: bool = False) -> list[Any] | None:
-            try:
-                return conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as err:
-                if probe and ("no such" in str(err)):
-                    return None
-                raise StoreError(f"cannot read the store {path}: {err}") from None
-            except sqlite3.DatabaseError as err:
-                raise StoreError(f"cannot read the store {path}: {err}") from None
-
-        try:
-            yield query
-        finally:
-            conn.close()
-        return
-    from sqlalchemy import exc, text
-
-    from runyard.store.engine import VALID_URLS, describe, make_engine, mask_url, parse_url
-
-    engine = make_engine(parse_url(url))
-    try:
-        def pg_query(sql: str, params: dict[str, Any], probe: bool = False) -> list[Any] | None:
-            try:
-                with engine.connect() as conn:
-                    return [tuple(r) for r in conn.execute(text(sql), params)]
-            except exc.ProgrammingError:
-                if probe:
-                    return None
-                raise
-            except exc.DBAPIError as err:  # one line: the driver's first, and what to check
-                raise StoreError(f"cannot read the store {mask_url(url)}: {describe(err)}; check that the server "
-                                 f"runs and the URL (expected {VALID_URLS})") from None
-            except exc.SQLAlchemyError as err:
-                raise StoreError(f"cannot read the store {mask_url(url)}: {str(err).splitlines()[0]}") from None
-
-        yield pg_query
-    finally:
-        engine.dispose()
+    with ReadOnlyStore.open_readonly(url, any_schema=True, one_read=True) as reader:
+        assert isinstance(reader, ReadOnlyStore)
+        return reader.run_names(experiment)

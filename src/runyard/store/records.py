@@ -61,6 +61,13 @@ RUN_STATUS_ORDER = (
     Status.DONE,
 )
 
+#: Rank of each status when deriving a run's status in bulk (the highest present wins): the reverse of
+#: RUN_STATUS_ORDER, from 1 (done) to 7 (running).
+STATUS_RANK = {status.value: len(RUN_STATUS_ORDER) - i for i, status in enumerate(RUN_STATUS_ORDER)}
+#: rank → status value; 0 (a run without executions) and 2 are waiting.
+RANK_STATUS = [Status.WAITING.value] + [s for s, _ in sorted(STATUS_RANK.items(), key=lambda item: item[1])]
+MISSING_RANK = STATUS_RANK[Status.WAITING.value]  # an execution the store does not hold
+
 
 def derive_run_status(statuses: Iterable[Status]) -> Status:
     present = set(statuses)

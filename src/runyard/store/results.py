@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, literal, select
 
-from runyard.model import Status
 from runyard.store import schema
 from runyard.store.base import SUMMARY_STATS, ResultTables, pick_one
 from runyard.store.engine import SqlCore
+from runyard.store.records import MISSING_RANK, RANK_STATUS, STATUS_RANK
 from runyard.store.submit import chunks
 
 _R = schema.runs
@@ -27,21 +27,6 @@ _X = schema.executions
 _S = schema.metric_summary
 _M = schema.metrics
 _E = schema.experiments
-
-#: Rank of each status when deriving a run's status (the highest present wins; see RUN_STATUS_ORDER).
-STATUS_RANK = {
-    Status.DONE.value: 1,
-    Status.WAITING.value: 2,
-    Status.READY.value: 3,
-    Status.CANCELLED.value: 4,
-    Status.INTERRUPTED.value: 5,
-    Status.FAILED.value: 6,
-    Status.RUNNING.value: 7,
-}
-#: rank → status value; 0 (a run without executions) and 2 are waiting.
-RANK_STATUS = [Status.WAITING.value] + [s for s, _ in sorted(STATUS_RANK.items(), key=lambda item: item[1])]
-MISSING_RANK = STATUS_RANK[Status.WAITING.value]  # an execution the store does not hold
-
 
 def rank_case(column: Any) -> Any:
     return case(*((column == status, rank) for status, rank in STATUS_RANK.items()), else_=MISSING_RANK)

@@ -3,8 +3,9 @@
 SQLite joins by index lookups, about a microsecond per row on 64-character keys, and building a
 Python tuple per row costs nearly as much. So each table is read by ONE aggregate query per
 million rows that packs a column into one value: keys concatenated into a blob (read by numpy as
-fixed-width ``S64``), text joined with a unit separator, numbers printed with 17 significant digits
-(exact round trip) and parsed by ``numpy.fromstring``. Runs, executions, run steps and summaries
+fixed-width ``S64``), text joined with a unit separator, JSON one object per line (parsed by
+``param_table.py``), numbers printed with 17 significant digits (exact round trip) and parsed by
+``numpy.fromstring``. Runs, executions, run steps and summaries
 are read at once on separate connections (SQLite runs those queries without the GIL), then joined
 by sorted-key search. A table that breaks the packing (a key that is not 64 characters, a name
 holding the separator) makes the caller fall back to the portable joined queries.
@@ -15,12 +16,12 @@ executions or metrics are not in the answer yet, as any later read would show th
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from runyard.store.base import ResultTables
-from runyard.store.results import MISSING_RANK, RANK_STATUS, STATUS_RANK
+from runyard.store.param_table import param_frame
+from runyard.store.records import MISSING_RANK, RANK_STATUS, STATUS_RANK
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,8 +62,9 @@ def _digit(col: str) -> tuple[str, str]:
     return ("digit", f"group_concat({col}, '')")
 
 
-def _json(col: str) -> tuple[str, str]:
-    return ("json", f"group_concat({col}, ',')")
+def _lines(col: str) -> tuple[str, str]:
+    """Text without line breaks (JSON as the store writes it), one line per row."""
+    return ("lines", f"group_concat({col}, char(10))")
 
 
 def _packed(store: SqlCore, table: str, columns: list[tuple[str, str]], where: str = "",
@@ -105,12 +107,16 @@ def _packed(store: SqlCore, table: str, columns: list[tuple[str, str]], where: s
                     raise Unpackable(table)
                 parts[index].append(digits - np.uint8(48))
             else:
-                parts[index].append(json.loads("[" + value + "]"))
+                if value.count("\n") + 1 != count:
+                    raise Unpackable(table)
+                parts[index].append(value)
     found: list[Any] = []
     for (kind, _), chunks in zip(columns, parts, strict=True):
         if kind in ("key", "number", "digit"):
             empty_type: Any = {"key": f"S{KEY_LEN}", "number": np.float64, "digit": np.uint8}[kind]
             found.append(np.concatenate(chunks) if chunks else np.empty(0, dtype=empty_type))
+        elif kind == "lines":
+            found.append("\n".join(chunks))
         elif len(chunks) == 1:
             found.append(chunks[0])
         else:
@@ -167,7 +173,7 @@ class _Keys:
 
 
 def _runs(store: SqlCore, experiment: str) -> list[Any]:
-    cols = [_key("id"), _text("name"), _json("params"), _time("created")]
+    cols = [_key("id"), _text("name"), _lines("params"), _time("created")]
     return _packed(store, "runs", cols, "experiment = :e", {"e": experiment})
 
 
@@ -204,12 +210,6 @@ def _summaries(store: SqlCore, experiment: str, stats: list[str]) -> list[Any]:
                    "exec_key IN (SELECT key FROM executions WHERE experiment = :e)", {"e": experiment})
 
 
-def _param_frame(params: list[dict[str, Any]]) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(params) if params else pd.DataFrame(index=pd.RangeIndex(0))
-
-
 def sqlite_results(store: SqlCore, experiment: str, stats: list[str]) -> ResultTables | None:
     """The results of ``experiment`` read by scans, or None when the tables do not fit the packing."""
     try:
@@ -220,7 +220,7 @@ def sqlite_results(store: SqlCore, experiment: str, stats: list[str]) -> ResultT
             summaries_job = pool.submit(_summaries, store, experiment, stats)
             staged_job = pool.submit(_staged, store, experiment)
             run_ids, names, params, created = _runs(store, experiment)
-            params = _param_frame(params)  # while the other reads finish
+            params = param_frame(params)  # while the other reads finish
             exec_keys, exec_step, exec_rank, exec_started, exec_ended = execs_job.result()
             link_run, link_exec = links_job.result()
             summary_key, summary_name, *summary_stats = summaries_job.result()

@@ -16,7 +16,8 @@ Use it by subclassing in a test module and providing two fixtures::
         with open_my_store(url, clock=clock) as s:
             yield s
 
-The concurrency tests open further stores on ``store.url`` in threads and in real processes.
+The concurrency tests open further stores on ``store.url`` in threads and in real processes; the
+read-only tests (``store_contract_readonly.py``) open ``opener(url, readonly=True)`` beside the store.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from runyard.errors import RunNotFound
 from runyard.model import Run, Status
 from runyard.store.base import ExecRecord, Store
 from runyard.testing.store_contract_control import ControlContract
+from runyard.testing.store_contract_readonly import ReadOnlyContract
 from runyard.testing.store_contract_state import FinishContract, LeaseContract, QueryContract, _Contract
 from runyard.testing.store_helpers import (
     FakeClock,
@@ -52,6 +54,7 @@ __all__ = [
     "FinishContract",
     "LeaseContract",
     "QueryContract",
+    "ReadOnlyContract",
     "StoreContract",
     "SubmitContract",
 ]
@@ -329,6 +332,8 @@ class ClaimContract(_Contract):
         assert store.counts("exp")[D] == len(execs)
 
 
-class StoreContract(SubmitContract, ClaimContract, FinishContract, LeaseContract, QueryContract, ControlContract):
+class StoreContract(SubmitContract, ClaimContract, FinishContract, LeaseContract, QueryContract, ControlContract,
+                    ReadOnlyContract):
     """The whole contract. ``opener`` names a ``module:function(url) -> Store`` used to open
-    further connections to the same store (in threads and child processes)."""
+    further connections to the same store (in threads and child processes); ``opener(url,
+    readonly=True)`` must give the read-only reader."""

@@ -101,10 +101,11 @@ def run_to_done(store: Store, worker: str, key_: str, *, experiment: str | None 
     return done
 
 
-def open_by(opener: str, url: str) -> Store:
+def open_by(opener: str, url: str, **options: Any) -> Store:
+    """Open ``url`` with the ``module:function`` named ``opener`` (``options``: e.g. ``readonly=True``)."""
     module, _, name = opener.partition(":")
     factory = getattr(importlib.import_module(module), name)
-    store: Store = factory(url)
+    store: Store = factory(url, **options)
     return store
 
 
