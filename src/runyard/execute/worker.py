@@ -25,12 +25,12 @@ from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
 from runyard.execute.ingest import Ingest, Pacer, track
-from runyard.execute.launchers import Clock, Exit, Handle, Launcher, LaunchRequest, open_launcher, routes
-from runyard.execute.launchers.base import heartbeats
+from runyard.execute.launchers import Clock, LaunchRequest, routes
 from runyard.execute.provenance import Provenance
 from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
 from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
+from runyard.execute.running import Running, record_end
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
@@ -38,15 +38,6 @@ from runyard.store.base import ExecRecord, Store
 #: How long one store call of a worker waits for a SQLite lock held by another process before the retry
 #: policy takes over: a worker answers signals at least this often while another process holds the store.
 LOCK_SLICE = 1.0
-
-
-@dataclass
-class _Running:
-    record: ExecRecord
-    slot: Slot
-    handle: Handle
-    terminating: bool = False
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,14 +70,11 @@ class Worker:
         self.on_event = on_event or (lambda event: None)
         self.max_executions = max_executions
         self.inline = inline  # call steps run in this process (runyard run --inline): the "inline" launcher
-        self._route = routes(launcher, inline=inline)  # a step's kind → the name of the launcher that runs it
-        self._launchers: dict[str, Launcher] = {}  # opened on first use
         self._clock = clock  # heartbeats, timeouts and grace periods (tests drive it)
         self._hooks = hooks or Hooks()
         self.host = socket.gethostname()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.result = WorkerResult()
-        self._running: dict[str, _Running] = {}
         self._stop_requests = 0
         self._display_failed = False
         self._launched = 0
@@ -104,6 +92,8 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._running = Running(self._selector, routes(launcher, inline=inline), clock=clock, grace=grace,
+                                poll_interval=poll_interval)
         self._control: Control | None = None
         self._listen_fd = -1
         self._window = Window(self._retry)  # gave_up: the store stayed away past store_timeout
@@ -156,11 +146,10 @@ class Worker:
                 if not self.stopping and not self._window.gave_up and not self._limit_reached():
                     claimed = self._fill()
                 if self._stop_requests > 1 and not terminated:
-                    self._terminate_all("interrupted")
+                    self._running.terminate_all("interrupted")
                     terminated = True
                 if self._stop_requests > 2 and not killed:  # a third Ctrl-C: no grace period
-                    for running in self._running.values():
-                        running.handle.terminate(0)
+                    self._running.kill_all()
                     killed = True
                 if not self._running:
                     if self.stopping or self._window.gave_up or self._limit_reached():
@@ -182,7 +171,7 @@ class Worker:
                     self._record.flush()
         finally:
             if self._running:
-                self._terminate_all("interrupted")
+                self._running.terminate_all("interrupted")
                 deadline = time.monotonic() + self.grace + 1
                 while self._running and time.monotonic() < deadline:
                     self._wait(0.1)
@@ -198,8 +187,7 @@ class Worker:
                     f"the store is unreachable: the results of {kept} step{'s' if kept != 1 else ''} are kept in "
                     "their meta.json; the next `runyard run` or `runyard worker` records them (not run again)")))
             self._control.close()
-            for launcher in self._launchers.values():
-                launcher.close()  # the local one's guardian kills what still runs
+            self._running.close()
             self.close()
             self.store.wait_for_locks(None)
         if self._window.gave_up:
@@ -312,66 +300,36 @@ class Worker:
                 env.update(self._hooks.launch_env(self.store, record))
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
-            launcher = self._launcher(record.kind)
-            handle = launcher.start(LaunchRequest(
+            step = self._running.start(record, slot, LaunchRequest(
                 record.command, cwd=record.workdir, log_path=files.log_path(record), env=env,
                 pythonpath_first=spec_folder, timeout=record.timeout, grace=self.grace, kind=record.kind))
         except (LaunchError, OSError, DiskFull) as err:
             if isinstance(err, DiskFull):
                 self._record.halt(err)
-            self._record_launch_failure(record, slot, str(err), provenance)
+            self.pool.release(slot)
+            self._record.launch_failed(record, str(err), provenance)
             return
-        self._safe(lambda: self.store.started(record.key, self.id, pid=handle.pid, pgid=handle.pgid,
+        self._safe(lambda: self.store.started(record.key, self.id, pid=step.handle.pid, pgid=step.handle.pgid,
                                               host=self.host, command_env=env, lease_seconds=self.lease_seconds))
         self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
                                  metrics_offset=offsets["metrics"], spec_folder=spec_folder))
-        running = _Running(record, slot, handle)
-        if launcher.capabilities.blocking:
-            self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
-            self._run_blocking(running)
-            return
-        self._pacer.started(time.monotonic())
-        self._running[record.key] = running
-        fd = handle.fileno()
-        if fd is not None:
-            self._selector.register(fd, selectors.EVENT_READ, record.key)
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
-
-    def _launcher(self, kind: str) -> Launcher:
-        name = self._route(kind)
-        if name not in self._launchers:
-            self._launchers[name] = open_launcher(name, self._clock)
-        return self._launchers[name]
-
-    def _run_blocking(self, running: _Running) -> None:
-        """Run a step in this thread (``--inline``), heartbeats going on in a thread meanwhile."""
-        try:
-            with heartbeats(lambda: self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds)),
-                            every=self.lease_seconds / 3):
-                ended = running.handle.poll()
+        if record.key in self._running:
+            self._pacer.started(time.monotonic())
+            return
+        try:  # a blocking launcher (--inline): the step runs now, in this thread
+            ended = self._running.run_blocking(step, every=self.lease_seconds / 3, beat=lambda: self._safe(
+                lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds)))
         finally:
-            self.pool.release(running.slot)
-            running.handle.close()
-        assert ended is not None, "a blocking launcher's poll returns when the step is over"
+            self.pool.release(slot)
         if ended.reason == "interrupted":
             self.request_stop()
-        self._finish(running, ended)
-
-    def _record_launch_failure(self, record: ExecRecord, slot: Slot, message: str,
-                               provenance: dict[str, Any]) -> None:
-        self.pool.release(slot)
-        self._record.launch_failed(record, message, provenance)
+        record_end(self._record, step, ended)
 
     # --- waiting and reaping ------------------------------------------------------------------------
     def _timeout(self, next_beat: float, *, idle: bool) -> float:
         tick, now = self._clock(), time.monotonic()
-        candidates = [next_beat - tick]
-        for running in self._running.values():
-            due = running.handle.due
-            if due is not None:
-                candidates.append(due - tick)
-            if running.handle.fileno() is None:  # nothing to wait on: polled
-                candidates.append(self.poll_interval)
+        candidates = [next_beat - tick, *self._running.moments(tick)]
         if idle:
             candidates.append(self._control.poll if self._control else self.poll_interval)
         if self._running and self._control is not None:
@@ -396,44 +354,14 @@ class Worker:
                     pass
 
     def _collect(self) -> None:
-        for key, running in list(self._running.items()):
-            ended = running.handle.poll()
-            if ended is None:
-                continue
-            fd = running.handle.fileno()
-            if fd is not None:
-                self._selector.unregister(fd)
-            running.handle.close()
-            del self._running[key]
-            self.pool.release(running.slot)
-            self._finish(running, ended)
-
-    def _finish(self, running: _Running, ended: Exit) -> None:
-        record = running.record
-        if running.reason == CANCELLED:
-            self._record.cancelled(record, ended.code)
-        elif running.reason == LOST:
-            self._record.lost(record)
-        elif ended.lost is not None:  # the launcher lost the step: no exit status to go by
-            self._record.finished(record, Status.FAILED, None, f"lost: {ended.lost}")
-        else:
-            self._record.exited(record, ended.code, running.reason or ended.reason)
+        for step, ended in self._running.collect():
+            self.pool.release(step.slot)
+            record_end(self._record, step, ended)
 
     def _poll_metrics(self) -> None:
         now = time.monotonic()
         if self._ingest.tracked and self._pacer.due(now):  # the store away and not due: nothing read
             self._pacer.done(now, busy=self._retry.due() and self._ingest.poll())
-
-    def _signal(self, running: _Running) -> None:
-        """Terminate a step: SIGTERM to its tree now, SIGKILL after the grace period."""
-        running.terminating = True
-        running.handle.terminate(self.grace)
-
-    def _terminate_all(self, reason: str) -> None:
-        for running in self._running.values():
-            if not running.terminating:
-                running.reason = running.reason or reason
-                self._signal(running)
 
     def _watch_listener(self) -> None:
         """Wait on the store's wake-up channel (PostgreSQL) next to the children."""
@@ -450,23 +378,15 @@ class Worker:
         """Stop the steps cancelled from elsewhere, or whose lease another worker took over."""
         if self._control is None or not self._running:
             return
-        for key, why in self._control.stops(list(self._running)).items():
-            running = self._running.get(key)
-            if running is not None and running.reason not in (CANCELLED, LOST):
-                running.reason = why
-                self._signal(running)
+        self._running.stop(self._control.stops(list(self._running)))
 
     def _heartbeat(self) -> None:
         owned = self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds))
         if owned is None or self._control is None:
             return
-        missing = [key for key, running in self._running.items()
-                   if key not in owned and running.reason not in (CANCELLED, LOST)]
+        missing = [k for k, step in self._running.items() if k not in owned and step.reason not in (CANCELLED, LOST)]
         if missing:
-            why = self._control.stops(missing, force=True)
-            for key in missing:
-                self._running[key].reason = why.get(key, LOST)
-                self._signal(self._running[key])
+            self._running.stop(self._control.stops(missing, force=True), missing)
 
     def _safe(self, call: Callable[[], Any]) -> Any:
         return self._retry.call(call, None)

@@ -83,6 +83,8 @@ class Handle(Protocol):
     #: the recovery of a dead worker on this host kills the group ``pgid`` (None: no group of its own here)
     pid: int
     pgid: int | None
+    #: :meth:`terminate` was called, by the worker or by the handle itself at the step's timeout
+    terminating: bool
 
     def fileno(self) -> int | None:
         """A descriptor readable once the execution may be over (then :meth:`poll`), or None: poll it."""

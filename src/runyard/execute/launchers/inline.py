@@ -136,6 +136,7 @@ class InlineHandle:
         self.request = request
         self.pid: int = os.getpid()
         self.pgid: int | None = None
+        self.terminating = False
         self._exit: Exit | None = None
 
     def fileno(self) -> int | None:

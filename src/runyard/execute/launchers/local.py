@@ -218,6 +218,7 @@ class LocalHandle:
         self._grace = grace
         self._kill_at: float | None = None
         self._timed_out = False
+        self.terminating = False
 
     def fileno(self) -> int | None:
         return self.child.fileno()
@@ -257,6 +258,7 @@ class LocalHandle:
             self.terminate(self._grace)
 
     def terminate(self, grace: float) -> None:
+        self.terminating = True
         self._deadline = None
         if grace <= 0:
             signal_group(self.child.pgid, signal.SIGKILL)
