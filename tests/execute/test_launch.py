@@ -300,7 +300,7 @@ def test_unwritable_log_is_a_launch_error(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------- death with the worker
 WORKER = textwrap.dedent(
     """
-    import signal, sys
+    import sys, time
     from runyard.execute import launch as L
     from runyard.execute.guardian import Guardian
     from runyard.execute.launchers.local import launch
@@ -313,7 +313,7 @@ WORKER = textwrap.dedent(
         cmd = "echo $$ >> pids; exec sleep 60"
     child = launch(cmd, cwd=folder, log_path=folder + "/step.log", env_extra={}, guardian=guardian)
     open(folder + "/ready", "w").write(str(child.pid))
-    signal.pause()  # until killed
+    time.sleep(120)  # until killed
     """
 )
 
