@@ -190,7 +190,6 @@ class LauncherContract:
         handle, (pid,) = self.started(launcher, tmp_path, "block", ignore_term=True)
         try:
             due = clock() + 30.0
-            assert not handle.terminating
             handle.terminate(grace=30.0)
             assert handle.terminating and handle.due == due
             assert handle.poll() is None and process_running(pid)  # SIGTERM is ignored: it runs on
