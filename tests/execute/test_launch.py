@@ -1,4 +1,5 @@
-"""launch: real processes under tmp_path."""
+"""The local launcher's process code (launch, Child, terminate) and the process-group helpers: real
+processes under tmp_path, synchronised by files the children write."""
 
 from __future__ import annotations
 
@@ -16,15 +17,11 @@ import pytest
 from runyard.errors import LaunchError
 from runyard.execute import launch as launch_mod
 from runyard.execute.guardian import Guardian
-from runyard.execute.launch import (
-    Child,
-    group_alive,
-    kill_orphan_group,
-    launch,
-    process_start_time,
-    signal_group,
-    terminate,
-)
+from runyard.execute.launchers import local as local_mod
+from runyard.execute.launchers.local import Child, launch, terminate
+from runyard.execute.processes import group_alive, kill_orphan_group, process_start_time, signal_group
+from runyard.testing import processes
+from runyard.testing.processes import process_running, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
 LINUX = sys.platform.startswith("linux")
@@ -45,30 +42,8 @@ def start(tmp_path: Path, command: str, **kw: object) -> Child:
     return launch(command, **args)  # type: ignore[arg-type]
 
 
-def dead(pid: int) -> bool:
-    """Gone, or a zombie waiting for init to reap it."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def wait_until(predicate: object, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def read_pids(path: Path, n: int) -> list[int]:
-    assert wait_until(lambda: path.exists() and len(path.read_text().split()) >= n), "pids not written"
+    wait_for(lambda: path.exists() and len(path.read_text().split()) >= n, timeout=10, what=f"{n} pids in {path}")
     return [int(p) for p in path.read_text().split()]
 
 
@@ -149,7 +124,7 @@ def test_argv_is_exactly_bash_dash_c_command(tmp_path: Path) -> None:
                     return found
             return []
 
-        assert wait_until(lambda: len(argv()) >= 3, 5), argv()
+        wait_for(lambda: len(argv()) >= 3, timeout=5, what="bash's argv")
         assert argv()[1:] == [b"-c", cmd.encode()]
     finally:
         terminate(child, grace=1)
@@ -210,7 +185,7 @@ def test_pidfd_readable_on_exit_with_many_children(tmp_path: Path) -> None:
 
 
 def test_fileno_without_pidfd_uses_a_waiter_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(launch_mod, "_USE_PIDFD", False)
+    monkeypatch.setattr(local_mod, "_USE_PIDFD", False)
     child = start(tmp_path, "sleep 0.2; exit 4")
     sel = selectors.DefaultSelector()
     sel.register(child, selectors.EVENT_READ)
@@ -227,7 +202,7 @@ def test_wait_timeout(tmp_path: Path) -> None:
     t0 = time.monotonic()
     assert child.wait(0.2) is None
     assert 0.15 < time.monotonic() - t0 < 2
-    signal_group(child, signal.SIGKILL)
+    signal_group(child.pgid, signal.SIGKILL)
     assert child.wait(5) == 137
     child.close()
 
@@ -242,8 +217,8 @@ def test_terminate_term_is_enough(tmp_path: Path) -> None:
 
 
 def test_terminate_escalates_to_kill_when_term_is_trapped(tmp_path: Path) -> None:
-    child = start(tmp_path, "trap 'echo got-term' TERM; while true; do sleep 0.05; done")
-    time.sleep(0.2)  # let bash install the trap
+    child = start(tmp_path, f"trap 'echo got-term' TERM; touch {tmp_path / 'trapped'}; while true; do sleep 0.05; done")
+    wait_for(lambda: (tmp_path / "trapped").exists(), what="bash to install its trap")
     t0 = time.monotonic()
     assert terminate(child, grace=0.5) == 137
     elapsed = time.monotonic() - t0
@@ -257,29 +232,29 @@ def test_whole_group_killed_including_grandchildren(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     child = start(tmp_path, f"sleep 60 & echo $! >> {pids}; (trap '' TERM; sleep 61) & echo $! >> {pids}; wait")
     grandchildren = read_pids(pids, 2)
-    assert not any(dead(p) for p in grandchildren)
+    assert all(process_running(p) for p in grandchildren)
     t0 = time.monotonic()
     terminate(child, grace=0.5)
-    assert wait_until(lambda: all(dead(p) for p in grandchildren), 5)
+    wait_for(lambda: not any(process_running(p) for p in grandchildren), timeout=5, what="the grandchildren to die")
     assert time.monotonic() - t0 < 5
-    assert not group_alive(child)
-    assert not signal_group(child, 0) or not group_alive(child.pgid)
+    assert not processes.group_alive(child.pgid)
+    assert not signal_group(child.pgid, 0) or not group_alive(child.pgid)
     child.close()
 
 
 def test_signal_group_on_gone_group(tmp_path: Path) -> None:
     child = start(tmp_path, "true")
     assert child.wait(5) == 0
-    assert wait_until(lambda: not signal_group(child, 0), 5)
-    assert not group_alive(child)
+    wait_for(lambda: not signal_group(child.pgid, 0), timeout=5, what="the group to be gone")
+    assert not group_alive(child.pgid)
     child.close()
 
 
 @pytest.mark.skipif(not LINUX, reason="/proc start times")
 def test_kill_orphan_group_checks_start_time(tmp_path: Path) -> None:
-    child = start(tmp_path, "sleep 30 & wait")
+    child = start(tmp_path, f"sleep 30 & echo $! > {tmp_path / 'pid'}; wait")
     try:
-        time.sleep(0.1)
+        read_pids(tmp_path / "pid", 1)
         # a wrong start time means the pgid now belongs to someone else: left alone
         assert not kill_orphan_group(child.pgid, expected_start=child.started_wall - 3600)
         assert child.poll() is None
@@ -287,7 +262,7 @@ def test_kill_orphan_group_checks_start_time(tmp_path: Path) -> None:
         assert child.wait(5) == 137
         assert not kill_orphan_group(child.pgid, expected_start=child.started_wall)
     finally:
-        signal_group(child, signal.SIGKILL)
+        signal_group(child.pgid, signal.SIGKILL)
         child.wait(5)
         child.close()
     assert not kill_orphan_group(os.getpgrp())
@@ -300,12 +275,12 @@ def test_kill_orphan_group_without_leader(tmp_path: Path) -> None:
     child = start(tmp_path, f"sleep 60 & echo $! > {pids}; exit 0")
     assert child.wait(5) == 0
     (grandchild,) = read_pids(pids, 1)
-    assert not dead(grandchild)
-    assert group_alive(child)
+    assert process_running(grandchild)
+    assert group_alive(child.pgid)
     # members started before the step did: not this step's group
     assert not kill_orphan_group(child.pgid, expected_start=child.started_wall + 3600)
     assert kill_orphan_group(child.pgid, expected_start=child.started_wall)
-    assert wait_until(lambda: dead(grandchild), 5)
+    wait_for(lambda: not process_running(grandchild), timeout=5, what="the grandchild to die")
     child.close()
 
 
@@ -328,6 +303,7 @@ WORKER = textwrap.dedent(
     import sys, time
     from runyard.execute import launch as L
     from runyard.execute.guardian import Guardian
+    from runyard.execute.launchers.local import launch
     mode, folder = sys.argv[1], sys.argv[2]
     if mode == "prctl":
         L._tools["setpriv"] = None
@@ -335,9 +311,9 @@ WORKER = textwrap.dedent(
     cmd = "echo $$ >> pids; sleep 60 & echo $! >> pids; sleep 61 & echo $! >> pids; wait"
     if mode != "guardian":
         cmd = "echo $$ >> pids; exec sleep 60"
-    child = L.launch(cmd, cwd=folder, log_path=folder + "/step.log", env_extra={}, guardian=guardian)
+    child = launch(cmd, cwd=folder, log_path=folder + "/step.log", env_extra={}, guardian=guardian)
     open(folder + "/ready", "w").write(str(child.pid))
-    time.sleep(120)
+    time.sleep(120)  # until killed
     """
 )
 
@@ -352,12 +328,12 @@ def test_step_dies_with_its_worker(tmp_path: Path, mode: str) -> None:
     worker = subprocess.Popen([sys.executable, "-c", WORKER, mode, str(tmp_path)], env=env)
     try:
         n = 3 if mode == "guardian" else 1
-        assert wait_until(lambda: (tmp_path / "ready").exists(), 20)
+        wait_for(lambda: (tmp_path / "ready").exists(), timeout=20, what="the worker to launch its step")
         pids = read_pids(tmp_path / "pids", n)
-        assert not any(dead(p) for p in pids)
+        assert all(process_running(p) for p in pids)
         worker.kill()
         worker.wait(5)
-        assert wait_until(lambda: all(dead(p) for p in pids), 10), f"{mode}: step outlived its worker"
+        wait_for(lambda: not any(process_running(p) for p in pids), timeout=10, what=f"{mode}: the step to die")
     finally:
         worker.kill()
         worker.wait(5)
@@ -384,7 +360,7 @@ def test_guardian_close_kills_registered_groups_only(tmp_path: Path) -> None:
 def test_dead_guardian_falls_back_to_deathsig(tmp_path: Path) -> None:
     guardian = Guardian()
     os.kill(guardian.pid, signal.SIGKILL)
-    assert wait_until(lambda: not guardian.alive, 5)
+    wait_for(lambda: not guardian.alive, timeout=5, what="the guardian to die")
     child = start(tmp_path, "sleep 5", guardian=guardian)
     assert child.guardian is None
     terminate(child, grace=1)

@@ -15,6 +15,7 @@ from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
 from runyard.errors import UsageError
 from runyard.execute.attempts import log_of as attempt_log
+from runyard.layout import ExecutionPaths
 from runyard.model import Status
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,7 +129,7 @@ def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, 
             path, _ = attempt_log(chosen.folder, attempt)
         except ValueError as err:
             raise UsageError(f"{chosen.step} of run {record.name}: {err}; its folder is {chosen.folder}") from None
-        follow = follow and path == os.path.join(chosen.folder, "log")
+        follow = follow and path == ExecutionPaths(chosen.folder).log
         where = (0, 0)  # offset, inode: a new attempt starts a new log file
         while True:
             where = _print_from(path, where)

@@ -1,5 +1,5 @@
 """The guardian: one small process per worker that kills the step process groups still registered
-when its worker dies, however it dies (see :mod:`runyard.execute.launch`)."""
+when its worker dies, however it dies (see :mod:`runyard.execute.launch` and :mod:`runyard.execute.launchers.local`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 
-from runyard.execute.launch import OWN_GROUP, kill_orphan_group
+from runyard.execute.launch import OWN_GROUP
+from runyard.execute.processes import kill_orphan_group
 
 
 class Guardian:

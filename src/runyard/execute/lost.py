@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Iterable
 
-from runyard.execute.launch import process_alive
+from runyard.execute.processes import process_alive
 from runyard.model import Status
 from runyard.store.base import ExecRecord, RunRecord, WorkerRecord
 from runyard.store.roles import ResultsReader

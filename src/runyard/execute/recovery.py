@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from runyard.execute.events import Event, EventSink
-from runyard.execute.launch import kill_orphan_group, process_alive
+from runyard.execute.processes import kill_orphan_group, process_alive
 from runyard.execute.unwritten import record_unwritten
 from runyard.model import Status
 from runyard.store.base import ExecRecord, Store, WorkerRecord

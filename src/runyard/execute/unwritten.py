@@ -21,7 +21,7 @@ from typing import Any
 from runyard.execute import files
 from runyard.execute.events import Event, EventSink
 from runyard.execute.ingest import metric_warning, replay
-from runyard.execute.launch import process_alive
+from runyard.execute.processes import process_alive
 from runyard.execute.recording import UNRECORDED
 from runyard.layout import ExecutionPaths
 from runyard.model import Status

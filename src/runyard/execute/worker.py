@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import signal
 import socket
 import sys
 import time
@@ -25,13 +24,13 @@ from runyard.execute.control import CANCELLED, LISTENED_POLL, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
-from runyard.execute.guardian import Guardian
 from runyard.execute.ingest import Ingest, Pacer, track
-from runyard.execute.launch import Child, launch, leader_exited, signal_group
+from runyard.execute.launchers import Clock, LaunchRequest, routes
 from runyard.execute.provenance import Provenance
 from runyard.execute.recording import Recorder
 from runyard.execute.recovery import recover
 from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
+from runyard.execute.running import Running, record_end
 from runyard.execute.slots import Slot, SlotPool
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
@@ -39,16 +38,6 @@ from runyard.store.base import ExecRecord, Store
 #: How long one store call of a worker waits for a SQLite lock held by another process before the retry
 #: policy takes over: a worker answers signals at least this often while another process holds the store.
 LOCK_SLICE = 1.0
-
-
-@dataclass
-class _Running:
-    record: ExecRecord
-    slot: Slot
-    child: Child
-    deadline: float | None
-    kill_at: float | None = None
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,7 +57,8 @@ class Worker:
                  lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
                  max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False,
-                 hooks: Hooks | None = None, store_timeout: float = DEFAULT_WINDOW) -> None:
+                 hooks: Hooks | None = None, store_timeout: float = DEFAULT_WINDOW, launcher: str = "local",
+                 clock: Clock = time.monotonic) -> None:
         # every store call of the worker goes through one retry policy (execute/retrying.py)
         self._retry = StoreRetry(store_timeout)
         self.store = store = guarded(store, self._retry)
@@ -79,12 +69,12 @@ class Worker:
         self.grace = grace
         self.on_event = on_event or (lambda event: None)
         self.max_executions = max_executions
-        self.inline = inline  # call steps run in this process (runyard run --inline)
+        self.inline = inline  # call steps run in this process (runyard run --inline): the "inline" launcher
+        self._clock = clock  # heartbeats, timeouts and grace periods (tests drive it)
         self._hooks = hooks or Hooks()
         self.host = socket.gethostname()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.result = WorkerResult()
-        self._running: dict[str, _Running] = {}
         self._stop_requests = 0
         self._display_failed = False
         self._launched = 0
@@ -97,12 +87,13 @@ class Worker:
                                 result=self.result, emit=self._emit,
                                 after=(self._hooks.after_record(store, self._emit)
                                        if self._hooks.after_record is not None else None))
-        self._guardian: Guardian | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._running = Running(self._selector, routes(launcher, inline=inline), clock=clock, grace=grace,
+                                poll_interval=poll_interval)
         self._control: Control | None = None
         self._listen_fd = -1
         self._window = Window(self._retry)  # gave_up: the store stayed away past store_timeout
@@ -135,10 +126,9 @@ class Worker:
         except BaseException:
             self.store.wait_for_locks(None)
             raise
-        next_beat = time.monotonic() + self.lease_seconds / 3
+        next_beat = self._clock() + self.lease_seconds / 3
         terminated = killed = False
         announced = 0
-        self._guardian = Guardian()
         # a draining worker may wait for other workers' last steps, whose end sends no wake-up: it polls
         self._control = Control(self.store, self.id, poll=self.poll_interval,
                                 listened_poll=self.poll_interval if burst else LISTENED_POLL)
@@ -156,18 +146,17 @@ class Worker:
                 if not self.stopping and not self._window.gave_up and not self._limit_reached():
                     claimed = self._fill()
                 if self._stop_requests > 1 and not terminated:
-                    self._terminate_all("interrupted")
+                    self._running.terminate_all("interrupted")
                     terminated = True
                 if self._stop_requests > 2 and not killed:  # a third Ctrl-C: no grace period
-                    for running in self._running.values():
-                        running.kill_at = time.monotonic()
+                    self._running.kill_all()
                     killed = True
                 if not self._running:
                     if self.stopping or self._window.gave_up or self._limit_reached():
                         break
                     if burst and claimed == 0 and self._drained():
                         break
-                now = time.monotonic()
+                now = self._clock()
                 if now >= next_beat:
                     self._heartbeat()
                     self._safe(self.recover)
@@ -177,18 +166,16 @@ class Worker:
                 self._wait(self._timeout(next_beat, idle=not self._running or claimed == 0))
                 self._collect()
                 self._apply_stops()
-                self._enforce_deadlines()
                 self._poll_metrics()
                 if self._record.pending and self._retry.due():  # not due: the files are not read again
                     self._record.flush()
         finally:
             if self._running:
-                self._terminate_all("interrupted")
+                self._running.terminate_all("interrupted")
                 deadline = time.monotonic() + self.grace + 1
                 while self._running and time.monotonic() < deadline:
                     self._wait(0.1)
                     self._collect()
-                    self._enforce_deadlines()
             if self._record.pending:
                 self._retry.next_try = 0.0  # one last try before leaving
                 self._record.flush()
@@ -200,7 +187,7 @@ class Worker:
                     f"the store is unreachable: the results of {kept} step{'s' if kept != 1 else ''} are kept in "
                     "their meta.json; the next `runyard run` or `runyard worker` records them (not run again)")))
             self._control.close()
-            self._guardian.close()
+            self._running.close()
             self.close()
             self.store.wait_for_locks(None)
         if self._window.gave_up:
@@ -313,69 +300,36 @@ class Worker:
                 env.update(self._hooks.launch_env(self.store, record))
             files.write_meta(record, new=True, status="running", attempt=record.attempts, started=now, worker=self.id,
                              host=self.host, slot=str(slot), env=env, metrics_from=offsets, provenance=provenance)
-            inline = self.inline and record.kind == "call"
-            if inline and not os.path.isdir(record.workdir):
-                raise LaunchError(f"cannot start step in {record.workdir}: no such folder")
-            if not inline:
-                child = launch(record.command, cwd=record.workdir, log_path=files.log_path(record), env_extra=env,
-                               pythonpath_first=spec_folder, guardian=self._guardian)
+            step = self._running.start(record, slot, LaunchRequest(
+                record.command, cwd=record.workdir, log_path=files.log_path(record), env=env,
+                pythonpath_first=spec_folder, timeout=record.timeout, grace=self.grace, kind=record.kind))
         except (LaunchError, OSError, DiskFull) as err:
             if isinstance(err, DiskFull):
                 self._record.halt(err)
-            self._record_launch_failure(record, slot, str(err), provenance)
+            self.pool.release(slot)
+            self._record.launch_failed(record, str(err), provenance)
             return
-        if inline:
-            self._run_inline(record, slot, env, spec_folder, offsets)
-            return
-        self._safe(lambda: self.store.started(record.key, self.id, pid=child.pid, pgid=child.pgid,
+        self._safe(lambda: self.store.started(record.key, self.id, pid=step.handle.pid, pgid=step.handle.pgid,
                                               host=self.host, command_env=env, lease_seconds=self.lease_seconds))
-        deadline = time.monotonic() + record.timeout if record.timeout else None
-        self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
-                                 metrics_offset=offsets["metrics"], spec_folder=spec_folder))
-        self._pacer.started(time.monotonic())
-        self._running[record.key] = _Running(record, slot, child, deadline)
-        self._selector.register(child.fileno(), selectors.EVENT_READ, record.key)
-        self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
-
-    def _run_inline(self, record: ExecRecord, slot: Slot, env: dict[str, str], spec_folder: str | None,
-                    offsets: dict[str, int]) -> None:
-        """Run a call step in this process (``--inline``), heartbeats going on in a thread meanwhile."""
-        from runyard.execute.inline import heartbeats, run_inline
-
-        self._safe(lambda: self.store.started(record.key, self.id, pid=os.getpid(), pgid=None, host=self.host,
-                                              command_env=env, lease_seconds=self.lease_seconds))
         self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
                                  metrics_offset=offsets["metrics"], spec_folder=spec_folder))
         self._emit(Event("started", record, Status.RUNNING, slot=str(slot)))
-        try:
-            with heartbeats(lambda: self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds)),
-                            every=self.lease_seconds / 3):
-                code, reason = run_inline(record.command, cwd=record.workdir, env=env,
-                                          log_path=files.log_path(record), spec_folder=spec_folder,
-                                          timeout=record.timeout)
-        except Exception as err:  # runyard's side failed (the log cannot be opened ...): the step fails, loudly
-            code, reason = 2, ""
-            with contextlib.suppress(OSError), open(files.log_path(record), "a", encoding="utf-8") as log:
-                log.write(f"runyard: could not run the step inline: {type(err).__name__}: {err}\n")
+        if record.key in self._running:
+            self._pacer.started(time.monotonic())
+            return
+        try:  # a blocking launcher (--inline): the step runs now, in this thread
+            ended = self._running.run_blocking(step, every=self.lease_seconds / 3, beat=lambda: self._safe(
+                lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds)))
         finally:
             self.pool.release(slot)
-        if reason == "interrupted":
+        if ended.reason == "interrupted":
             self.request_stop()
-        self._record.exited(record, code, reason)
-
-    def _record_launch_failure(self, record: ExecRecord, slot: Slot, message: str,
-                               provenance: dict[str, Any]) -> None:
-        self.pool.release(slot)
-        self._record.launch_failed(record, message, provenance)
+        record_end(self._record, step, ended)
 
     # --- waiting and reaping ------------------------------------------------------------------------
     def _timeout(self, next_beat: float, *, idle: bool) -> float:
-        now = time.monotonic()
-        candidates = [next_beat - now]
-        for running in self._running.values():
-            for moment in (running.deadline, running.kill_at):
-                if moment is not None:
-                    candidates.append(moment - now)
+        tick, now = self._clock(), time.monotonic()
+        candidates = [next_beat - tick, *self._running.moments(tick)]
         if idle:
             candidates.append(self._control.poll if self._control else self.poll_interval)
         if self._running and self._control is not None:
@@ -400,58 +354,14 @@ class Worker:
                     pass
 
     def _collect(self) -> None:
-        for key, running in list(self._running.items()):
-            gone = leader_exited(running.child)
-            if gone is False:
-                continue
-            if gone:
-                # A step is over when its leader exits: kill what is left of its group (a TERM-proof child of
-                # a timed-out step, the data-loader workers of a crashed trainer holding the GPU). Done before
-                # reaping: the unreaped leader keeps the group id from being reused.
-                signal_group(running.child, signal.SIGKILL)
-            code = running.child.poll()
-            if code is None:
-                continue
-            if gone is None:
-                signal_group(running.child, signal.SIGKILL)
-            self._selector.unregister(running.child.fileno())
-            running.child.close()
-            del self._running[key]
-            self.pool.release(running.slot)
-            if running.reason == CANCELLED:
-                self._record.cancelled(running.record, code)
-                continue
-            if running.reason == LOST:
-                self._record.lost(running.record)
-                continue
-            self._record.exited(running.record, code, running.reason)
+        for step, ended in self._running.collect():
+            self.pool.release(step.slot)
+            record_end(self._record, step, ended)
 
     def _poll_metrics(self) -> None:
         now = time.monotonic()
         if self._ingest.tracked and self._pacer.due(now):  # the store away and not due: nothing read
             self._pacer.done(now, busy=self._retry.due() and self._ingest.poll())
-
-    def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
-        for running in self._running.values():
-            if running.kill_at is not None and now >= running.kill_at:
-                signal_group(running.child, signal.SIGKILL)
-                running.kill_at = None
-            elif running.deadline is not None and now >= running.deadline and not running.reason:
-                running.reason = "timeout"
-                self._signal(running, signal.SIGTERM)
-
-    def _signal(self, running: _Running, sig: int) -> None:
-        signal_group(running.child, sig)
-        if sig == signal.SIGTERM:
-            running.kill_at = time.monotonic() + self.grace
-            running.deadline = None
-
-    def _terminate_all(self, reason: str) -> None:
-        for running in self._running.values():
-            if running.kill_at is None:
-                running.reason = running.reason or reason
-                self._signal(running, signal.SIGTERM)
 
     def _watch_listener(self) -> None:
         """Wait on the store's wake-up channel (PostgreSQL) next to the children."""
@@ -468,23 +378,15 @@ class Worker:
         """Stop the steps cancelled from elsewhere, or whose lease another worker took over."""
         if self._control is None or not self._running:
             return
-        for key, why in self._control.stops(list(self._running)).items():
-            running = self._running.get(key)
-            if running is not None and running.reason not in (CANCELLED, LOST):
-                running.reason = why
-                self._signal(running, signal.SIGTERM)
+        self._running.stop(self._control.stops(list(self._running)))
 
     def _heartbeat(self) -> None:
         owned = self._safe(lambda: self.store.heartbeat(self.id, lease_seconds=self.lease_seconds))
         if owned is None or self._control is None:
             return
-        missing = [key for key, running in self._running.items()
-                   if key not in owned and running.reason not in (CANCELLED, LOST)]
+        missing = [k for k, step in self._running.items() if k not in owned and step.reason not in (CANCELLED, LOST)]
         if missing:
-            why = self._control.stops(missing, force=True)
-            for key in missing:
-                self._running[key].reason = why.get(key, LOST)
-                self._signal(self._running[key], signal.SIGTERM)
+            self._running.stop(self._control.stops(missing, force=True), missing)
 
     def _safe(self, call: Callable[[], Any]) -> Any:
         return self._retry.call(call, None)

@@ -1,4 +1,5 @@
-"""``runyard run --inline``: run a call step inside the worker's own process, so ``breakpoint()`` and pdb work.
+"""The inline launcher (``runyard run --inline``): a call step runs inside the worker's own process, so
+``breakpoint()`` and pdb work.
 
 The step gets what a subprocess would: its ``RUNYARD_*`` variables and ``CUDA_VISIBLE_DEVICES`` in
 ``os.environ``, its workdir as the current folder, the spec's folder first on ``sys.path``; what it
@@ -7,6 +8,10 @@ modules it imports stay loaded (an edited module is not re-imported in the same 
 step writes to file descriptors 1 and 2 directly (C extensions, child processes) reaches only the
 terminal, ``CUDA_VISIBLE_DEVICES`` has an effect only if CUDA was not initialised yet in this process,
 and a timeout (a ``StepTimeout`` raised in the function) can only be enforced in the main thread.
+
+As a launcher it is ``blocking``: :meth:`InlineLauncher.start` checks the request and returns at once; the
+step runs during the handle's first :meth:`InlineHandle.poll`, in the worker's thread.  It has no process
+of its own: no exit by signal, no process tree to kill, nothing that can be lost.
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
+from runyard.errors import LaunchError
 from runyard.execute import pycall
+from runyard.execute.launchers.base import Capabilities, Clock, Exit, LaunchRequest
+
+__all__ = ["InlineHandle", "InlineLauncher", "StepTimeout", "run_inline"]
 
 
 class StepTimeout(BaseException):
@@ -94,25 +103,6 @@ def _signals(timeout: float | None) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
-@contextlib.contextmanager
-def heartbeats(beat: Callable[[], object], *, every: float) -> Iterator[None]:
-    """Call ``beat`` every ``every`` seconds in a thread while the block runs (the worker's loop, which
-    renews its leases, waits for an inline step)."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(every):
-            beat()
-
-    thread = threading.Thread(target=loop, name="runyard-inline-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def run_inline(command: str, *, cwd: str, env: Mapping[str, str], log_path: str, spec_folder: str | None,
                timeout: float | None) -> tuple[int, str]:
     """Run the call step whose ``command`` is ``python -m runyard.call ...`` in this process.
@@ -137,3 +127,68 @@ def run_inline(command: str, *, cwd: str, env: Mapping[str, str], log_path: str,
             return 130, "interrupted"
         finally:
             sys.stdout, sys.stderr = out, err
+
+
+class InlineHandle:
+    """A call step to run in this process: it runs during the first :meth:`poll`."""
+
+    def __init__(self, request: LaunchRequest) -> None:
+        self.request = request
+        self.pid: int = os.getpid()
+        self.pgid: int | None = None
+        self.terminating = False
+        self._exit: Exit | None = None
+
+    def fileno(self) -> int | None:
+        return None
+
+    @property
+    def due(self) -> float | None:
+        return None
+
+    def poll(self) -> Exit | None:
+        if self._exit is None:
+            self._exit = self._run()
+        return self._exit
+
+    def _run(self) -> Exit:
+        request = self.request
+        try:
+            code, reason = run_inline(request.command, cwd=request.cwd, env=request.env, log_path=request.log_path,
+                                      spec_folder=request.pythonpath_first, timeout=request.timeout)
+        except Exception as err:  # runyard's side failed (the log cannot be opened ...): the step fails, loudly
+            with contextlib.suppress(OSError), open(request.log_path, "a", encoding="utf-8") as log:
+                log.write(f"runyard: could not run the step inline: {type(err).__name__}: {err}\n")
+            return Exit(2)
+        return Exit(code, reason)
+
+    def terminate(self, grace: float) -> None:
+        """Nothing to signal: a Ctrl-C reaches the step as KeyboardInterrupt, its timeout as StepTimeout."""
+
+    def close(self) -> None:
+        pass
+
+
+class InlineLauncher:
+    """Call steps in the worker's own process, one at a time (``runyard run --inline``)."""
+
+    name = "inline"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        limits = {"own_process": "the step runs in the worker's own process",
+                  "process_tree": "the step runs in the worker's own process: there is no tree of its own to kill"}
+        if not main:
+            limits["timeouts"] = "a timeout is enforced by SIGALRM, in the main thread only"
+        self.capabilities = Capabilities(own_process=False, process_tree=False, gpus=True, timeouts=main,
+                                         blocking=True, limits=limits)
+
+    def start(self, request: LaunchRequest) -> InlineHandle:
+        if shlex.split(request.command)[:3] != ["python", "-m", "runyard.call"]:
+            raise LaunchError(f"cannot run step inline: only call steps run in the worker's process: {request.command}")
+        if not os.path.isdir(request.cwd):
+            raise LaunchError(f"cannot start step in {request.cwd}: no such folder")
+        return InlineHandle(request)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,47 @@
+"""The launcher contract suite (runyard.testing.launcher_contract) for the local and the inline launcher,
+and the registry that opens them by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runyard.errors import UsageError
+from runyard.execute.launchers import open_launcher, routes
+from runyard.execute.launchers.base import Launcher
+from runyard.execute.launchers.inline import InlineLauncher
+from runyard.execute.launchers.local import LocalLauncher
+from runyard.testing.launcher_contract import LauncherContract
+from runyard.testing.store_helpers import FakeClock
+
+
+class TestLocalLauncher(LauncherContract):
+    @pytest.fixture
+    def launcher(self, clock: FakeClock) -> Iterator[Launcher]:
+        launcher = open_launcher("local", clock)
+        assert isinstance(launcher, LocalLauncher)
+        yield launcher
+        launcher.close()
+
+
+class TestInlineLauncher(LauncherContract):
+    @pytest.fixture
+    def launcher(self, clock: FakeClock) -> Iterator[Launcher]:
+        launcher = open_launcher("inline", clock)
+        assert isinstance(launcher, InlineLauncher)
+        yield launcher
+        launcher.close()
+
+
+def test_routes_choose_inline_for_call_steps_only() -> None:
+    route = routes("local", inline=True)
+    assert [route(kind) for kind in ("command", "call", "aggregate")] == ["local", "inline", "local"]
+    assert routes("local")("call") == "local"
+
+
+def test_unknown_launcher_names_the_known_ones() -> None:
+    with pytest.raises(UsageError, match="unknown launcher 'locale'; did you mean 'local'"):
+        open_launcher("locale")
+    with pytest.raises(UsageError, match="known: inline, local"):
+        routes("slurm")
