@@ -237,7 +237,10 @@ def save_result(value: Any, out: str, *, warn: Warn | None = None, chosen: Seria
     found = chosen or choose(value, warn)
     paths = ResultPaths(out)
     meta_path = paths.meta
+    earlier = _earlier_value(paths)
     _remove(meta_path)  # a result of an earlier attempt stops existing before anything new is written
+    if earlier:
+        _remove(earlier)  # and its value goes with it, whatever the new value's serializer or fate
     final = paths.value(found.ext) if found.ext else None
     tmp = paths.staging(found.ext, os.getpid())
     kind = type(value)
@@ -273,6 +276,18 @@ def save_result(value: Any, out: str, *, warn: Warn | None = None, chosen: Seria
         handle.write("\n")
     os.replace(tmp_meta, meta_path)
     return meta
+
+
+def _earlier_value(paths: ResultPaths) -> str | None:
+    """The value file of the result saved in ``paths`` (as its metadata names it), if any."""
+    try:
+        with open(paths.meta, encoding="utf-8") as handle:
+            name = json.load(handle).get("file")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(name, str) or not name or os.path.basename(name) != name:
+        return None
+    return paths.named(name)
 
 
 def _remove(path: str) -> None:
