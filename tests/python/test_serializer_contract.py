@@ -4,6 +4,7 @@ one registered here, as a user registers and tests their own."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,8 @@ import pandas as pd
 import pytest
 
 import runyard
-from runyard.serializers import JSON, NONE, NPY, PARQUET, PICKLE, TORCH, Serializer
+from runyard.layout import ResultPaths
+from runyard.serializers import JSON, NONE, NPY, PARQUET, PICKLE, TORCH, Serializer, load_result, save_result
 from runyard.testing.serializer_contract import Same, SerializerContract
 
 
@@ -182,3 +184,12 @@ class TestTorchSerializer(SerializerContract):
             return got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
 
         return same
+
+
+
+def test_a_value_of_another_serializer_replaces_the_earlier_result_whole(tmp_path: Path) -> None:
+    paths = ResultPaths(str(tmp_path))
+    save_result(pd.DataFrame({"x": [1, 2]}), paths.folder)
+    save_result({"x": [1, 2]}, paths.folder)
+    assert sorted(str(p) for p in tmp_path.iterdir()) == sorted([paths.meta, paths.value(".json")])
+    assert load_result(paths.folder) == {"x": [1, 2]}
