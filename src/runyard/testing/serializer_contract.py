@@ -47,6 +47,7 @@ import pytest
 from runyard.errors import ResultError
 from runyard.layout import ExecutionPaths, ResultPaths
 from runyard.serializers import BUILTIN_NAMES, Serializer, choose, has_result, load_result, result_meta, save_result
+from runyard.version import __version__
 
 __all__ = ["SerializerContract"]
 
@@ -176,8 +177,6 @@ class SerializerContract:
 
     def test_the_metadata_records_what_was_saved(self, serializer: Serializer, values: Sequence[Any],
                                                  tmp_path: Path) -> None:
-        from runyard import __version__
-
         for index, value in enumerate(values):
             out = self.out(tmp_path, f"meta{index}")
             returned = save_result(value, out)
