@@ -292,13 +292,14 @@ def _user() -> str:
 _environment: list[EnvInfo] = []
 
 
-def environment() -> EnvInfo:
-    """This process's :class:`EnvInfo`, computed on the first call."""
+def environment(packages: Callable[[], list[str]] = installed_packages) -> EnvInfo:
+    """This process's :class:`EnvInfo`, computed on the first call (``packages`` lists the installed
+    packages, e.g. from a cache of :func:`installed_packages`)."""
     if not _environment:
         from runyard import __version__
 
-        packages = installed_packages()
-        text = "".join(p + "\n" for p in packages)
+        listed = packages()
+        text = "".join(p + "\n" for p in listed)
         _environment.append(
             EnvInfo(
                 python=platform.python_version(),
@@ -310,7 +311,7 @@ def environment() -> EnvInfo:
                 user=_user(),
                 runyard_version=__version__,
                 gpus=tuple(gpu_names()),
-                packages=tuple(packages),
+                packages=tuple(listed),
                 packages_sha256=hashlib.sha256(text.encode()).hexdigest(),
             )
         )

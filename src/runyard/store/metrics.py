@@ -9,7 +9,6 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from runyard.errors import LeaseLost
 from runyard.model import Metric, Status
@@ -50,7 +49,17 @@ def summarize(key: str, rows: Sequence[MetricRow], now: float) -> list[dict[str,
 
 class MetricsMixin(SqlCore):
     def _summary_upsert(self) -> Any:
-        stmt = (postgresql.insert(_S) if self.is_pg else sqlite.insert(_S)).values(
+        # only the dialect in use is imported: PostgreSQL's costs more than all the rest of a start-up
+        stmt: Any
+        if self.is_pg:
+            from sqlalchemy.dialects import postgresql
+
+            stmt = postgresql.insert(_S)
+        else:
+            from sqlalchemy.dialects import sqlite
+
+            stmt = sqlite.insert(_S)
+        stmt = stmt.values(
             {c.name: bindparam(c.name) for c in _S.columns}
         )
         new = stmt.excluded
