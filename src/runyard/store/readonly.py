@@ -1,5 +1,6 @@
 """Read an experiment's executions and run steps without opening the store for writing: what
-``runyard plan`` compares a plan with. Never creates, migrates or locks a store.
+``runyard plan`` compares a plan with, and whether ``runyard run`` has anything to do at all
+(:func:`nothing_to_submit`). Never creates, migrates or locks a store.
 
 SQLite: the standard library's driver on a ``mode=ro`` URI (no WAL switch, no schema check). PostgreSQL:
 plain SELECTs on a SQLAlchemy engine, without the schema set-up :func:`open_store` does.
@@ -12,11 +13,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.errors import StoreError
-from runyard.store.checks import check_sqlite_file, not_utf8
-from runyard.store.schema import check_not_newer
+from runyard.store.checks import SCHEMA_VERSION, check_not_newer, check_sqlite_file, not_utf8
+
+if TYPE_CHECKING:
+    from runyard.model import Plan
 
 _EXEC_COLS = ("key", "step", "status", "params", "needs", "folder", "exit_code", "error", "ended", "code")
 
@@ -95,6 +98,57 @@ def run_names(url: str, experiment: str) -> dict[str, str]:
     with _connect(url, path) as query:
         rows = query("SELECT name, id FROM runs WHERE experiment = :e", {"e": experiment}, probe=True)
     return {name: run_id for name, run_id in rows or []}
+
+
+def stored_json(value: Any) -> str:
+    """JSON as the store keeps it (specs, params, environments): canonical, compact."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+_KEYS_PER_QUERY = 500  # far below SQLite's parameter limit
+
+
+def nothing_to_submit(url: str, plan: Plan) -> bool:
+    """Whether submitting ``plan`` (nothing forced) to the SQLite store at ``url`` would change nothing
+    but the experiment's time stamp: every execution done with its folder there, the experiment's spec,
+    spec path and home as stored, and every run with the same fields and steps. ``runyard run`` then
+    has nothing to run and does not open the store for writing. False for PostgreSQL, a store of
+    another schema version, and whenever in doubt."""
+    path = sqlite_path(url)
+    if path is None or not os.path.exists(path) or not plan.executions:
+        return False
+    with _connect(url, path) as query:
+        version = query("SELECT value FROM meta WHERE key = 'schema_version'", {}, probe=True) or []
+        if not version or str(version[0][0]) != str(SCHEMA_VERSION):
+            return False
+        stored = query("SELECT spec, spec_path, home FROM experiments WHERE name = :e", {"e": plan.experiment}) or []
+        if not stored or tuple(stored[0]) != (stored_json(dict(plan.spec)), plan.spec_path, plan.home):
+            return False
+        keys = [ex.key for ex in plan.executions]
+        done: set[str] = set()
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            part = keys[start:start + _KEYS_PER_QUERY]
+            marks = ", ".join(f":k{i}" for i in range(len(part)))
+            rows = query(f"SELECT key FROM executions WHERE status = 'done' AND key IN ({marks})",
+                         {f"k{i}": key for i, key in enumerate(part)}) or []
+            done.update(row[0] for row in rows)
+        if len(done) != len(set(keys)) or not all(os.path.isdir(ex.folder) for ex in plan.executions):
+            return False
+        runs = {row[0]: tuple(row[1:]) for row in query(
+            "SELECT id, experiment, name, params, folder, stage, origin FROM runs WHERE experiment = :e",
+            {"e": plan.experiment}) or []}
+        steps: dict[str, dict[str, tuple[int, str]]] = {}
+        for run_id, step, pos, key in query(
+                "SELECT s.run_id, s.step, s.pos, s.exec_key FROM run_steps s JOIN runs r ON r.id = s.run_id "
+                "WHERE r.experiment = :e", {"e": plan.experiment}) or []:
+            steps.setdefault(run_id, {})[step] = (pos, key)
+    for run in plan.runs:
+        fields = (run.experiment, run.name, stored_json(dict(run.params)), run.folder, run.stage, run.origin)
+        if runs.get(run.id) != fields:
+            return False
+        if steps.get(run.id, {}) != {step: (pos, key) for pos, (step, key) in enumerate(run.steps)}:
+            return False
+    return True
 
 
 Query = Any
