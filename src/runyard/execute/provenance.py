@@ -2,19 +2,12 @@
 
 The frozen package list and any uncommitted diff are saved once under the home, by content hash
 (``<home>/env/<sha256>.txt``, ``<home>/code/<sha256>.diff``); records point at them.
-
-Listing the installed packages reads every distribution's metadata (the largest part of a one-step
-run's start-up), so ``<home>/env/listed.json`` remembers which list an interpreter with a given import
-path had: the list is read back from its file while no folder of ``sys.path`` changed since (installing,
-upgrading or removing a package changes the folder that holds it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +58,7 @@ class Provenance:
 
     def _environment(self, home: str) -> dict[str, Any]:
         if self._env is None:
-            info = capture.environment(lambda: listed_packages(home))
+            info = capture.environment()
             self._packages = info.packages_text()
             self._env = info.to_dict(packages=False)
         env = dict(self._env)
@@ -87,45 +80,3 @@ class Provenance:
                     data["diff_file"] = files.store_once(home, "code", diff, ".diff")
                 self._code[cache_key] = data
         return self._code[cache_key]
-
-
-LISTED = "listed.json"  # under <home>/env/: import path state → the file of its package list
-LISTED_KEEP = 32  # import path states remembered, at most
-
-
-def import_path_state() -> str:
-    """A digest of the interpreter and every ``sys.path`` folder with its modification time."""
-    parts = [sys.executable]
-    for entry in sys.path:
-        try:
-            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
-        except OSError:
-            parts.append(f"{entry}:-")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def listed_packages(home: str) -> list[str]:
-    """:func:`capture.installed_packages`, read back from the home's list when the import path is
-    unchanged since it was made; else listed and remembered (best effort: a cache that cannot be
-    written or read is only slower)."""
-    index_path = os.path.join(home, "env", LISTED)
-    state = import_path_state()
-    try:
-        with open(index_path, encoding="utf-8") as handle:
-            index = json.load(handle)
-        known = index.get(state) if isinstance(index, dict) else None
-        if isinstance(known, str):
-            with open(os.path.join(home, "env", known), encoding="utf-8") as handle:
-                return handle.read().splitlines()
-    except (OSError, ValueError):
-        index = {}
-    packages = capture.installed_packages()
-    try:
-        text = "".join(p + "\n" for p in packages)
-        saved = files.store_once(home, "env", text, ".txt")
-        kept = {k: v for k, v in index.items() if k != state} if isinstance(index, dict) else {}
-        kept = dict(list(kept.items())[-(LISTED_KEEP - 1):])
-        files.write_json(index_path, {**kept, state: os.path.basename(saved)}, levels=1)
-    except Exception:  # the cache is a shortcut, never a reason to fail a step
-        pass
-    return packages
