@@ -47,6 +47,10 @@ def summarize(key: str, rows: Sequence[MetricRow], now: float) -> list[dict[str,
     return out
 
 
+# built once: this read runs for every step execution that ends
+_ANY_SUMMARY = select(_S.c.name).where(_S.c.exec_key == bindparam("key")).limit(1)
+
+
 class MetricsMixin(SqlCore):
     def _summary_upsert(self) -> Any:
         # only the dialect in use is imported: PostgreSQL's costs more than all the rest of a start-up
@@ -94,7 +98,7 @@ class MetricsMixin(SqlCore):
     def clear_metrics(self, key: str, *, owner: str | None = None) -> bool:
         # a read first: most executions have nothing to clear, and a read takes no write lock
         with self.auto() as conn:
-            found = conn.execute(select(_S.c.name).where(_S.c.exec_key == key).limit(1)).first()
+            found = conn.execute(_ANY_SUMMARY, {"key": key}).first()
         if found is None:
             return False
         with self.tx() as conn:
