@@ -22,8 +22,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = ["CodeState", "CodeStateCache", "EnvInfo", "code_state", "environment", "gpu_names", "installed_packages"]
@@ -211,25 +212,58 @@ _NORMALISE = re.compile(r"[-_.]+")
 
 
 def installed_packages() -> list[str]:
-    """``name==version`` for every distribution the interpreter would import, sorted by name."""
+    """``name==version`` for every distribution the interpreter would import, sorted by name.
+
+    A ``<name>-<version>.dist-info`` folder gives both in its name (what pip and every wheel installer
+    write), so only the others have their metadata file read: parsing every distribution's metadata
+    was most of the start-up of a one-step run."""
     from importlib import metadata
 
     seen: dict[str, str] = {}
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            names = os.listdir(folder)
+        except OSError:  # a zip file or no folder at all: what importlib finds there, if anything
+            if os.path.exists(folder):
+                _add_distributions(seen, _distributions([entry]))
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                project, dash, version = name[: -len(".dist-info")].partition("-")
+                if dash and version and "-" not in version:
+                    _add(seen, project, version)
+                    continue
+            elif not name.endswith(".egg-info"):
+                continue
+            _add_distributions(seen, [metadata.PathDistribution(Path(folder, name))])
+    return [seen[k] for k in sorted(seen)]
+
+
+def _distributions(path: list[str]) -> list[Any]:
+    from importlib import metadata
+
     try:
-        dists = list(metadata.distributions())
+        return list(metadata.distributions(path=path))
     except Exception:  # a broken metadata folder must not stop a sweep
         return []
+
+
+def _add_distributions(seen: dict[str, str], dists: Iterable[Any]) -> None:
     for dist in dists:
         try:
             name = dist.metadata["Name"]
             version = dist.version
         except Exception:
             continue
-        if not name:
-            continue
-        key = _NORMALISE.sub("-", str(name)).lower()
-        seen.setdefault(key, f"{key}=={version}")  # the first on sys.path is the one imported
-    return [seen[k] for k in sorted(seen)]
+        _add(seen, name, version)
+
+
+def _add(seen: dict[str, str], name: object, version: object) -> None:
+    if not name:
+        return
+    key = _NORMALISE.sub("-", str(name)).lower()
+    seen.setdefault(key, f"{key}=={version}")  # the first on sys.path is the one imported
 
 
 def gpu_names() -> list[str]:

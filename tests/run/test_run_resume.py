@@ -98,3 +98,35 @@ def test_a_failed_execution_runs_again_on_the_next_run(project: Project) -> None
     assert {str(ex.status) for ex in project.executions("fixable")} == {"done"}
     # attempts count launches since the execution was requeued
     assert all(ex.attempts == 1 for ex in project.executions("fixable"))
+
+
+def _experiment_updated(project: Project, name: str) -> float:
+    with project.store() as store:
+        return store.experiment(name).updated
+
+
+def test_a_re_run_with_nothing_to_do_only_reads_the_store(project: Project) -> None:
+    project.spec(CHAIN)
+    assert project.run("run").code == 0
+    stamp = _experiment_updated(project, "chain")
+    run_folder = next((project.home / "chain" / "runs").iterdir())
+    (run_folder / "first").unlink()  # a missing link is made again, as by any run
+    again = project.run("run")
+    assert again.code == 0, again
+    assert "everything is cached" in again.output and "chain: 8 done" in again.output
+    assert _experiment_updated(project, "chain") == stamp, "no submit: the store was not written"
+    assert (run_folder / "first").is_symlink() and (run_folder / "first" / "meta.json").is_file()
+    assert ran(project) == dict.fromkeys(STEPS, 2)
+
+
+def test_a_re_run_whose_spec_changed_without_new_keys_stores_the_new_spec(project: Project) -> None:
+    project.spec(CHAIN)
+    assert project.run("run").code == 0
+    stamp = _experiment_updated(project, "chain")
+    metric = "    metrics:\n      score: {step: first, regex: 'score ([0-9.]+)'}\n"  # part of no key
+    project.spec(CHAIN.rstrip(" ") + metric)
+    again = project.run("run")
+    assert again.code == 0, again
+    assert "everything is cached" in again.output
+    assert _experiment_updated(project, "chain") > stamp, "submitted: the store has the changed spec"
+    assert ran(project) == dict.fromkeys(STEPS, 2)

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from runyard.app.stores import open_for_plan
-from runyard.app.workers import worker_hooks
 from runyard.errors import StoreUnavailable, UsageError, suggest
 from runyard.execute import files
 from runyard.execute.events import Event
 from runyard.execute.slots import SlotPool
-from runyard.execute.worker import Worker
 from runyard.home import resolve_store_url
 from runyard.model import Plan, Status
 from runyard.spec.types import Spec
@@ -115,7 +113,9 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
     check_fits(plan, pool)
     then = [s.name for s in final.spec.select.then] if final is not None and final.spec.select else []
     force = forced_keys(plan, force=options.force, steps=options.force_steps, later=then)
-    store = open_for_plan(options.home, options.store_url)
+    if not force and (final is None or final.spec.select is None) and all_cached(plan, options, display, pool):
+        return 0
+    store = open_for_plan(options.home, options.store_url)  # a store that cannot be opened writes nothing
     try:
         outcome = drain(store, plan, options, display, pool, install_signals, force, recover_first=True)
         if final is None or final.spec.select is None or outcome.interrupted:
@@ -124,6 +124,23 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
         return 130 if 130 in (code, outcome.exit_code) else max(code, outcome.exit_code)
     finally:
         store.close()
+
+
+def all_cached(plan: Plan, options: RunOptions, display: Display, pool: SlotPool) -> bool:
+    """A re-run with every execution done and nothing else to change: it is shown like any run, its run
+    folders are checked, and the store is only read (no worker, no transaction, no SQLAlchemy)."""
+    from runyard.store.unchanged import nothing_to_submit
+
+    try:
+        if not nothing_to_submit(resolve_store_url(options.store_url, options.home), plan):
+            return False
+    except Exception:  # in doubt, the usual way says what is wrong
+        return False
+    files.write_run_folders(plan)
+    keys = tuple(dict.fromkeys(ex.key for ex in plan.executions))
+    display.submitted(SubmitResult(experiment=plan.experiment, cached=keys, runs_total=len(plan.runs)), pool)
+    display.close(Outcome(statuses=dict.fromkeys(keys, Status.DONE)))
+    return True
 
 
 def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalStage, pool: SlotPool,
@@ -164,6 +181,9 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
     """Submit ``plan`` to an open store and drain it with a local worker. ``recover_first``: take back
     what a dead worker (a killed `runyard run`) left running before the submit, so that the submit
     requeues it like any failed or interrupted execution."""
+    from runyard.app.workers import worker_hooks
+    from runyard.execute.worker import Worker
+
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
                     grace=options.grace, on_event=display.event, inline=options.inline, hooks=worker_hooks(),
                     store_timeout=options.store_timeout)

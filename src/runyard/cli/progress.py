@@ -32,6 +32,7 @@ class Display:
         self.plan = plan
         self.show_live = live
         self.console = console or _Console(stderr=False, highlight=False, soft_wrap=True)
+        self.terminal = self.console.is_terminal  # asked once: rich looks at the environment each time
         self.live: Live | None = None
         self.to_run = 0
         self.cached = 0
@@ -55,7 +56,7 @@ class Display:
             return
         self._line(f"{escape(self.plan.experiment)}: {runs} runs, {total} step executions: "
                            f"{self.to_run} to run, {self.cached} cached · slots: {escape(pool.describe())}")
-        if self.console.is_terminal and self.show_live:
+        if self.terminal and self.show_live:
             self.live = Live(self._status(), console=self.console, refresh_per_second=4, transient=True)
             self.live.start()
 
@@ -81,7 +82,7 @@ class Display:
                            f"{escape(ExecutionPaths(record.folder).log)}")
             elif event.status == Status.INTERRUPTED:
                 self._line(f"[yellow]interrupted[/] {escape(record.step)} {record.short}")
-            if not self.console.is_terminal and event.status == Status.DONE:
+            if not self.terminal and event.status == Status.DONE:
                 self._plain(f"done {record.step} {record.short} ({record.duration or 0:.2f} s) "
                             f"[{self.done + self.failed}/{self.to_run}]")
         elif event.kind == "lost":

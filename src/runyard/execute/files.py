@@ -76,10 +76,15 @@ def readable_json(value: Any, *, levels: int = 2, pad: str = "") -> str:
     json module fall back from its C encoder to pure Python, which cost ~2 ms per step execution."""
     if levels and isinstance(value, Mapping) and value:
         inner = pad + "  "
-        items = ",\n".join(f"{inner}{json.dumps(str(k))}: {readable_json(v, levels=levels - 1, pad=inner)}"
+        items = ",\n".join(f"{inner}{_encode(str(k))}: {readable_json(v, levels=levels - 1, pad=inner)}"
                            for k, v in value.items())
         return "{\n" + items + "\n" + pad + "}"
-    return json.dumps(value, default=str)
+    return _encode(value)
+
+
+# one encoder for every value: json.dumps(default=...) builds a new encoder per call, which cost more
+# than the encoding of a meta.json itself
+_encode = json.JSONEncoder(default=str).encode
 
 
 def log_path(ex: StepExec) -> str:

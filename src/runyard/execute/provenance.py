@@ -34,15 +34,22 @@ class Provenance:
         self._code: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._saved_env: dict[str, str] = {}
         self._snapshots: dict[str, dict[str, Any]] = {}
+        self._made: dict[tuple[str, str | None, str], dict[str, Any]] = {}
 
     def for_execution(self, ex: StepExec) -> dict[str, Any]:
         home = ExecutionPaths(ex.folder).home
+        known = self._made.get((home, ex.snapshot, ex.workdir))
+        if known is not None:  # what the two calls below return never changes for these three
+            return dict(known)
         if ex.snapshot:  # the code as it was submitted, recorded when the snapshot was taken
             code = self._snapshots.get(ex.snapshot)
             if code is None:
                 code = self._snapshots[ex.snapshot] = snapshot_info(ex.snapshot) or {"snapshot": ex.snapshot}
-            return {"code": code, **self._environment(home)}
-        return {"code": self._code_state(ex.workdir, home), **self._environment(home)}
+            made = {"code": code, **self._environment(home)}
+        else:
+            made = {"code": self._code_state(ex.workdir, home), **self._environment(home)}
+        self._made[(home, ex.snapshot, ex.workdir)] = made
+        return dict(made)
 
     def _environment(self, home: str) -> dict[str, Any]:
         if self._env is None:

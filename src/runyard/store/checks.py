@@ -12,6 +12,10 @@ from runyard.errors import StoreError
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+#: The schema version this code writes (``schema.py`` has the tables and the migrations). Bump it and append
+#: a function to ``schema.MIGRATIONS`` together.
+SCHEMA_VERSION = 3
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: A 0-byte file younger than this may be a store another process is creating right now (SQLite creates
 #: the file at its first connection and writes its header a moment later).
@@ -58,3 +62,12 @@ def not_utf8(database: str, encoding: str, shown: str) -> StoreError:
 
 
 __all__ = ["check_pg_encoding", "check_sqlite_file", "not_utf8"]
+
+
+def check_not_newer(version: int, *, target: int | None = None, where: str = "the store") -> None:
+    target = SCHEMA_VERSION if target is None else target
+    if version > target:
+        raise StoreError(
+            f"{where} has schema version {version}, newer than this runyard knows ({target}): "
+            "upgrade runyard (pip install -U runyard) to use it"
+        )

@@ -20,6 +20,7 @@ from runyard.model import Status
 from runyard.store import schema
 from runyard.store.base import Clock, ExecRecord, Store
 from runyard.store.checks import check_pg_encoding, check_sqlite_file
+from runyard.store.unchanged import stored_json
 
 VALID_URLS = "sqlite:///path/to/runyard.db or postgresql://user:password@host:port/dbname"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -193,8 +194,7 @@ def _out_of_space(err: exc.DBAPIError, what: str) -> bool:
     return "database or disk is full" in what or "No space left on device" in what
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+dumps = stored_json  # what nothing_to_submit compares with, so one definition
 
 
 class SqlCore(Store):
@@ -303,7 +303,7 @@ def init_schema(engine: Engine, shown: str) -> None:
     if version == schema.SCHEMA_VERSION:
         return
     if version is not None:
-        schema.check_not_newer(version, where=f"the store {shown}")
+        schema.check_not_newer(version, target=schema.SCHEMA_VERSION, where=f"the store {shown}")
     with engine.connect() as conn:
         conn.execution_options(runyard_write=True)
         with conn.begin():

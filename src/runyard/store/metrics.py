@@ -47,12 +47,23 @@ def summarize(key: str, rows: Sequence[MetricRow], now: float) -> list[dict[str,
     return out
 
 
+# built once: this read runs for every step execution that ends
+_ANY_SUMMARY = select(_S.c.name).where(_S.c.exec_key == bindparam("key")).limit(1)
+
+
 class MetricsMixin(SqlCore):
     def _summary_upsert(self) -> Any:
-        # the dialects' INSERT … ON CONFLICT, imported here: the PostgreSQL dialect costs a reader ~0.1 s
-        from sqlalchemy.dialects import postgresql, sqlite
+        # only the dialect in use is imported: PostgreSQL's costs more than all the rest of a start-up
+        stmt: Any
+        if self.is_pg:
+            from sqlalchemy.dialects import postgresql
 
-        stmt = (postgresql.insert(_S) if self.is_pg else sqlite.insert(_S)).values(
+            stmt = postgresql.insert(_S)
+        else:
+            from sqlalchemy.dialects import sqlite
+
+            stmt = sqlite.insert(_S)
+        stmt = stmt.values(
             {c.name: bindparam(c.name) for c in _S.columns}
         )
         new = stmt.excluded
@@ -87,7 +98,7 @@ class MetricsMixin(SqlCore):
     def clear_metrics(self, key: str, *, owner: str | None = None) -> bool:
         # a read first: most executions have nothing to clear, and a read takes no write lock
         with self.auto() as conn:
-            found = conn.execute(select(_S.c.name).where(_S.c.exec_key == key).limit(1)).first()
+            found = conn.execute(_ANY_SUMMARY, {"key": key}).first()
         if found is None:
             return False
         with self.tx() as conn:

@@ -29,9 +29,8 @@ from sqlalchemy import (
 )
 
 from runyard.errors import StoreError
-
-#: The version this code writes. Bump it and append a function to MIGRATIONS together.
-SCHEMA_VERSION = 3
+from runyard.store.checks import SCHEMA_VERSION as SCHEMA_VERSION  # the version this code writes
+from runyard.store.checks import check_not_newer as check_not_newer
 
 metadata = MetaData()
 
@@ -227,15 +226,6 @@ def create(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
     conn.execute(delete(meta).where(meta.c.key == "schema_version"))
     conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-
-
-def check_not_newer(version: int, *, target: int | None = None, where: str = "the store") -> None:
-    target = SCHEMA_VERSION if target is None else target
-    if version > target:
-        raise StoreError(
-            f"{where} has schema version {version}, newer than this runyard knows ({target}): "
-            "upgrade runyard (pip install -U runyard) to use it"
-        )
 
 
 def migrate(

@@ -15,6 +15,7 @@ from runyard.model import Plan, Status, StepExec
 from runyard.store import schema
 from runyard.store.base import SubmitResult
 from runyard.store.engine import SqlCore, dumps
+from runyard.store.unchanged import spec_json
 
 T = TypeVar("T")
 ANALYZE_AFTER = 500  # PostgreSQL: refresh planner statistics after adding this many executions
@@ -179,8 +180,7 @@ class SubmitMixin(SqlCore):
     def _upsert_experiment(self, conn: Connection, plan: Plan, now: float) -> None:
         e = schema.experiments
         # the spec in its own key order: the order of params, steps and sweeps names runs and orders plans
-        spec = json.dumps(dict(plan.spec), separators=(",", ":"), default=str)
-        values = {"spec": spec, "spec_path": plan.spec_path, "home": plan.home, "updated": now}
+        values = {"spec": spec_json(plan.spec), "spec_path": plan.spec_path, "home": plan.home, "updated": now}
         done = conn.execute(update(e).where(e.c.name == plan.experiment).values(**values))
         if done.rowcount == 0:
             conn.execute(insert(e).values(name=plan.experiment, paused=False, created=now, **values))
