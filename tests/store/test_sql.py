@@ -16,7 +16,7 @@ from runyard.errors import MissingDependency, StoreError, StoreUnavailable
 from runyard.model import Run, Status
 from runyard.store import Store, open_store, schema
 from runyard.store.engine import mask_url
-from runyard.testing.pgserver import PgServer, free_port, start_server
+from runyard.testing.pgserver import PgServer, closed_port, start_server
 from runyard.testing.store_helpers import ex, plan
 
 
@@ -82,10 +82,11 @@ def test_missing_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unreachable_server() -> None:
-    url = f"postgresql://me:secret@127.0.0.1:{free_port()}/db"
-    start = time.monotonic()
-    with pytest.raises(StoreUnavailable, match="cannot reach the store") as err:
-        open_store(url)
+    with closed_port() as port:
+        url = f"postgresql://me:secret@127.0.0.1:{port}/db"
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="cannot reach the store") as err:
+            open_store(url)
     assert "secret" not in str(err.value) and "me:***@" in str(err.value)
     assert time.monotonic() - start < 10
 
