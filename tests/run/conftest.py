@@ -4,8 +4,8 @@ A :class:`Project` is a spec folder under ``tmp_path`` (the spec plus a small re
 ``rec.py``) and a home beside it. ``runyard`` runs as a real subprocess (the console script next to
 ``sys.executable``) or through click's ``CliRunner``, always with ``RUNYARD_HOME`` under ``tmp_path``.
 
-``python rec.py LABEL [--sleep S] [--sleep-file PATH] [--exit N] [--fail-label L] [--fail-first PATH]
-[--fail-unless PATH]`` appends a JSON line ``{"event": "start", ...}`` when it starts (with its pid,
+``python rec.py LABEL [--sleep S] [--sleep-file PATH] [--until PATH] [--exit N] [--fail-label L]
+[--fail-first PATH] [--fail-unless PATH]`` appends a JSON line ``{"event": "start", ...}`` when it starts (with its pid,
 process group, ``CUDA_VISIBLE_DEVICES``, cwd, ``PYTHONPATH`` and the ``RUNYARD_*`` variables it saw)
 and ``{"event": "end", ...}`` just before it exits (the *completed* line), to ``rec.jsonl``.
 """
@@ -61,6 +61,10 @@ if "--sleep-file" in opts:
     with open(opts["--sleep-file"]) as handle:
         seconds = float(handle.read())
 time.sleep(seconds)
+if "--until" in opts:  # held until the test creates that file (at most a minute)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(opts["--until"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
 code = int(opts.get("--exit", 0))
 if opts.get("--fail-label") == LABEL:
     code = 3
