@@ -104,7 +104,7 @@ class Project:
         env.update({"RUNYARD_HOME": str(self.home), "PYTHONDONTWRITEBYTECODE": "1", **extra})
         return env
 
-    def run(self, *args: str, timeout: float = 60, cwd: Path | None = None, **env: str) -> Proc:
+    def run(self, *args: str, timeout: float = 300, cwd: Path | None = None, **env: str) -> Proc:
         """``runyard ARGS`` as a subprocess (in the spec folder unless ``cwd``); waits for it."""
         argv = [RUNYARD, *args]
         began = time.monotonic()
