@@ -211,14 +211,21 @@ def _chdir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
+def make_project(tmp: Path) -> Project:
+    """A project (spec folder with ``rec.py``, home beside it) under ``tmp``; for a fixture of a wider scope
+    (several tests reading one finished sweep) with ``tmp_path_factory.mktemp``."""
+    root = tmp / "proj"
+    root.mkdir()
+    proj = Project(tmp=tmp, root=root, home=tmp / "home", rec=tmp / "rec.jsonl")
+    proj.file("rec.py", REC_PY.format(rec=str(proj.rec)))
+    return proj
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     monkeypatch.delenv("RUNYARD_HOME", raising=False)
     monkeypatch.delenv("RUNYARD_STORE", raising=False)
-    root = tmp_path / "proj"
-    root.mkdir()
-    proj = Project(tmp=tmp_path, root=root, home=tmp_path / "home", rec=tmp_path / "rec.jsonl")
-    proj.file("rec.py", REC_PY.format(rec=str(proj.rec)))
+    proj = make_project(tmp_path)
     try:
         yield proj
     finally:
