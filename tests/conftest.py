@@ -1,5 +1,10 @@
 """Fixtures shared by every test folder: one PostgreSQL server per test session (started by
-``runyard.testing.pgserver``; skipped without PostgreSQL, except under CI) and a fresh database on it."""
+``runyard.testing.pgserver``; skipped without PostgreSQL, except under CI) and a fresh database on it.
+
+Under pytest-xdist every worker is a session of its own: it starts its own server (own folder, own free
+port) the first time one of its tests needs it and stops it at its end. A test that stops or breaks its
+server takes one of its own (``own_server_for_pytest``); everything else a test writes goes under its
+``tmp_path``, so tests may run in any order on any worker."""
 
 from __future__ import annotations
 

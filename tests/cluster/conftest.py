@@ -164,7 +164,7 @@ class Cluster:
         env.update(RUNYARD_HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1")
         return env
 
-    def runyard(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def runyard(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """``runyard ARGS --store URL`` waited for."""
         return subprocess.run([RUNYARD, *args, "--store", self.url], cwd=self.root, env=self.env(), text=True,
                               capture_output=True, timeout=timeout, check=False)

@@ -1,18 +1,17 @@
-"""The PostgreSQL server goes away for 10 s in the middle of a sweep (DESIGN §6, §10: the metric files keep
+"""The PostgreSQL server goes away in the middle of a sweep (DESIGN §6, §10: the metric files keep
 everything until the store is back; a finished step's record survives a crash of the store connection).
 
 Three workers (two `--burst`, one long-lived) pull a 300-execution sweep; while some long steps run, the
 server is stopped (``pg_ctl stop -m fast``: every connection is closed) and started again on the same port
-and data 10 s later. The running steps carry on (none is run twice: no lease expires, nothing is taken
-back), their metrics and results reach the store once it is back, every execution ends done with all its
-metric points, the burst workers exit 0 once the sweep is done and the long-lived one keeps going until
-Ctrl-C, then exits 0."""
+and data once every worker has met the outage and a step running at the stop has ended meanwhile. The
+running steps carry on (none is run twice: no lease expires, nothing is taken back), their metrics and
+results reach the store once it is back, every execution ends done with all its metric points, the burst
+workers exit 0 once the sweep is done and the long-lived one keeps going until Ctrl-C, then exits 0."""
 
 from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from runyard.testing.processes import wait_for
 from .conftest import Cluster, cluster_on, no_errors
 
 RUNS = 150  # × 2 steps = 300 executions
-OUTAGE = 10.0
 LONG = range(0, RUNS, 15)  # runs whose work step takes 4 s, across the outage
 
 
@@ -58,15 +56,22 @@ def run_through_outage(cluster: Cluster, server: PgServer) -> None:
     wait_for(long_step_running, timeout=60, what="a long step to run, a fifth of the sweep done")
     server.halt("fast")
     at_stop = cluster.attempts()
-    time.sleep(OUTAGE)
+    ended_at_stop = {a.key for a in at_stop if a.event == "end"}
+    running_at_stop = {a.key for a in at_stop if a.event == "start"} - ended_at_stop
+
+    def outage_met() -> bool:
+        """Every worker has said the store is unreachable, and a step running at the stop has ended since."""
+        ended_since = {a.key for a in cluster.attempts()[len(at_stop):] if a.event == "end"}
+        return all("store unreachable:" in cluster.output(proc) for proc in cluster.workers) and bool(
+            running_at_stop & ended_since)
+
+    wait_for(outage_met, timeout=60, what="every worker to meet the outage and a running step to end during it")
     during = cluster.attempts()[len(at_stop):]
     server.start_again()
     for proc in cluster.workers:
         assert proc.poll() is None, f"a worker exited while the store was down\n{cluster.outputs()}"
 
     # the steps running at the stop carried on: some ended while the store was down
-    ended_at_stop = {a.key for a in at_stop if a.event == "end"}
-    running_at_stop = {a.key for a in at_stop if a.event == "start"} - ended_at_stop
     assert running_at_stop & {a.key for a in during if a.event == "end"}
 
     for proc in burst:

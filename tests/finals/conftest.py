@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from run.conftest import Proc, Project, project
+from run.conftest import Proc, Project, make_project, project
 
-__all__ = ["JOB_PY", "Proc", "Project", "calls", "compare_json", "files_under", "project", "write_job"]
+__all__ = ["JOB_PY", "Proc", "Project", "calls", "compare_json", "files_under", "make_project", "project",
+           "write_job"]
 
 JOB_PY = r'''
 import json, os, sys

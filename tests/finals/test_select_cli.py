@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import Project, calls, files_under, write_job
+from .conftest import Project, calls, files_under, make_project, write_job
 from .test_select_run import SCORES, SPEC
 
 NO_SELECT = (SPEC[:SPEC.index("select:")] + SPEC[SPEC.index("sweeps:"):]).replace(
@@ -60,6 +60,16 @@ def test_select_without_a_select_block_ranks_and_says_there_is_nothing_to_run(pr
     assert bare.code == 2 and "has no `select:` block" in bare.stderr
 
 
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A project whose whole sweep has run, shared by the tests that must write nothing to it."""
+    proj = make_project(tmp_path_factory.mktemp("ran"))
+    write_job(proj, SCORES)
+    proj.spec(SPEC)
+    assert proj.run("run").code == 0
+    return proj
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--metric", "val_ac"], "--metric: unknown name 'val_ac'; did you mean 'val_acc'"),
     (["--by", "modle"], "--by: 'modle' is not a param of sel; did you mean 'model'?"),
@@ -67,15 +77,12 @@ def test_select_without_a_select_block_ranks_and_says_there_is_nothing_to_run(pr
     (["--where", "lr >"], "--where"),
     (["nope"], "no experiment 'nope'"),
 ])
-def test_select_bad_options_exit_2_and_write_nothing(project: Project, args: list[str], message: str) -> None:
-    write_job(project, SCORES)
-    project.spec(SPEC)
-    assert project.run("run").code == 0
-    before = files_under(project.home)
-    proc = project.run("select", *args)
+def test_select_bad_options_exit_2_and_write_nothing(ran: Project, args: list[str], message: str) -> None:
+    before = files_under(ran.home)
+    proc = ran.run("select", *args)
     assert proc.code == 2, proc
     assert message in proc.stderr and "Traceback" not in proc.stderr
-    assert files_under(project.home) == before
+    assert files_under(ran.home) == before
 
 
 BAD_SPECS = {

@@ -31,7 +31,7 @@ def _started(proj: Project) -> dict[str, float | None]:
 
 
 def test_the_textclass_study(example: Project) -> None:
-    first = example.run("run", timeout=180)
+    first = example.run("run", timeout=600)
     assert first.code == 0, first
     by_step = example.by_step("textclass")
     assert {step: len(execs) for step, execs in by_step.items()} == \
@@ -77,7 +77,7 @@ def test_the_textclass_study(example: Project) -> None:
 
     # a second run does nothing
     started = _started(example)
-    second = example.run("run", timeout=120)
+    second = example.run("run", timeout=600)
     assert second.code == 0, second
     assert second.stdout.count("everything is cached, nothing to run") == 2
     assert _started(example) == started
@@ -92,7 +92,7 @@ def test_the_textclass_study(example: Project) -> None:
     plan = json.loads(example.run("plan", "--json").stdout)
     reasons = {(step["name"], step["reason"]["kind"]) for run in plan["runs"] for step in run["steps"]}
     assert reasons == {("prep", "cached"), ("train", "code changed"), ("summary", "upstream changed")}
-    third = example.run("run", timeout=180)
+    third = example.run("run", timeout=600)
     assert third.code == 0, third
     after = example.by_step("textclass")
     assert after["prep"][0].started == prep.started  # the data preparation never ran again

@@ -43,7 +43,7 @@ class Yard:
         env.update(RUNYARD_HOME=str(self.home), PYTHONDONTWRITEBYTECODE="1")
         return env
 
-    def run(self, *args: str, timeout: float = 60) -> Proc:
+    def run(self, *args: str, timeout: float = 300) -> Proc:
         argv = [RUNYARD, *args]
         done = subprocess.run(argv, cwd=self.root, env=self.env(), capture_output=True, text=True,
                               timeout=timeout, check=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from runyard.execute.ingest import Ingest, Tracked
 from runyard.model import Metric
 from runyard.store import Store, open_store
 from runyard.store.base import MetricRow
-from runyard.testing.processes import wait_for
+from runyard.testing.processes import process_running, wait_for
 from runyard.testing.store_helpers import FakeClock, accept_all, ex, plan
 
 from .conftest import Yard, run_worker
@@ -139,6 +138,8 @@ def test_an_attempt_taken_over_stores_nothing_more(tmp_path: Path) -> None:
 
 STEP = r'''
 import os, time, runyard
+with open("step.pid", "w") as handle:
+    handle.write(str(os.getpid()))
 for i in range(3):
     runyard.log(loss=float(i), step=i)
 deadline = time.time() + 30
@@ -171,7 +172,8 @@ def test_the_store_down_during_a_step_loses_nothing_once_it_is_back(yard: Yard) 
         flaky.down = True
         (yard.root / "go").write_text("")
         wait_for(lambda: flaky.refused.get("log_metric_rows", 0) >= 1, what="the worker trying to store the rest")
-        time.sleep(1.0)  # the step has exited meanwhile; its points are only in the file
+        step_pid = int((yard.root / "step.pid").read_text())
+        wait_for(lambda: not process_running(step_pid), what="the step to exit")  # its points are only in the file
         assert len(real.metric_points(key)) == 3
         flaky.down = False
         thread.join(30)

@@ -249,11 +249,15 @@ def read(raw, n=2):
 
 
 GPU = '''
-import os, time
+import glob, os, time
 
 
 def probe(seed=0):
-    time.sleep(0.3)
+    # wait until two probes have started (two run at once, one per GPU), then answer
+    open(f"probe-{seed}.started", "w").close()
+    deadline = time.time() + 30
+    while len(glob.glob("probe-*.started")) < 2 and time.time() < deadline:
+        time.sleep(0.01)
     return {"seed": seed, "cvd": os.environ.get("CUDA_VISIBLE_DEVICES")}
 '''
 

@@ -4,8 +4,8 @@ A :class:`Project` is a spec folder under ``tmp_path`` (the spec plus a small re
 ``rec.py``) and a home beside it. ``runyard`` runs as a real subprocess (the console script next to
 ``sys.executable``) or through click's ``CliRunner``, always with ``RUNYARD_HOME`` under ``tmp_path``.
 
-``python rec.py LABEL [--sleep S] [--sleep-file PATH] [--exit N] [--fail-label L] [--fail-first PATH]
-[--fail-unless PATH]`` appends a JSON line ``{"event": "start", ...}`` when it starts (with its pid,
+``python rec.py LABEL [--sleep S] [--sleep-file PATH] [--until PATH] [--exit N] [--fail-label L]
+[--fail-first PATH] [--fail-unless PATH]`` appends a JSON line ``{"event": "start", ...}`` when it starts (with its pid,
 process group, ``CUDA_VISIBLE_DEVICES``, cwd, ``PYTHONPATH`` and the ``RUNYARD_*`` variables it saw)
 and ``{"event": "end", ...}`` just before it exits (the *completed* line), to ``rec.jsonl``.
 """
@@ -61,6 +61,10 @@ if "--sleep-file" in opts:
     with open(opts["--sleep-file"]) as handle:
         seconds = float(handle.read())
 time.sleep(seconds)
+if "--until" in opts:  # held until the test creates that file (at most a minute)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(opts["--until"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
 code = int(opts.get("--exit", 0))
 if opts.get("--fail-label") == LABEL:
     code = 3
@@ -100,7 +104,7 @@ class Project:
         env.update({"RUNYARD_HOME": str(self.home), "PYTHONDONTWRITEBYTECODE": "1", **extra})
         return env
 
-    def run(self, *args: str, timeout: float = 60, cwd: Path | None = None, **env: str) -> Proc:
+    def run(self, *args: str, timeout: float = 300, cwd: Path | None = None, **env: str) -> Proc:
         """``runyard ARGS`` as a subprocess (in the spec folder unless ``cwd``); waits for it."""
         argv = [RUNYARD, *args]
         began = time.monotonic()
@@ -207,14 +211,21 @@ def _chdir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
+def make_project(tmp: Path) -> Project:
+    """A project (spec folder with ``rec.py``, home beside it) under ``tmp``; for a fixture of a wider scope
+    (several tests reading one finished sweep) with ``tmp_path_factory.mktemp``."""
+    root = tmp / "proj"
+    root.mkdir()
+    proj = Project(tmp=tmp, root=root, home=tmp / "home", rec=tmp / "rec.jsonl")
+    proj.file("rec.py", REC_PY.format(rec=str(proj.rec)))
+    return proj
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     monkeypatch.delenv("RUNYARD_HOME", raising=False)
     monkeypatch.delenv("RUNYARD_STORE", raising=False)
-    root = tmp_path / "proj"
-    root.mkdir()
-    proj = Project(tmp=tmp_path, root=root, home=tmp_path / "home", rec=tmp_path / "rec.jsonl")
-    proj.file("rec.py", REC_PY.format(rec=str(proj.rec)))
+    proj = make_project(tmp_path)
     try:
         yield proj
     finally:

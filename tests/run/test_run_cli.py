@@ -81,7 +81,7 @@ def test_status_shows_the_worker_and_what_it_runs(project: Project) -> None:
     project.spec("""
         experiment: busy
         steps:
-          nap: python rec.py nap --sleep 1.5
+          nap: python rec.py nap --until release
         """)
     idle = project.run("run", "--dry-run")
     assert idle.code == 0
@@ -96,6 +96,7 @@ def test_status_shows_the_worker_and_what_it_runs(project: Project) -> None:
     (worker,) = json.loads(project.cli("status", "--json").output)
     assert worker["pid"] == proc.pid and worker["alive"] is True
     assert [r["step"] for r in worker["running"]] == ["nap"] and worker["running"][0]["pid"] == ex.pid
+    project.file("release", "")
     assert proc.wait(20) == 0
     after = project.cli("status")
     assert "no worker is running" in after.output and "queue: 1 done" in after.output

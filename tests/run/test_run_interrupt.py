@@ -57,7 +57,8 @@ def test_second_ctrl_c_terminates_running_steps_then_run_resumes(project: Projec
     wait_for(lambda: {r["label"] for r in project.starts()} == {"polite", "deaf"}, what="both steps to start")
     groups = {r["pgid"] for r in project.starts()}
     os.kill(proc.pid, signal.SIGINT)
-    time.sleep(0.3)
+    wait_for(lambda: "waiting for 2 running steps to finish" in project.output_of(proc) or proc.poll() is not None,
+             what="the first Ctrl-C to be acknowledged")
     assert proc.poll() is None  # the first Ctrl-C waits for the running steps
     began = time.monotonic()
     os.kill(proc.pid, signal.SIGINT)
@@ -111,9 +112,10 @@ def test_a_third_ctrl_c_kills_at_once(project: Project) -> None:
     wait_for(lambda: project.starts("deaf"), what="the step to start")
     (start,) = project.starts("deaf")
     began = time.monotonic()
-    for _ in range(3):
+    # each Ctrl-C once the one before it is acknowledged (two signals sent at once may arrive as one)
+    for said in ("waiting for 1 running step to finish", "terminating 1 running step", "killing 1 running step"):
         os.kill(proc.pid, signal.SIGINT)
-        time.sleep(0.2)
+        wait_for(lambda said=said: said in project.output_of(proc) or proc.poll() is not None, what=said)
     assert proc.wait(20) == 130, project.output_of(proc)
     assert time.monotonic() - began < 8  # not the 60 s grace
     assert "killing 1 running step" in project.output_of(proc)

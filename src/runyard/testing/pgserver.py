@@ -22,12 +22,15 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runyard.testing.processes import process_running
 
 _TOOLS = ("initdb", "pg_ctl", "postgres")
 
@@ -58,6 +61,15 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where nothing listens for the duration of the block: it is bound (so no other
+    process, e.g. a test server started in parallel, can take it) but not listening (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 @dataclass
@@ -121,11 +133,25 @@ class PgServer:
         :meth:`start_again` brings it back."""
         self._check(self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"), "pg_ctl stop")
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown) and delete its folder."""
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while the server runs (the first line of ``postmaster.pid``), else None."""
         try:
-            if (self.data / "postmaster.pid").exists():
-                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout=30)
+            return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        """Stop the server (immediate shutdown; SIGKILL to its own postmaster pid if that fails) and delete
+        its folder."""
+        pid = self.pid
+        try:
+            if pid is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout=30)
+                if process_running(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
 
