@@ -24,7 +24,7 @@ from runyard.errors import StoreError
 from runyard.store import schema
 from runyard.store.base import Clock
 from runyard.store.checks import check_pg_encoding
-from runyard.store.engine import make_engine, mask_url, open_error, parse_url
+from runyard.store.engine import VALID_URLS, describe, make_engine, mask_url, parse_url
 from runyard.store.sql import SqlStore
 
 
@@ -106,9 +106,10 @@ class ReadOnlyStore(SqlStore):
                 if engine.dialect.name == "postgresql":
                     check_pg_encoding(conn, shown)
                 version = schema.read_version(conn)
-        except exc.DBAPIError as err:
+        except exc.DBAPIError as err:  # one line: the driver's first, and what to check (exit 2: nothing to retry)
             engine.dispose()
-            raise open_error(err, shown) from None
+            check = f"; check that the server runs and the URL (expected {VALID_URLS})" if path is None else ""
+            raise StoreError(f"cannot read the store {shown}: {describe(err)}{check}") from None
         except BaseException:
             engine.dispose()
             raise
