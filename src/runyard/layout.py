@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import overload
 
 HOME_DIR = ".runyard"  # the home's folder name, found walking up from the current folder
 STORE_FILE = "runyard.db"
@@ -59,24 +60,35 @@ def file_name(name: str) -> str:
     return f"{head}-{digest}"
 
 
+class Under:
+    """A path below the folder of the paths object it is read from (its ``folder``, or the ``root`` of a
+    home): ``log = Under(LOG)`` reads as ``os.path.join(self.folder, LOG)``."""
+
+    def __init__(self, *parts: str, base: str = "folder") -> None:
+        self.parts = parts
+        self.base = base
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Under: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type) -> str: ...
+
+    def __get__(self, obj: object, owner: type) -> Under | str:
+        if obj is None:
+            return self
+        return os.path.join(getattr(obj, self.base), *self.parts)
+
+
 @dataclass(frozen=True)
 class AttemptPaths:
     """The files one attempt of a step execution has of its own: at the top of the execution folder for
     the latest attempt, under ``attempts/N/`` for each earlier one."""
 
     folder: str
-
-    @property
-    def log(self) -> str:
-        return os.path.join(self.folder, LOG)
-
-    @property
-    def metrics(self) -> str:
-        return os.path.join(self.folder, METRICS)
-
-    @property
-    def meta(self) -> str:
-        return os.path.join(self.folder, META)
+    log = Under(LOG)
+    metrics = Under(METRICS)
+    meta = Under(META)
 
     @property
     def own_files(self) -> tuple[str, str, str]:
@@ -88,22 +100,10 @@ class AttemptPaths:
 class ExecutionPaths(AttemptPaths):
     """``<home>/<experiment>/steps/<step>/<key12>/``: one step execution."""
 
-    @property
-    def command(self) -> str:
-        return os.path.join(self.folder, COMMAND)
-
-    @property
-    def out(self) -> str:
-        return os.path.join(self.folder, OUT)
-
-    @property
-    def runs_table(self) -> str:
-        """The run table an aggregate step reads (``{runs}``, ``$RUNYARD_RUNS``)."""
-        return os.path.join(self.folder, RUNS_TABLE)
-
-    @property
-    def attempts(self) -> str:
-        return os.path.join(self.folder, ATTEMPTS)
+    command = Under(COMMAND)
+    out = Under(OUT)
+    runs_table = Under(RUNS_TABLE)  # the run table an aggregate step reads (``{runs}``, ``$RUNYARD_RUNS``)
+    attempts = Under(ATTEMPTS)
 
     def attempt(self, number: int) -> AttemptPaths:
         """Earlier attempt ``number`` (1 = the first that ran in this folder), under ``attempts/``."""
@@ -124,10 +124,7 @@ class RunPaths:
     """``<home>/<experiment>/runs/<name>/``: ``run.json`` and one link per step."""
 
     folder: str
-
-    @property
-    def record(self) -> str:
-        return os.path.join(self.folder, RUN_RECORD)
+    record = Under(RUN_RECORD)
 
     def step_link(self, step: str) -> str:
         return os.path.join(self.folder, file_name(step))
@@ -138,10 +135,7 @@ class ExperimentPaths:
     """``<home>/<experiment>/``."""
 
     folder: str
-
-    @property
-    def runs(self) -> str:
-        return os.path.join(self.folder, RUNS)
+    runs = Under(RUNS)
 
     def run(self, name: str) -> str:
         return os.path.join(self.folder, RUNS, name)
@@ -182,10 +176,9 @@ class HomePaths:
     """``<home>/``: the store file, content-addressed files, snapshots, detached workers' output, experiments."""
 
     root: str
-
-    @property
-    def store_file(self) -> str:
-        return os.path.join(self.root, STORE_FILE)
+    store_file = Under(STORE_FILE, base="root")
+    snapshots = Under(SNAPSHOTS, base="root")
+    workers = Under(WORKERS, base="root")
 
     def experiment(self, name: str) -> ExperimentPaths:
         return ExperimentPaths(os.path.join(self.root, file_name(name)))
@@ -199,16 +192,8 @@ class HomePaths:
     def content_file(self, kind: str, digest: str, suffix: str) -> str:
         return os.path.join(self.content_folder(kind), digest + suffix)
 
-    @property
-    def snapshots(self) -> str:
-        return os.path.join(self.root, SNAPSHOTS)
-
     def snapshot(self, snapshot_id: str) -> SnapshotPaths:
         return SnapshotPaths(os.path.join(self.root, SNAPSHOTS, snapshot_id))
-
-    @property
-    def workers(self) -> str:
-        return os.path.join(self.root, WORKERS)
 
     def worker_output(self, experiment: str, stamp: str, pid: int) -> str:
         """The output file of a worker detached at ``stamp`` by process ``pid`` for ``experiment``."""
@@ -226,10 +211,7 @@ class ResultPaths:
     """A Python step's saved result inside a folder (its ``out/``)."""
 
     folder: str
-
-    @property
-    def meta(self) -> str:
-        return os.path.join(self.folder, RESULT_META)
+    meta = Under(RESULT_META)
 
     def value(self, ext: str) -> str:
         return os.path.join(self.folder, RESULT + ext)

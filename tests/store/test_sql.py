@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, event, text, update
 
 from runyard.errors import MissingDependency, StoreError, StoreUnavailable
 from runyard.model import Run, Status
@@ -198,17 +199,26 @@ def test_no_op_resume_of_10000_done_is_fast(store: Store, tmp_path: Path) -> Non
     # one shared (existing) folder: creating 10,000 folders would dominate the test's time
     execs = [dataclasses.replace(ex(tmp_path, f"e{i}"), folder=str(tmp_path)) for i in range(10_000)]
     big = plan(tmp_path, *execs)
-    start = time.perf_counter()
     assert len(store.submit(big).added) == 10_000
-    adding = time.perf_counter() - start  # the baseline, measured in the same run: one bulk insert
     with store.tx() as conn:  # type: ignore[attr-defined]
         conn.execute(update(schema.executions).values(status="done", duration=1.0))
-    start = time.perf_counter()
-    result = store.submit(big)
-    elapsed = time.perf_counter() - start
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split(None, 1)[0].upper() + " " + statement)
+
+    engine = store._engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = store.submit(big)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
     assert len(result.cached) == 10_000 and result.queued == 0
-    # about a third of the insert's time; a query per execution would take longer than the insert itself
-    assert elapsed < adding, f"no-op resubmit of 10,000 done executions took {elapsed:.2f}s, adding them {adding:.2f}s"
+    # fast by construction, whatever the machine's load (the time is measured in bench/resume.py): a
+    # bounded number of batched reads, not a query per execution, and no execution written again
+    assert 0 < len(statements) < 100, f"{len(statements)} statements for a no-op resubmit of 10,000 executions"
+    rewrites = [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE")) and "executions" in s]
+    assert rewrites == []
 
 
 def test_many_runs_with_statuses(store: Store, tmp_path: Path) -> None:

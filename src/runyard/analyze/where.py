@@ -132,19 +132,19 @@ class _Parser:
             raise self.error(f"expected 'and', 'or' or the end, not {self.tok.source!r}")
         return node
 
-    def or_expr(self) -> Node:
-        node = self.and_expr()
-        while self.keyword("or"):
+    def chain(self, word: str, operand: Callable[[], Node], combine: Callable[[Node, Node], Node]) -> Node:
+        """``operand (word operand)*``, combined from the left."""
+        node = operand()
+        while self.keyword(word):
             self.i += 1
-            node = Or(node, self.and_expr())
+            node = combine(node, operand())
         return node
 
+    def or_expr(self) -> Node:
+        return self.chain("or", self.and_expr, Or)
+
     def and_expr(self) -> Node:
-        node = self.not_expr()
-        while self.keyword("and"):
-            self.i += 1
-            node = And(node, self.not_expr())
-        return node
+        return self.chain("and", self.not_expr, And)
 
     def not_expr(self) -> Node:
         if self.keyword("not"):

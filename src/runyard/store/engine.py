@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -227,14 +228,8 @@ class SqlCore(Store):
         sa_url = parse_url(url)
         shown = mask_url(url.strip())
         engine = make_engine(sa_url)
-        try:
+        with disposed_on_error(engine, shown):
             init_schema(engine, shown)
-        except exc.DBAPIError as err:
-            engine.dispose()
-            raise open_error(err, shown) from None
-        except BaseException:
-            engine.dispose()
-            raise
         return cls(engine, shown, clock)
 
     @contextmanager
@@ -281,6 +276,32 @@ class SqlCore(Store):
             self._engine.dispose()
 
 
+@contextmanager
+def disposed_on_error(engine: Engine, shown: str, *, reading: bool = False) -> Iterator[None]:
+    """Opening a store: when the block raises, dispose of ``engine`` (a database error becomes the
+    :func:`open_error` that says what to do; ``reading``: a reader's "cannot read the store", exit 2)."""
+    try:
+        yield
+    except exc.DBAPIError as err:
+        engine.dispose()
+        if reading:
+            check = (f"; check that the server runs and the URL (expected {VALID_URLS})"
+                     if engine.dialect.name == "postgresql" else "")
+            raise StoreError(f"cannot read the store {shown}: {describe(err)}{check}") from None
+        raise open_error(err, shown) from None
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+def read_version(engine: Engine, shown: str) -> int | None:
+    """The schema version of the store behind ``engine`` (checking a PostgreSQL database's encoding)."""
+    with engine.connect() as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            check_pg_encoding(conn, shown)
+        return schema.read_version(conn)
+
+
 def open_error(err: exc.DBAPIError, shown: str) -> StoreError:
     what = describe(err)
     if "file is not a database" in what:
@@ -296,10 +317,7 @@ def init_schema(engine: Engine, shown: str) -> None:
     """Create or migrate the schema. Safe when several processes open a fresh store at once:
     creation happens under the database's write lock (SQLite BEGIN IMMEDIATE, a PostgreSQL
     advisory lock), and the version is checked again once the lock is held."""
-    with engine.connect() as conn, conn.begin():
-        if engine.dialect.name == "postgresql":
-            check_pg_encoding(conn, shown)
-        version = schema.read_version(conn)
+    version = read_version(engine, shown)
     if version == schema.SCHEMA_VERSION:
         return
     if version is not None:
@@ -323,39 +341,20 @@ def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
+#: How a column of the executions table becomes a field of :class:`ExecRecord` (the others are as stored).
+_DECODE: dict[str, Callable[[Any], Any]] = {
+    "needs": lambda value: tuple(json.loads(value)),
+    "params": json.loads,
+    "status": Status,
+    "provenance": _loads,
+    "command_env": _loads,
+}
+_STORED_FIELDS = tuple(f.name for f in fields(ExecRecord) if f.name != "lost")
+
+
 def exec_record(row: Mapping[Any, Any]) -> ExecRecord:
-    return ExecRecord(
-        key=row["key"],
-        experiment=row["experiment"],
-        step=row["step"],
-        command=row["command"],
-        needs=tuple(json.loads(row["needs"])),
-        folder=row["folder"],
-        workdir=row["workdir"],
-        params=json.loads(row["params"]),
-        gpus=row["gpus"],
-        timeout=row["timeout"],
-        retries=row["retries"],
-        status=Status(row["status"]),
-        attempts=row["attempts"],
-        lost=row.get("lost", 0),
-        priority=row["priority"],
-        seq=row["seq"],
-        worker_id=row["worker_id"],
-        host=row["host"],
-        pid=row["pid"],
-        pgid=row["pgid"],
-        exit_code=row["exit_code"],
-        submitted=row["submitted"],
-        started=row["started"],
-        ended=row["ended"],
-        duration=row["duration"],
-        lease_expires=row["lease_expires"],
-        est_duration=row["est_duration"],
-        error=row["error"],
-        provenance=_loads(row["provenance"]),
-        command_env=_loads(row["command_env"]),
-        kind=row["kind"],
-        code=row["code"],
-        snapshot=row["snapshot"],
-    )
+    values = {name: row[name] for name in _STORED_FIELDS}
+    values["lost"] = row.get("lost", 0)
+    for name, decode in _DECODE.items():
+        values[name] = decode(values[name])
+    return ExecRecord(**values)

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from sqlalchemy import exc, literal, select
+from sqlalchemy import literal, select
 
 from runyard.errors import StoreError
 from runyard.store import schema
 from runyard.store.base import Clock
-from runyard.store.checks import check_pg_encoding
-from runyard.store.engine import VALID_URLS, describe, make_engine, mask_url, parse_url
+from runyard.store.engine import disposed_on_error, make_engine, mask_url, parse_url, read_version
+from runyard.store.roles import WRITE_METHODS
 from runyard.store.sql import SqlStore
 
 
@@ -62,28 +62,10 @@ def _refuse(name: str) -> Callable[..., NoReturn]:
 
 
 class ReadOnlyStore(SqlStore):
-    """A SQL store opened for reading only (see the module docstring)."""
+    """A SQL store opened for reading only (see the module docstring); each method of
+    :data:`~runyard.store.roles.WRITE_METHODS` raises StoreError (set below the class)."""
 
     version: int | None = None  # the schema version; None: a database runyard never wrote to
-
-    # every method of WRITE_METHODS (roles.py)
-    submit = _refuse("submit")
-    claim = _refuse("claim")
-    started = _refuse("started")
-    finish = _refuse("finish")
-    set_status = _refuse("set_status")
-    reap = _refuse("reap")
-    reap_worker = _refuse("reap_worker")
-    interrupt = _refuse("interrupt")
-    register_worker = _refuse("register_worker")
-    heartbeat = _refuse("heartbeat")
-    unregister_worker = _refuse("unregister_worker")
-    log_metrics = _refuse("log_metrics")
-    log_metric_rows = _refuse("log_metric_rows")
-    clear_metrics = _refuse("clear_metrics")
-    pause = _refuse("pause")
-    cancel = _refuse("cancel")
-    set_priority = _refuse("set_priority")
 
     @classmethod
     def open_readonly(cls, url: str, *, clock: Clock = time.time, any_schema: bool = False,
@@ -101,23 +83,10 @@ class ReadOnlyStore(SqlStore):
             raise StoreError(f"no runyard store at {path}: nothing to read")
         immutable = one_read and path is not None and not os.path.exists(path + "-wal")
         engine = make_engine(parse_url(url), readonly=True, immutable=immutable)
-        try:
-            with engine.connect() as conn, conn.begin():
-                if engine.dialect.name == "postgresql":
-                    check_pg_encoding(conn, shown)
-                version = schema.read_version(conn)
-        except exc.DBAPIError as err:  # one line: the driver's first, and what to check (exit 2: nothing to retry)
-            engine.dispose()
-            check = f"; check that the server runs and the URL (expected {VALID_URLS})" if path is None else ""
-            raise StoreError(f"cannot read the store {shown}: {describe(err)}{check}") from None
-        except BaseException:
-            engine.dispose()
-            raise
-        try:
+        # exit 2, nothing to retry: a reader says it cannot read the store
+        with disposed_on_error(engine, shown, reading=True):
+            version = read_version(engine, shown)
             _check_version(version, shown, any_schema)
-        except StoreError:
-            engine.dispose()
-            raise
         store = cls(engine, shown, clock)
         store.readonly = True
         store.version = version
@@ -153,6 +122,10 @@ class ReadOnlyStore(SqlStore):
         with self.tx(write=False) as conn:
             rows = conn.execute(select(r.c.name, r.c.id).where(r.c.experiment == experiment)).all()
         return {name: run_id for name, run_id in rows}
+
+
+for _write in WRITE_METHODS:  # every method of a store that writes refuses
+    setattr(ReadOnlyStore, _write, _refuse(_write))
 
 
 def _check_version(version: int | None, shown: str, any_schema: bool) -> None:

@@ -16,6 +16,7 @@ executions or metrics are not in the answer yet, as any later read would show th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -39,32 +40,21 @@ class Unpackable(Exception):
     """The table does not fit the packing: use the portable path."""
 
 
-def _key(col: str) -> tuple[str, str]:
-    return ("key", f"CAST(group_concat({col}, '') AS BLOB), sum(length({col}) != {KEY_LEN})")
+def _column(kind: str, template: str) -> Callable[[str], tuple[str, str]]:
+    """How a column is packed: its kind (how it is unpacked) and the aggregate, ``{col}`` the column."""
+    return lambda col: (kind, template.format(col=col))
 
 
-def _text(col: str) -> tuple[str, str]:
-    return ("text", f"group_concat({col}, char(31))")
-
-
-def _number(col: str) -> tuple[str, str]:
-    """Exact: 17 significant digits."""
-    return ("number", f"group_concat(CASE WHEN {col} IS NULL THEN 'nan' ELSE printf('%!.17g', {col}) END, ',')")
-
-
-def _time(col: str) -> tuple[str, str]:
-    """SQLite's own conversion, 15 significant digits (10 µs for a time in seconds): faster than printf."""
-    return ("number", f"group_concat(ifnull({col}, 'nan'), ',')")
-
-
-def _digit(col: str) -> tuple[str, str]:
-    """A one-digit integer per row, concatenated."""
-    return ("digit", f"group_concat({col}, '')")
-
-
-def _lines(col: str) -> tuple[str, str]:
-    """Text without line breaks (JSON as the store writes it), one line per row."""
-    return ("lines", f"group_concat({col}, char(10))")
+_key = _column("key", "CAST(group_concat({col}, '') AS BLOB), sum(length({col}) != " + str(KEY_LEN) + ")")
+_text = _column("text", "group_concat({col}, char(31))")
+#: exact: 17 significant digits
+_number = _column("number", "group_concat(CASE WHEN {col} IS NULL THEN 'nan' ELSE printf('%!.17g', {col}) END, ',')")
+#: SQLite's own conversion, 15 significant digits (10 µs for a time in seconds): faster than printf
+_time = _column("number", "group_concat(ifnull({col}, 'nan'), ',')")
+#: a one-digit integer per row, concatenated
+_digit = _column("digit", "group_concat({col}, '')")
+#: text without line breaks (JSON as the store writes it), one line per row
+_lines = _column("lines", "group_concat({col}, char(10))")
 
 
 def _packed(store: SqlCore, table: str, columns: list[tuple[str, str]], where: str = "",

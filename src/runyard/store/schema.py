@@ -92,27 +92,20 @@ executions = Table(
 )
 
 _x = executions.c
-# Claim order: priority DESC, est_duration DESC NULLS LAST, seq ASC. SQLite sorts NULLs first in
-# ascending order (so last when DESC) and has no NULLS LAST in CREATE INDEX; PostgreSQL needs it.
-Index("ix_exec_claim", _x.status, _x.priority.desc(), _x.est_duration.desc(), _x.seq).ddl_if(dialect="sqlite")
-Index(
-    "ix_exec_claim",
-    _x.status,
-    _x.priority.desc(),
-    _x.est_duration.desc().nulls_last(),
-    _x.seq,
-).ddl_if(dialect="postgresql")
-Index("ix_exec_exp_claim", _x.experiment, _x.status, _x.priority.desc(), _x.est_duration.desc(), _x.seq).ddl_if(
-    dialect="sqlite"
-)
-Index(
-    "ix_exec_exp_claim",
-    _x.experiment,
-    _x.status,
-    _x.priority.desc(),
-    _x.est_duration.desc().nulls_last(),
-    _x.seq,
-).ddl_if(dialect="postgresql")
+
+
+def _claim_index(name: str, *leading: Column[str]) -> None:
+    """An index in claim order after ``leading``: priority DESC, est_duration DESC NULLS LAST, seq ASC.
+    SQLite sorts NULLs first in ascending order (so last when DESC) and has no NULLS LAST in CREATE
+    INDEX; PostgreSQL needs it."""
+    Index(name, *leading, _x.priority.desc(), _x.est_duration.desc(), _x.seq).ddl_if(dialect="sqlite")
+    Index(name, *leading, _x.priority.desc(), _x.est_duration.desc().nulls_last(), _x.seq).ddl_if(
+        dialect="postgresql"
+    )
+
+
+_claim_index("ix_exec_claim", _x.status)
+_claim_index("ix_exec_exp_claim", _x.experiment, _x.status)
 # Heartbeat, reap and interrupt find running executions through ix_exec_claim (status first):
 # running rows are few, so no further index is worth its cost on every status change.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,9 +30,26 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+#: The stored fields of an execution that may change without changing its key.
+DEFINITION = ("command", "folder", "workdir", "gpus", "timeout", "retries", "kind", "code", "snapshot")
+
+
+def definition_fields(ex: StepExec) -> dict[str, Any]:
+    return {name: getattr(ex, name) for name in DEFINITION}
+
+
 def definition(ex: StepExec) -> tuple[Any, ...]:
-    """The stored fields of an execution that may change without changing its key."""
-    return (ex.command, ex.folder, ex.workdir, ex.gpus, ex.timeout, ex.retries, ex.kind, ex.code, ex.snapshot)
+    return tuple(definition_fields(ex).values())
+
+
+def _bound(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as the parameters of a statement built by :func:`_binds` (``b_`` before each name)."""
+    return {f"b_{name}": value for name, value in values.items()}
+
+
+def _binds(names: Iterable[str]) -> dict[str, Any]:
+    """Column name → bind parameter ``b_<name>``, for an executemany UPDATE."""
+    return {name: bindparam(f"b_{name}") for name in names}
 
 
 @dataclass(frozen=True)
@@ -102,18 +119,24 @@ def decide(
     return d
 
 
-def _row(ex: StepExec) -> dict[str, Any]:
-    return {
-        "command": ex.command,
-        "folder": ex.folder,
-        "workdir": ex.workdir,
-        "gpus": ex.gpus,
-        "timeout": ex.timeout,
-        "retries": ex.retries,
-        "kind": ex.kind,
-        "code": ex.code,
-        "snapshot": ex.snapshot,
-    }
+@dataclass(frozen=True)
+class Queueing:
+    """How submit queues the executions it adds or requeues: their statuses, priority and estimates."""
+
+    status: Mapping[str, Status]
+    priority: int
+    est: Mapping[str, float]
+
+    def fields(self, ex: StepExec) -> dict[str, Any]:
+        """The columns a new or requeued execution gets: its definition and a fresh queue state."""
+        return {
+            **definition_fields(ex),
+            "status": self.status[ex.key].value,
+            "attempts": 0,
+            "lost": 0,
+            "priority": self.priority,
+            "est_duration": self.est.get(ex.step),
+        }
 
 
 class SubmitMixin(SqlCore):
@@ -135,9 +158,9 @@ class SubmitMixin(SqlCore):
             outside_keys = sorted({n for ex in plan.executions for n in ex.needs} - by_key.keys())
             outside = {k: s.status for k, s in self._existing(conn, outside_keys).items()}
             d = decide(plan, existing, force, outside=outside)
-            est = self._estimates(conn, plan.experiment)
-            self._insert_new(conn, [by_key[k] for k in d.added], d.status, priority, est, now)
-            self._reset(conn, [by_key[k] for k in d.requeued + d.forced], d.status, priority, est)
+            queueing = Queueing(d.status, priority, self._estimates(conn, plan.experiment))
+            self._insert_new(conn, [by_key[k] for k in d.added], queueing, now)
+            self._reset(conn, [by_key[k] for k in d.requeued + d.forced], queueing)
             self._rewrite(conn, [by_key[k] for k in d.changed], d.status, existing)
             runs_added = self._upsert_runs(conn, plan, now)
             if any(s == Status.READY for s in d.status.values()):
@@ -158,8 +181,7 @@ class SubmitMixin(SqlCore):
 
     # --- reads ----------------------------------------------------------------------------
     def _existing(self, conn: Connection, keys: Sequence[str]) -> dict[str, Existing]:
-        cols = [_X.c.key, _X.c.status, _X.c.command, _X.c.folder, _X.c.workdir, _X.c.gpus, _X.c.timeout]
-        cols += [_X.c.retries, _X.c.kind, _X.c.code, _X.c.snapshot]
+        cols = [_X.c.key, _X.c.status, *(_X.c[name] for name in DEFINITION)]
         stmt = select(*cols).where(_X.c.key.in_(bindparam("keys", expanding=True)))
         found: dict[str, Existing] = {}
         for part in chunks(keys):
@@ -197,33 +219,20 @@ class SubmitMixin(SqlCore):
             conn.execute(update(m).where(m.c.key == "seq").values(value=str(first + count - 1)))
         return first
 
-    def _insert_new(
-        self,
-        conn: Connection,
-        new: list[StepExec],
-        status: Mapping[str, Status],
-        priority: int,
-        est: Mapping[str, float],
-        now: float,
-    ) -> None:
+    def _insert_new(self, conn: Connection, new: list[StepExec], queueing: Queueing, now: float) -> None:
         if not new:
             return
         first = self._next_seq(conn, len(new))
         rows = [
             {
-                **_row(ex),
+                **queueing.fields(ex),
                 "key": ex.key,
                 "experiment": ex.experiment,
                 "step": ex.step,
                 "needs": json.dumps(list(ex.needs)),
                 "params": dumps(dict(ex.params)),
-                "status": status[ex.key].value,
-                "attempts": 0,
-                "lost": 0,
-                "priority": priority,
                 "seq": first + i,
                 "submitted": now,
-                "est_duration": est.get(ex.step),
             }
             for i, ex in enumerate(new)
         ]
@@ -232,43 +241,21 @@ class SubmitMixin(SqlCore):
         if needs:
             conn.execute(insert(schema.exec_needs), needs)
 
-    def _reset(
-        self,
-        conn: Connection,
-        items: list[StepExec],
-        status: Mapping[str, Status],
-        priority: int,
-        est: Mapping[str, float],
-    ) -> None:
+    def _reset(self, conn: Connection, items: list[StepExec], queueing: Queueing) -> None:
         if not items:
             return
         stmt = (
             update(_X)
             .where(_X.c.key == bindparam("b_key"))
             .values(
-                status=bindparam("b_status"),
-                attempts=0,
-                lost=0,
-                priority=bindparam("b_priority"),
-                est_duration=bindparam("b_est"),
                 lease_expires=None,
                 exit_code=None,
                 error=None,
                 ended=None,
-                **{name: bindparam(f"b_{name}") for name in _row(items[0])},
+                **_binds(queueing.fields(items[0])),
             )
         )
-        rows = [
-            {
-                "b_key": ex.key,
-                "b_status": status[ex.key].value,
-                "b_priority": priority,
-                "b_est": est.get(ex.step),
-                **{f"b_{name}": value for name, value in _row(ex).items()},
-            }
-            for ex in items
-        ]
-        conn.execute(stmt, rows)
+        conn.execute(stmt, [{"b_key": ex.key, **_bound(queueing.fields(ex))} for ex in items])
 
     def _rewrite(
         self, conn: Connection, items: list[StepExec], status: Mapping[str, Status], old: Mapping[str, Existing]
@@ -279,14 +266,13 @@ class SubmitMixin(SqlCore):
         stmt = (
             update(_X)
             .where(and_(_X.c.key == bindparam("b_key"), _X.c.status == bindparam("b_old")))
-            .values(status=bindparam("b_status"), **{n: bindparam(f"b_{n}") for n in _row(items[0])})
+            .values(_binds(("status", *DEFINITION)))
         )
         rows = [
             {
                 "b_key": ex.key,
                 "b_old": old[ex.key].status.value,
-                "b_status": status[ex.key].value,
-                **{f"b_{name}": value for name, value in _row(ex).items()},
+                **_bound({"status": status[ex.key].value, **definition_fields(ex)}),
             }
             for ex in items
         ]
@@ -310,20 +296,20 @@ class SubmitMixin(SqlCore):
             if run.id not in stored:
                 new_runs.append({"id": run.id, "created": now, **row})
             elif stored[run.id] != values:
-                changed_runs.append({"b_id": run.id, **{f"b_{k}": v for k, v in row.items()}})
+                changed_runs.append({"b_id": run.id, **_bound(row)})
             have = links.get(run.id, {})
             for pos, (step, key) in enumerate(run.steps):
                 link = {"run_id": run.id, "step": step, "pos": pos, "exec_key": key}
                 if step not in have:
                     new_links.append(link)
                 elif have[step] != (pos, key):
-                    changed_links.append({f"b_{k}": v for k, v in link.items()})
+                    changed_links.append(_bound(link))
             wanted = {step for step, _ in run.steps}
             gone += [{"b_run_id": run.id, "b_step": s} for s in have if s not in wanted]
         if new_runs:
             conn.execute(insert(r), new_runs)
         if changed_runs:
-            stmt = update(r).where(r.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _RUN_COLS})
+            stmt = update(r).where(r.c.id == bindparam("b_id")).values(_binds(_RUN_COLS))
             conn.execute(stmt, changed_runs)
         if new_links:
             conn.execute(insert(rs), new_links)

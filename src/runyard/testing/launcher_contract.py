@@ -30,6 +30,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +85,8 @@ class LauncherContract:
                              pythonpath_first=str(tmp_path / "spec"), timeout=timeout, grace=grace, kind="call")
 
     def run(self, launcher: Launcher, request: LaunchRequest) -> Exit:
-        handle = launcher.start(request)
-        try:
+        with closing(launcher.start(request)) as handle:
             return wait_exit(handle)
-        finally:
-            handle.close()
 
     def needs(self, launcher: Launcher, capability: str) -> None:
         if not getattr(launcher.capabilities, capability):
@@ -163,23 +161,19 @@ class LauncherContract:
         self.needs(launcher, "timeouts")
         handle = launcher.start(self.request(tmp_path, "block", timeout=0.5, grace=5.0, ready=str(tmp_path / "ready"),
                                              release=str(tmp_path / "release")))
-        try:
+        with closing(handle):
             clock.advance(1.0)  # a launcher on the clock times out now; one on a real timer within 0.5 s
             ended = wait_exit(handle)
-        finally:
-            handle.close()
         assert ended.reason == "timeout" and ended.code not in (None, 0) and ended.lost is None
 
     def test_terminate_kills_the_whole_tree(self, launcher: Launcher, tmp_path: Path) -> None:
         self.needs(launcher, "process_tree")
         handle, pids = self.started(launcher, tmp_path, "spawn_tree")
-        try:
+        with closing(handle):
             assert all(process_running(pid) for pid in pids)
             assert handle.poll() is None
             handle.terminate(grace=30.0)
             ended = wait_exit(handle)
-        finally:
-            handle.close()
         assert ended.code == 128 + signal.SIGTERM and ended.reason == "" and ended.lost is None
         wait_for(lambda: not any(process_running(pid) for pid in pids), what="every process of the tree to be gone")
         if handle.pgid is not None:
@@ -189,36 +183,30 @@ class LauncherContract:
                                                     tmp_path: Path) -> None:
         self.needs(launcher, "process_tree")
         handle, (pid,) = self.started(launcher, tmp_path, "block", ignore_term=True)
-        try:
+        with closing(handle):
             due = clock() + 30.0
             handle.terminate(grace=30.0)
             assert handle.terminating and handle.due == due
             assert handle.poll() is None and process_running(pid)  # SIGTERM is ignored: it runs on
             clock.advance(30.0)
             ended = wait_exit(handle)
-        finally:
-            handle.close()
         assert ended == Exit(128 + signal.SIGKILL)
         wait_for(lambda: not process_running(pid), what="the step to be gone")
 
     def test_terminate_without_grace_kills_at_once(self, launcher: Launcher, tmp_path: Path) -> None:
         self.needs(launcher, "process_tree")
         handle, (pid,) = self.started(launcher, tmp_path, "block", ignore_term=True)
-        try:
+        with closing(handle):
             handle.terminate(grace=0)
             ended = wait_exit(handle)
-        finally:
-            handle.close()
         assert ended == Exit(128 + signal.SIGKILL)
         wait_for(lambda: not process_running(pid), what="the step to be gone")
 
     def test_a_lost_step_is_reported_lost(self, launcher: Launcher, tmp_path: Path) -> None:
         self.needs(launcher, "own_process")
         handle, (pid,) = self.started(launcher, tmp_path, "block")
-        try:
+        with closing(handle):
             self.lose(handle)
             ended = wait_exit(handle)
-        finally:
-            handle.close()
         assert ended.code is None and ended.lost, ended
         assert not process_running(pid)
