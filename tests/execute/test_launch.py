@@ -260,6 +260,8 @@ def test_kill_orphan_group_checks_start_time(tmp_path: Path) -> None:
         assert child.poll() is None
         assert kill_orphan_group(child.pgid, expected_start=child.started_wall)
         assert child.wait(5) == 137
+        # the leader is reaped; its `sleep` got the same SIGKILL but may not have died yet on a busy machine
+        wait_for(lambda: not processes.group_alive(child.pgid), timeout=5, what="the killed group to be gone")
         assert not kill_orphan_group(child.pgid, expected_start=child.started_wall)
     finally:
         signal_group(child.pgid, signal.SIGKILL)
