@@ -36,6 +36,7 @@ def dies(folder):
 
 def good(folder):
     print("noise on stdout never corrupts the answer")
+    time.sleep(0.5)  # its work takes longer than the worker's look at a stop request (0.1 s)
     return {"good": [1, 2, 3], "lines": len((folder / "log").read_text().splitlines())}
 '''
 

@@ -31,12 +31,21 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 60.0
 POLL = 0.1  # seconds between two looks at abandon() while a parser runs
+#: A parser started once the worker is already terminating runs at most this long (the default grace period
+#: of a terminated step): the parser running when termination began is stopped, the next ones still run.
+STOPPING_TIMEOUT = 10.0
 
 
 def run_parser(target: str, folder: str, spec_folder: str | None, *, timeout: float | None = None,
                abandon: Callable[[], bool] = lambda: False) -> list[Metric]:
-    """The points ``target`` returns for the execution ``folder``; raises MetricSourceError."""
+    """The points ``target`` returns for the execution ``folder``; raises MetricSourceError.
+
+    ``abandon()`` true while it runs: the worker is terminating, the parser is stopped. A parser started
+    when ``abandon()`` is already true runs anyway, for at most :data:`STOPPING_TIMEOUT` seconds."""
     limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    late = abandon()  # started during termination: bounded by time, not stopped at once
+    if late:
+        limit = min(limit, STOPPING_TIMEOUT)
     from runyard.execute.launch import OWN_GROUP, dying_with_parent
 
     # dies with the worker, even a worker killed with SIGKILL (a hung parser would otherwise run on for ever)
@@ -54,11 +63,12 @@ def run_parser(target: str, folder: str, spec_folder: str | None, *, timeout: fl
                 out, err_text = proc.communicate(timeout=max(0.0, min(POLL, deadline - time.monotonic())))
                 break
             except subprocess.TimeoutExpired:
-                if abandon():
+                if not late and abandon():
                     raise MetricSourceError(f"parser {target} was stopped: the worker is stopping") from None
                 if time.monotonic() >= deadline:
-                    raise MetricSourceError(f"parser {target} timed out after {limit:g} s (set `timeout:` on the "
-                                       "metric to allow longer)") from None
+                    why = ("the worker is stopping" if late
+                           else "set `timeout:` on the metric to allow longer")
+                    raise MetricSourceError(f"parser {target} timed out after {limit:g} s ({why})") from None
     finally:
         if proc.returncode is None:
             _kill(proc)
