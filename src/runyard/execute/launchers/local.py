@@ -1,8 +1,9 @@
 """The local launcher: a step is ``bash -c COMMAND`` in a process group of its own on this machine.
 
 :func:`launch` runs ``bash -c COMMAND`` with exactly the command text: no prefix, no redirect.  The
-child gets ``os.environ`` (as it was at the launcher's first step) plus the caller's additions, stdin from ``/dev/null``, stdout *and* stderr
-appended to the log file by file descriptor, its own process group (``pgid == pid``), and a death
+child gets ``os.environ`` (as it was at the launcher's first step) plus the caller's additions, stdin
+from ``/dev/null``, stdout *and* stderr appended to the log file by file descriptor, its own process
+group (``pgid == pid``), and a death
 signal so it dies with its worker (:mod:`runyard.execute.launch`), and the group is registered with the
 launcher's :class:`~runyard.execute.guardian.Guardian` (one per launcher, started with its first step).
 
