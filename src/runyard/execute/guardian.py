@@ -39,6 +39,7 @@ class Guardian:
         assert self._proc.stdin is not None
         self._pipe = self._proc.stdin
         self._dead = False
+        self._forgotten: list[str] = []  # unwatch lines not sent yet: they go with the next write
         self.pid = self._proc.pid
 
     @property
@@ -48,19 +49,30 @@ class Guardian:
     def _send(self, line: str) -> None:
         if self._dead:
             return
+        if self._forgotten:
+            line = "".join(self._forgotten) + line
+            self._forgotten.clear()
         try:
             os.write(self._pipe.fileno(), line.encode())
         except (BrokenPipeError, ValueError, OSError):
             self._dead = True
 
     def watch(self, pgid: int, started_wall: float) -> None:
+        """Register a group at once (with the groups forgotten since the last write, in the same write)."""
         self._send(f"+{pgid} {started_wall!r}\n")
 
     def unwatch(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
+        """Forget a group whose leader was reaped.  Sent with the next :meth:`watch` or :meth:`close`: one
+        pipe write per step, not two (each write wakes the guardian).  Until then the guardian may still
+        hold the group; it kills a registered group only if its leader's start time matches
+        (:func:`kill_orphan_group`), so a reused process group id is safe."""
+        if not self._dead:
+            self._forgotten.append(f"-{pgid}\n")
 
     def close(self, timeout: float = 10.0) -> None:
         """Close the pipe: the guardian kills whatever is still registered, then exits."""
+        if self._forgotten:
+            self._send("")
         self._dead = True
         with contextlib.suppress(OSError):
             self._pipe.close()

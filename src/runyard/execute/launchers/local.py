@@ -1,8 +1,9 @@
 """The local launcher: a step is ``bash -c COMMAND`` in a process group of its own on this machine.
 
 :func:`launch` runs ``bash -c COMMAND`` with exactly the command text: no prefix, no redirect.  The
-child gets ``os.environ`` plus the caller's additions, stdin from ``/dev/null``, stdout *and* stderr
-appended to the log file by file descriptor, its own process group (``pgid == pid``), and a death
+child gets ``os.environ`` (as it was at the launcher's first step) plus the caller's additions, stdin
+from ``/dev/null``, stdout *and* stderr appended to the log file by file descriptor, its own process
+group (``pgid == pid``), and a death
 signal so it dies with its worker (:mod:`runyard.execute.launch`), and the group is registered with the
 launcher's :class:`~runyard.execute.guardian.Guardian` (one per launcher, started with its first step).
 
@@ -141,10 +142,12 @@ def launch(
     pythonpath_first: str | None = None,
     guardian: Guardian | None = None,
     deathsig: bool | None = None,
+    base_env: Mapping[str, str] | None = None,
 ) -> Child:
     """Start ``bash -c command`` in ``cwd``, logging to ``log_path`` (appended).
 
-    Environment: ``os.environ`` + ``env_extra``, with ``pythonpath_first`` put first on ``PYTHONPATH``.
+    Environment: ``base_env`` (default: ``os.environ`` as it is now) + ``env_extra``, with
+    ``pythonpath_first`` put first on ``PYTHONPATH``.
     ``guardian``: register the group with it.  ``deathsig``: give the child its death signal (see the
     module's docstring); default: yes.  Raises :class:`LaunchError` (path and reason) when the
     log cannot be opened or the process cannot start (missing ``cwd``, no ``bash`` ...).
@@ -152,7 +155,7 @@ def launch(
     bash = tool("bash")
     if bash is None:
         raise LaunchError(f"cannot start step in {cwd}: bash is not on PATH ({os.environ.get('PATH', '')})")
-    env = dict(os.environ)
+    env = dict(os.environ if base_env is None else base_env)
     env.update(env_extra)
     if pythonpath_first:
         old = env.get("PYTHONPATH")
@@ -281,12 +284,15 @@ class LocalLauncher:
         self._clock = clock
         self._guarded = guardian
         self._guardian: Guardian | None = None
+        self._environ: dict[str, str] | None = None
 
     def start(self, request: LaunchRequest) -> LocalHandle:
         if self._guarded and self._guardian is None:
             self._guardian = Guardian()
+        if self._environ is None:  # the worker's environment, read once (os.environ reads decode every entry)
+            self._environ = dict(os.environ)
         child = launch(request.command, cwd=request.cwd, log_path=request.log_path, env_extra=request.env,
-                       pythonpath_first=request.pythonpath_first, guardian=self._guardian)
+                       pythonpath_first=request.pythonpath_first, guardian=self._guardian, base_env=self._environ)
         return LocalHandle(child, clock=self._clock, timeout=request.timeout, grace=request.grace)
 
     def close(self) -> None:
