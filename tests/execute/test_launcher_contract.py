@@ -16,22 +16,24 @@ from runyard.testing.launcher_contract import LauncherContract
 from runyard.testing.store_helpers import FakeClock
 
 
+def opened(name: str, kind: type[Launcher], clock: FakeClock) -> Iterator[Launcher]:
+    """The launcher registered as ``name``, of class ``kind``, closed after the test."""
+    launcher = open_launcher(name, clock)
+    assert isinstance(launcher, kind)
+    yield launcher
+    launcher.close()
+
+
 class TestLocalLauncher(LauncherContract):
     @pytest.fixture
     def launcher(self, clock: FakeClock) -> Iterator[Launcher]:
-        launcher = open_launcher("local", clock)
-        assert isinstance(launcher, LocalLauncher)
-        yield launcher
-        launcher.close()
+        yield from opened("local", LocalLauncher, clock)
 
 
 class TestInlineLauncher(LauncherContract):
     @pytest.fixture
     def launcher(self, clock: FakeClock) -> Iterator[Launcher]:
-        launcher = open_launcher("inline", clock)
-        assert isinstance(launcher, InlineLauncher)
-        yield launcher
-        launcher.close()
+        yield from opened("inline", InlineLauncher, clock)
 
 
 def test_routes_choose_inline_for_call_steps_only() -> None:
