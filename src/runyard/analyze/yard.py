@@ -23,6 +23,7 @@ from runyard.analyze.table import STAGES, Results, choose_experiment, load, pars
 from runyard.analyze.where import Where
 from runyard.errors import RunNotFound
 from runyard.layout import ExecutionPaths, HomePaths, home_in
+from runyard.store.checks import sqlite_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,11 +49,10 @@ def store_url(home_or_url: str | os.PathLike[str] | None) -> str:
                 and os.path.exists(HomePaths(inner).store_file):
             path = Path(inner)  # a project folder: its home is the .runyard inside
         url = f"sqlite:///{path if path.is_file() else HomePaths(str(path)).store_file}"
-    if url.startswith("sqlite:///"):
-        file = url[len("sqlite:///"):].split("?", 1)[0]
-        if not os.path.exists(file):
-            raise RunNotFound(f"no runyard store at {file}: run `runyard run` first, or give the home folder "
-                              "or store URL of an existing one")
+    file = sqlite_file(url)
+    if file is not None and not os.path.exists(file):
+        raise RunNotFound(f"no runyard store at {file}: run `runyard run` first, or give the home folder "
+                          "or store URL of an existing one")
     return url
 
 

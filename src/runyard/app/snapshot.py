@@ -64,9 +64,12 @@ def _git(folder: str | Path, *args: str, binary: bool = False) -> Any:
 
 def store_files(store_url: str) -> list[str]:
     """The files of a SQLite store (the database and its journal companions); none for a server."""
-    if not store_url.startswith("sqlite:///"):
+    from runyard.store.checks import sqlite_file
+
+    file = sqlite_file(store_url)
+    if file is None:
         return []
-    path = os.path.abspath(os.path.expanduser(store_url[len("sqlite:///"):].split("?", 1)[0]))
+    path = os.path.abspath(os.path.expanduser(file))
     return [path + suffix for suffix in ("", "-wal", "-shm", "-journal")]
 
 

@@ -17,10 +17,12 @@ def open_existing(home: str | os.PathLike[str] | None, store_url: str | None) ->
     commands never write a new home."""
     from runyard.home import resolve_home, resolve_store_url
     from runyard.store import open_store
+    from runyard.store.checks import sqlite_file
 
     url = resolve_store_url(store_url, resolve_home(home))
-    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        raise RunNotFound(f"no runyard store at {url[len('sqlite:///'):]}: run `runyard run` or `runyard submit` "
+    file = sqlite_file(url)
+    if file is not None and not os.path.exists(file):
+        raise RunNotFound(f"no runyard store at {file}: run `runyard run` or `runyard submit` "
                           "first, or point --home / --store at an existing one")
     return open_store(url)
 

@@ -61,7 +61,12 @@ def not_utf8(database: str, encoding: str, shown: str) -> StoreError:
     )
 
 
-__all__ = ["check_pg_encoding", "check_sqlite_file", "not_utf8"]
+def sqlite_file(url: str) -> str | None:
+    """The database file of a ``sqlite:///PATH[?options]`` store URL; None for any other store."""
+    return url[len("sqlite:///"):].split("?", 1)[0] if url.startswith("sqlite:///") else None
+
+
+__all__ = ["check_pg_encoding", "check_sqlite_file", "not_utf8", "sqlite_file"]
 
 
 def check_not_newer(version: int, *, target: int | None = None, where: str = "the store") -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import literal, select
 from runyard.errors import StoreError
 from runyard.store import schema
 from runyard.store.base import Clock
+from runyard.store.checks import sqlite_file
 from runyard.store.engine import disposed_on_error, make_engine, mask_url, parse_url, read_version
 from runyard.store.roles import WRITE_METHODS
 from runyard.store.sql import SqlStore
@@ -78,7 +79,7 @@ class ReadOnlyStore(SqlStore):
         none (SQLite leaves them behind, empty). ``one_read``: a read of a moment, which reads a store
         nobody has open (no -wal file) without creating them."""
         shown = mask_url(url.strip())
-        path = sqlite_path(url.strip())
+        path = sqlite_file(url.strip())
         if path is not None and not os.path.isfile(path):
             raise StoreError(f"no runyard store at {path}: nothing to read")
         immutable = one_read and path is not None and not os.path.exists(path + "-wal")
@@ -139,14 +140,10 @@ def _check_version(version: int | None, shown: str, any_schema: bool) -> None:
                          f"({schema.SCHEMA_VERSION}): open it once for writing (e.g. `runyard status`) to upgrade it")
 
 
-def sqlite_path(url: str) -> str | None:
-    return url[len("sqlite:///"):].split("?", 1)[0] if url.startswith("sqlite:///") else None
-
-
 def read_past(url: str, experiment: str) -> Past:
     """What the store at ``url`` holds of ``experiment``; an empty :class:`Past` when there is no store
     (a SQLite file that does not exist), no schema or no such experiment. StoreError when unreadable."""
-    path = sqlite_path(url)
+    path = sqlite_file(url)
     if path is not None and not os.path.exists(path):
         return Past()
     with ReadOnlyStore.open_readonly(url, any_schema=True, one_read=True) as reader:
@@ -157,7 +154,7 @@ def read_past(url: str, experiment: str) -> Past:
 def run_names(url: str, experiment: str) -> dict[str, str]:
     """Run name → run id of the runs the store at ``url`` holds of ``experiment`` (empty when there is no
     store yet): the names a new run of that experiment must not take."""
-    path = sqlite_path(url)
+    path = sqlite_file(url)
     if path is not None and not os.path.exists(path):
         return {}
     with ReadOnlyStore.open_readonly(url, any_schema=True, one_read=True) as reader:

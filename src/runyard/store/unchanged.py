@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from runyard.errors import StoreError
-from runyard.store.checks import SCHEMA_VERSION, check_sqlite_file
+from runyard.store.checks import SCHEMA_VERSION, check_sqlite_file, sqlite_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,10 +37,6 @@ def stored_json(value: Any) -> str:
 def spec_json(spec: Any) -> str:
     """JSON as the store keeps a spec: in its own key order (it names runs and orders plans), compact."""
     return json.dumps(dict(spec), separators=(",", ":"), default=str)
-
-
-def sqlite_file(url: str) -> str | None:
-    return url[len("sqlite:///"):].split("?", 1)[0] if url.startswith("sqlite:///") else None
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import pytest
 from runyard.errors import StoreError
 from runyard.model import Metric, Status, WorkerInfo
 from runyard.store.base import Store
+from runyard.store.checks import sqlite_file
 from runyard.store.roles import WRITE_METHODS
 from runyard.testing.store_contract_state import _Contract
 from runyard.testing.store_helpers import FakeClock, accept_all, ex, open_by, plan, run_to_done
@@ -43,9 +44,9 @@ def _state(store: Store, keys: tuple[str, str]) -> tuple[Any, ...]:
 
 def _files(url: str) -> dict[str, str]:
     """SQLite: the hash of the database file and of its -wal file (what a write would change)."""
-    if not url.startswith("sqlite:///"):
+    path = sqlite_file(url)
+    if path is None:
         return {}
-    path = url[len("sqlite:///"):].split("?", 1)[0]
     found = {}
     for name in (path, path + "-wal"):
         if os.path.exists(name):
