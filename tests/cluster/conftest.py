@@ -34,6 +34,7 @@ import pytest
 from runyard.model import Status
 from runyard.store import Store, open_store
 from runyard.testing.pgserver import PgServer
+from runyard.testing.processes import complete_lines
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 EXPERIMENT = "faults"
@@ -217,10 +218,8 @@ class Cluster:
 
     # --- what happened ------------------------------------------------------------------------------
     def attempts(self) -> list[Attempt]:
-        if not self.evidence.exists():
-            return []
         out = []
-        for line in self.evidence.read_text(encoding="utf-8").splitlines():
+        for line in complete_lines(self.evidence):
             event, key, worker, attempt, step, i = line.split()
             out.append(Attempt(event, key, worker, int(attempt), step, int(i)))
         return out

@@ -31,7 +31,7 @@ from click.testing import CliRunner, Result
 from runyard.cli.main import cli
 from runyard.store import Store, open_store
 from runyard.store.base import ExecRecord
-from runyard.testing.processes import Proc, group_alive
+from runyard.testing.processes import Proc, complete_lines, group_alive
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
 
@@ -132,9 +132,7 @@ class Project:
 
     # --- what happened ---------------------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
-        if not self.rec.exists():
-            return []
-        return [json.loads(line) for line in self.rec.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [json.loads(line) for line in complete_lines(self.rec)]
 
     def starts(self, label: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.records() if r["event"] == "start" and (label is None or r["label"] == label)]

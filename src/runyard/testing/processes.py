@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -64,3 +65,14 @@ class Proc:
 
     def __str__(self) -> str:
         return f"$ {' '.join(self.args)}\nexit {self.code} after {self.seconds:.2f}s\n{self.stdout}{self.stderr}"
+
+
+def complete_lines(path: str | os.PathLike[str]) -> list[str]:
+    """The lines of a file other processes are appending to, leaving out a last line whose newline is not
+    written yet (a reader racing a writer must not see half a record)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    lines = text.split("\n")
+    return [line for line in lines[:-1] if line.strip()]  # lines[-1]: "" or a record still being written
