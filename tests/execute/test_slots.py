@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from runyard.errors import UsageError
-from runyard.execute import slots as slots_mod
-from runyard.execute.slots import Slot, SlotPool, detect_gpus, parse_gpus, parse_smi_list
+from runyard.execute import gpu_detect as slots_mod
+from runyard.execute.gpu_detect import parse_smi_list
+from runyard.execute.slots import Slot, SlotPool, detect_gpus, parse_gpus
 from runyard.model import Resources
 
 CPU = Resources(gpus=0)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runyard.cli.main import cli
-from runyard.execute import slots
+from runyard.execute import gpu_detect
 
 from .bug_cli import runyard
 
@@ -66,7 +66,7 @@ def _invoke(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str, fake_env
 
 @pytest.fixture
 def one_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slots, "nvml_device_count", lambda: 1)
+    monkeypatch.setattr(gpu_detect, "nvml_device_count", lambda: 1)
 
 
 @pytest.mark.usefixtures("one_gpu")
