@@ -102,8 +102,8 @@ def check_fits(plan: Plan, pool: SlotPool) -> None:
     for ex in plan.executions:
         why = pool.why_never(Resources(gpus=ex.gpus, gpu_mem=ex.gpu_mem))
         if why is not None:
-            hint = "set gpu_mem lower" if ex.gpu_mem else "use --gpus to list GPU indices, or set gpus: 0 on the step"
-            raise UsageError(f"step {ex.step!r} cannot run here: {why}; {hint}")
+            hint = "" if ex.gpu_mem else "; use --gpus to list GPU indices, or set gpus: 0 on the step"
+            raise UsageError(f"step {ex.step!r} cannot run here: {why}{hint}")
 
 
 def run_session(plan: Plan, options: RunOptions, *, display: Display,
