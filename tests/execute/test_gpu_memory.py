@@ -94,7 +94,7 @@ def test_a_step_no_gpu_here_can_hold_is_reported_with_the_largest_gpu() -> None:
     pool = pool_over(Reader([16 * GIB, 24 * GIB]))
     assert pool.why_never(Resources(gpus=1, gpu_mem=24 * GIB)) is None
     why = pool.why_never(Resources(gpus=1, gpu_mem=40 * GIB))
-    assert why == "it needs 40.0 GiB on each of 1 GPU(s), more than any GPU here has (largest: 24.0 GiB)"
+    assert why == "needs 40.0 GiB on each of 1 GPU(s), more than any GPU here has (largest: 24.0 GiB)"
     assert not pool.can_ever_fit(Resources(gpus=2, gpu_mem=20 * GIB))
 
 

@@ -79,7 +79,7 @@ def test_a_step_no_gpu_can_hold_is_refused_before_anything_runs(project: Project
         """)
     result = project.run("run", **env)
     assert result.code != 0
-    assert "step 'train' cannot run here: it needs 40.0 GiB on each of 1 GPU(s), more than any GPU here has " \
+    assert "step 'train' needs 40.0 GiB on each of 1 GPU(s), more than any GPU here has " \
            "(largest: 16.0 GiB)" in result.stderr
     assert "Traceback" not in result.stderr and not project.starts()
 

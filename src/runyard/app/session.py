@@ -103,7 +103,7 @@ def check_fits(plan: Plan, pool: SlotPool) -> None:
         why = pool.why_never(Resources(gpus=ex.gpus, gpu_mem=ex.gpu_mem))
         if why is not None:
             hint = "" if ex.gpu_mem else "; use --gpus to list GPU indices, or set gpus: 0 on the step"
-            raise UsageError(f"step {ex.step!r} cannot run here: {why}{hint}")
+            raise UsageError(f"step {ex.step!r} {why}{hint}")
 
 
 def run_session(plan: Plan, options: RunOptions, *, display: Display,

@@ -167,17 +167,17 @@ class SlotPool:
         """Why ``need`` can never fit this pool, or None when it can."""
         g = _gpus_needed(need)
         if g == 0:
-            return None if self.jobs >= 1 else "this worker runs no CPU step (jobs: 0)"
+            return None if self.jobs >= 1 else "needs a CPU slot but this worker runs no CPU step (jobs: 0)"
         if g > len(self.gpus):
-            return f"it needs {g} GPU(s) but this machine's slots are {self.describe()}"
+            return f"needs {g} GPU(s) but this machine's slots are {self.describe()}"
         if need.gpu_mem:
             try:
                 totals = self.memory.totals(self.gpus)
             except UsageError as err:
-                return str(err)
+                return f"cannot be placed by GPU memory: {err}"
             if sum(1 for total in totals.values() if total >= need.gpu_mem) < g:
                 largest = format_bytes(max(totals.values(), default=0))
-                return (f"it needs {format_bytes(need.gpu_mem)} on each of {g} GPU(s), more than any GPU here has "
+                return (f"needs {format_bytes(need.gpu_mem)} on each of {g} GPU(s), more than any GPU here has "
                         f"(largest: {largest})")
         return None
 
