@@ -36,9 +36,11 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Resources:
-    """What one step execution needs from a slot."""
+    """What one step execution needs from a slot: ``gpus`` GPUs, and with ``gpu_mem`` (bytes) that much
+    free memory on each of them, packed by measured memory instead of a share of ``per_gpu``."""
 
     gpus: int = 0
+    gpu_mem: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class StepExec:
     kind: str = "command"  # "command" (a shell template), "call" (a Python callable), "aggregate"
     code: str = ""  # content hash of the step's code (deps: files, a callable's module source); "" when none
     snapshot: str | None = None  # a code snapshot folder the step runs from instead of its workdir's checkout
+    gpu_mem: int | None = None  # bytes of free memory the step needs on each of its GPUs (``gpu_mem:``)
 
     @property
     def short(self) -> str:
@@ -71,7 +74,7 @@ class StepExec:
 
     @property
     def resources(self) -> Resources:
-        return Resources(gpus=self.gpus)
+        return Resources(gpus=self.gpus, gpu_mem=self.gpu_mem)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from runyard.errors import UsageError
+from runyard.execute import gpu_detect
 from runyard.execute import slots as slots_mod
-from runyard.execute.slots import Slot, SlotPool, detect_gpus, parse_gpus, parse_smi_list
+from runyard.execute.gpu_detect import parse_smi_list
+from runyard.execute.slots import Slot, SlotPool, detect_gpus, parse_gpus
 from runyard.model import Resources
 
 CPU = Resources(gpus=0)
@@ -266,8 +268,8 @@ def test_parse_smi_list() -> None:
 
 
 def test_detect_gpus_respects_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slots_mod, "_detect_nvml", lambda: None)
-    monkeypatch.setattr(slots_mod, "_detect_smi", lambda: parse_smi_list(SMI))
+    monkeypatch.setattr(gpu_detect, "_detect_nvml", lambda: None)
+    monkeypatch.setattr(gpu_detect, "_detect_smi", lambda: parse_smi_list(SMI))
     assert detect_gpus(environ={}) == [0, 1]
     assert detect_gpus(environ={"CUDA_VISIBLE_DEVICES": "1"}) == [1]
     assert detect_gpus(environ={"CUDA_VISIBLE_DEVICES": ""}) == []

@@ -3,7 +3,7 @@ usage error (exit 2, nothing written) unless ``--fake-gpus`` allows it (a one-li
 absent, one line on stderr says the indices are not verified.
 
 The NVML-absent path runs for real (this machine has no NVML; the tests skip where it has). The
-NVML-present path replaces the device count seam (``runyard.execute.slots.nvml_device_count``) in-process
+NVML-present path replaces the device count seam (``runyard.execute.gpu_detect.nvml_device_count``) in-process
 and drives the CLI through click's runner."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runyard.cli.main import cli
-from runyard.execute import slots
+from runyard.execute import gpu_detect
 
 from .bug_cli import runyard
 
@@ -34,7 +34,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def _nvml_absent() -> None:
-    if slots.nvml_device_count() is not None:
+    if gpu_detect.nvml_device_count() is not None:
         pytest.skip("NVML is available on this machine: the NVML-absent path cannot run for real")
 
 
@@ -66,7 +66,7 @@ def _invoke(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str, fake_env
 
 @pytest.fixture
 def one_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slots, "nvml_device_count", lambda: 1)
+    monkeypatch.setattr(gpu_detect, "nvml_device_count", lambda: 1)
 
 
 @pytest.mark.usefixtures("one_gpu")

@@ -220,7 +220,8 @@ BAD = [
             "time)",
             f"{{f}}:6: steps.s: placeholder {{b}} resolves to nothing (params: a; {BUILTINS})",
             "{f}:9: steps.t.needs: 'nope' is not another step",
-            "{f}:10: steps.t.color: unknown key (valid: run, call, gpus, timeout, retries, deps, workdir, needs)",
+            "{f}:10: steps.t.color: unknown key (valid: run, call, gpus, gpu_mem, timeout, retries, deps, workdir, "
+            "needs)",
             "{f}:12: metrics.m.extra: unknown key (valid: step, regex, file, key, column, parser, mode, timeout)",
             "{f}:12: metrics.m.step: 'z' is not a step (steps: s, t)",
             "{f}:12: metrics.m.regex: invalid regular expression: missing ), unterminated subpattern at position 0",
@@ -245,8 +246,8 @@ BAD = [
         ["{f}:5: a native spec is one YAML document (several documents is the mlrunner format, whose first "
          "document has `template:`)"]),
     Bad("step-not-a-command", "experiment: e\nsteps:\n  a: [echo]\n  b:\n    gpus: 1\n  c d: echo\n", [
-        "{f}:3: steps.a: a step is a shell command or a mapping with `run:` or `call:` (and gpus, timeout, "
-        "retries, deps, workdir, needs)",
+        "{f}:3: steps.a: a step is a shell command or a mapping with `run:` or `call:` (and gpus, gpu_mem, "
+        "timeout, retries, deps, workdir, needs)",
         "{f}:4: steps.b.run: missing: the shell command template of the step (or `call: module:function`)",
         "{f}:6: steps.c d: a step name must start with a letter or '_' and hold only letters, digits, '_', '-'"]),
     Bad("deps-match-nothing", "experiment: e\nsteps:\n  a:\n    run: echo\n    deps: [missing/*.py]\n",

@@ -100,9 +100,10 @@ def check_fits(plan: Plan, pool: SlotPool) -> None:
     from runyard.model import Resources
 
     for ex in plan.executions:
-        if not pool.can_ever_fit(Resources(gpus=ex.gpus)):
-            raise UsageError(f"step {ex.step!r} needs {ex.gpus} GPU(s) but this machine's slots are "
-                             f"{pool.describe()}; use --gpus to list GPU indices, or set gpus: 0 on the step")
+        why = pool.why_never(Resources(gpus=ex.gpus, gpu_mem=ex.gpu_mem))
+        if why is not None:
+            hint = "" if ex.gpu_mem else "; use --gpus to list GPU indices, or set gpus: 0 on the step"
+            raise UsageError(f"step {ex.step!r} {why}{hint}")
 
 
 def run_session(plan: Plan, options: RunOptions, *, display: Display,

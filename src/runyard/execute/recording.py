@@ -74,8 +74,11 @@ class Recorder:
                  provenance: dict[str, Any] | None = None) -> None:
         """The attempt ended with ``status``: store its metrics, then its result, then ``meta.json``; when
         the store is unreachable, keep it (memory and ``meta.json``) for :meth:`flush`."""
-        ending = Ending(record, status, code, error, provenance or self.provenance.for_execution(record),
-                        self.launch_state.pop(record.key, {}))
+        launched = self.launch_state.pop(record.key, {})
+        provenance = provenance or self.provenance.for_execution(record)
+        if "gpu_memory" in launched:  # which GPUs a step placed by memory ran on, what it declared and took
+            provenance = {**provenance, "gpu_memory": launched["gpu_memory"]}
+        ending = Ending(record, status, code, error, provenance, launched)
         if not self._record(ending):
             self._keep(ending)
 

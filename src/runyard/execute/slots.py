@@ -4,7 +4,9 @@
 step needing ``g >= 1`` GPUs takes one unit on each of ``g`` distinct GPUs, the least-loaded first
 (ties by index) so work spreads over the machine; a step needing no GPU takes one of ``jobs`` CPU
 job slots.  GPU steps and CPU steps do not compete: a CPU step on a GPU box sees no GPU
-(``CUDA_VISIBLE_DEVICES=""``).
+(``CUDA_VISIBLE_DEVICES=""``).  A step that declares ``gpu_mem`` is packed by measured free memory instead
+(:mod:`runyard.execute.gpu_memory`): a GPU runs either such steps, as many as its memory holds, or up to
+``per_gpu`` steps that declare none.
 
 :func:`parse_gpus` reads the ``--gpus`` / ``resources.gpus`` value; :func:`detect_gpus` answers
 ``auto`` (NVML when ``nvidia-ml-py`` is installed, else ``nvidia-smi -L``, else no GPU);
@@ -13,15 +15,15 @@ job slots.  GPU steps and CPU steps do not compete: a CPU step on a GPU box sees
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from runyard.errors import UsageError
+from runyard.execute.gpu_detect import detect_gpus, nvml_device_count, verify_gpus
+from runyard.execute.gpu_memory import MemoryPacker, format_bytes
 from runyard.model import Resources
 
 __all__ = ["Slot", "SlotPool", "default_cpu_count", "detect_gpus", "nvml_device_count", "parse_gpus", "verify_gpus"]
@@ -38,6 +40,7 @@ class Slot:
 
     id: int
     gpus: tuple[int, ...] = ()
+    gpu_mem: int | None = None  # bytes declared on each GPU: placed by free memory, not a per_gpu share
 
     @property
     def cuda_visible_devices(self) -> str:
@@ -53,7 +56,9 @@ class Slot:
         return {"CUDA_VISIBLE_DEVICES": self.cuda_visible_devices, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
 
     def __str__(self) -> str:
-        return f"gpu {self.cuda_visible_devices}" if self.gpus else "cpu"
+        if not self.gpus:
+            return "cpu"
+        return f"gpu {self.cuda_visible_devices}" + (f" ({format_bytes(self.gpu_mem)})" if self.gpu_mem else "")
 
 
 def default_cpu_count() -> int:
@@ -66,7 +71,8 @@ class SlotPool:
 
     ``gpus``: the GPU indices to use (``None`` or empty: none).  ``per_gpu``: steps that may share one
     GPU.  ``jobs``: concurrent CPU-only steps; default: the number of GPU units when there are GPUs,
-    else ``cpu_count`` (default :func:`default_cpu_count`).
+    else ``cpu_count`` (default :func:`default_cpu_count`).  ``memory``: where steps that declare
+    ``gpu_mem`` fit (default: NVML, read only once such a step comes).
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class SlotPool:
         per_gpu: int = 1,
         jobs: int | None = None,
         cpu_count: int | None = None,
+        memory: MemoryPacker | None = None,
     ) -> None:
         indices = list(gpus or ())
         if any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in indices):
@@ -95,6 +102,7 @@ class SlotPool:
         self._cpu_used = 0
         self._held: dict[int, Slot] = {}
         self._next_id = 1
+        self.memory = memory if memory is not None else MemoryPacker()
 
     # ----------------------------------------------------------------------------- allocation
     def acquire(self, need: Resources) -> Slot | None:
@@ -105,6 +113,13 @@ class SlotPool:
                 return None
             self._cpu_used += 1
             return self._hand_out(())
+        if need.gpu_mem:
+            by_memory = self._choose_by_memory(g, need.gpu_mem)
+            if by_memory is None:
+                return None
+            slot = self._hand_out(tuple(sorted(by_memory)), need.gpu_mem)
+            self.memory.place(slot.id, slot.gpus, need.gpu_mem)
+            return slot
         chosen = self._choose(g)
         if chosen is None:
             return None
@@ -112,36 +127,73 @@ class SlotPool:
             self._used[i] += 1
         return self._hand_out(tuple(sorted(chosen)))
 
-    def release(self, slot: Slot) -> None:
-        """Give ``slot`` back.  Releasing a slot this pool does not hold is a bug: ValueError."""
+    def release(self, slot: Slot) -> dict[str, Any] | None:
+        """Give ``slot`` back; for a slot placed by memory, what its step declared and the peak memory seen
+        on each GPU.  Releasing a slot this pool does not hold is a bug: ValueError."""
         if self._held.get(slot.id) != slot:
             raise ValueError(f"slot {slot.id} ({slot}) is not held by this pool")
         del self._held[slot.id]
+        if slot.gpu_mem:
+            self.memory.sample(force=True)
+            return self.memory.remove(slot.id)
         if slot.gpus:
             for i in slot.gpus:
                 self._used[i] -= 1
         else:
             self._cpu_used -= 1
+        return None
+
+    def attach(self, slot: Slot, pgid: int | None) -> None:
+        """The step on ``slot`` started as process group ``pgid`` (its GPU memory is sampled by group)."""
+        if slot.gpu_mem:
+            self.memory.attach(slot.id, pgid)
+
+    def sample(self) -> None:
+        """Sample the memory of the steps placed by memory (rate-limited)."""
+        self.memory.sample()
 
     def fits(self, need: Resources) -> bool:
         """Whether :meth:`acquire` would succeed now (without acquiring)."""
         g = _gpus_needed(need)
+        if g and need.gpu_mem:
+            return self._choose_by_memory(g, need.gpu_mem) is not None
         return self._cpu_used < self.jobs if g == 0 else self._choose(g) is not None
 
     def can_ever_fit(self, need: Resources) -> bool:
         """Whether ``need`` fits an empty pool.  False: the step can never run here (report it)."""
+        return self.why_never(need) is None
+
+    def why_never(self, need: Resources) -> str | None:
+        """Why ``need`` can never fit this pool, or None when it can."""
         g = _gpus_needed(need)
-        return self.jobs >= 1 if g == 0 else g <= len(self.gpus)
+        if g == 0:
+            return None if self.jobs >= 1 else "needs a CPU slot but this worker runs no CPU step (jobs: 0)"
+        if g > len(self.gpus):
+            return f"needs {g} GPU(s) but this machine's slots are {self.describe()}"
+        if need.gpu_mem:
+            try:
+                totals = self.memory.totals(self.gpus)
+            except UsageError as err:
+                return f"cannot be placed by GPU memory: {err}"
+            if sum(1 for total in totals.values() if total >= need.gpu_mem) < g:
+                largest = format_bytes(max(totals.values(), default=0))
+                return (f"needs {format_bytes(need.gpu_mem)} on each of {g} GPU(s), more than any GPU here has "
+                        f"(largest: {largest})")
+        return None
+
+    def _choose_by_memory(self, g: int, need: int) -> list[int] | None:
+        candidates = [i for i in self.gpus if self._used[i] == 0]  # no step of per_gpu shares on it
+        return self.memory.choose(candidates, g, need) if len(candidates) >= g else None
 
     def _choose(self, g: int) -> list[int] | None:
-        free = [i for i in self.gpus if self._used[i] < self.per_gpu]
+        free = [i for i in self.gpus if self._used[i] < self.per_gpu and not self.memory.holds(i)]
         if len(free) < g:
             return None
         free.sort(key=lambda i: (self._used[i], i))
         return free[:g]
 
-    def _hand_out(self, gpus: tuple[int, ...]) -> Slot:
-        slot = Slot(self._next_id, gpus)
+    def _hand_out(self, gpus: tuple[int, ...], gpu_mem: int | None = None) -> Slot:
+        slot = Slot(self._next_id, gpus, gpu_mem)
         self._next_id += 1
         self._held[slot.id] = slot
         return slot
@@ -259,124 +311,4 @@ def parse_gpus(value: object) -> list[int] | None:
         raise UsageError(f"gpus: {value!r} is not valid: GPU indices are >= 0 ({GPU_VALUE_HELP})")
     if len(set(out)) != len(out):
         raise UsageError(f"gpus: {value!r} names a GPU twice")
-    return out
-
-
-# --------------------------------------------------------------------------------- detection
-_SMI_LINE = re.compile(r"^GPU\s+(\d+):.*?(?:\(UUID:\s*([^)\s]+)\))?\s*$")
-
-
-def detect_gpus(*, environ: Mapping[str, str] | None = None) -> list[int]:
-    """The GPU indices usable here, for ``--gpus auto``.
-
-    NVML (``pynvml`` from nvidia-ml-py) when installed, else ``nvidia-smi -L``, else ``[]``.  When
-    ``CUDA_VISIBLE_DEVICES`` is set (by SLURM, or by hand), only the GPUs it names are returned (by
-    index or UUID; ``""`` or ``-1`` → none).  Never raises.
-    """
-    env = os.environ if environ is None else environ
-    found = _detect_nvml()
-    if found is None:
-        found = _detect_smi()
-    indices = [i for i, _ in found]
-    visible = env.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
-        return indices
-    by_uuid = {u: i for i, u in found if u}
-    out: list[int] = []
-    for part in visible.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if part.lstrip("-").isdigit():
-            if int(part) < 0:  # CUDA stops at the first invalid index
-                break
-            if int(part) in indices and int(part) not in out:
-                out.append(int(part))
-        elif part in by_uuid:
-            out.append(by_uuid[part])
-        else:
-            match = [i for u, i in by_uuid.items() if u.startswith(part)]
-            if len(match) != 1:
-                break
-            out.append(match[0])
-    return out
-
-
-def nvml_device_count() -> int | None:
-    """How many GPUs NVML sees on this machine (whatever ``CUDA_VISIBLE_DEVICES`` says), or None when NVML
-    is not available (``nvidia-ml-py`` not installed, no driver)."""
-    found = _detect_nvml()
-    return None if found is None else len(found)
-
-
-def verify_gpus(indices: Sequence[int], *, source: str, fake: bool = False) -> str | None:
-    """Check GPU indices given by hand (``source``: where they come from, e.g. ``--gpus``) against the GPUs
-    NVML sees. An index that does not exist raises :class:`UsageError`, unless ``fake`` (``--fake-gpus``:
-    indices for testing on a machine without them). Returns one line to warn with, or None: the indices
-    could not be verified (no NVML), or fake indices are used."""
-    if not indices:
-        return None
-    listed = ",".join(str(i) for i in indices)
-    count = nvml_device_count()
-    if count is None:
-        if fake:
-            return None
-        return (f"{source} {listed}: GPU indices not verified (NVML is not available here; "
-                "install nvidia-ml-py to check them)")
-    missing = [i for i in indices if i >= count]
-    if not missing:
-        return None
-    seen = f"NVML sees {count} GPU{'s' if count != 1 else ''}" + (f" (indices 0-{count - 1})" if count > 1 else
-                                                                   " (index 0)" if count == 1 else "")
-    absent = ",".join(str(i) for i in missing)
-    if fake:
-        return f"{source} {listed}: no GPU {absent} here ({seen}); running with fake GPU indices (--fake-gpus)"
-    raise UsageError(f"{source} {listed}: no GPU {absent} on this machine; {seen}. Use existing indices, "
-                     "'auto' or 'none', or add --fake-gpus to run with indices that are not real GPUs (testing)")
-
-
-def _detect_nvml() -> list[tuple[int, str]] | None:
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # no driver, no device, library missing: no GPU through NVML
-        return None
-    try:
-        out = []
-        for i in range(int(pynvml.nvmlDeviceGetCount())):
-            uuid = pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i))
-            out.append((i, uuid.decode() if isinstance(uuid, bytes) else str(uuid)))
-        return out
-    except Exception:
-        return None
-    finally:
-        with contextlib.suppress(Exception):
-            pynvml.nvmlShutdown()
-
-
-def _detect_smi() -> list[tuple[int, str]]:
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
-    try:
-        proc = subprocess.run(
-            [exe, "-L"], capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if proc.returncode != 0:
-        return []
-    return parse_smi_list(proc.stdout)
-
-
-def parse_smi_list(text: str) -> list[tuple[int, str]]:
-    """``(index, uuid)`` for every ``GPU n: ... (UUID: ...)`` line of ``nvidia-smi -L`` output (MIG lines skipped)."""
-    out = []
-    for line in text.splitlines():
-        m = _SMI_LINE.match(line.strip())
-        if m:
-            out.append((int(m.group(1)), m.group(2) or ""))
     return out

@@ -24,6 +24,7 @@ from runyard.execute.control import CANCELLED, LISTENED_POLL, LOST, Control
 from runyard.execute.events import Event, EventSink, WorkerResult, stop_message
 from runyard.execute.experiments import ExperimentInfo
 from runyard.execute.extract import file_size
+from runyard.execute.gpu_memory import SAMPLE_EVERY
 from runyard.execute.ingest import Ingest, Pacer, track
 from runyard.execute.launchers import Clock, LaunchRequest, routes
 from runyard.execute.provenance import Provenance
@@ -167,6 +168,7 @@ class Worker:
                 self._collect()
                 self._apply_stops()
                 self._poll_metrics()
+                self.pool.sample()
                 if self._record.pending and self._retry.due():  # not due: the files are not read again
                     self._record.flush()
         finally:
@@ -309,6 +311,7 @@ class Worker:
             self.pool.release(slot)
             self._record.launch_failed(record, str(err), provenance)
             return
+        self.pool.attach(slot, step.handle.pgid)
         self._safe(lambda: self.store.started(record.key, self.id, pid=step.handle.pid, pgid=step.handle.pgid,
                                               host=self.host, command_env=env, lease_seconds=self.lease_seconds))
         self._ingest.start(track(record, self._experiments.metrics(record.experiment), log_offset=offsets["log"],
@@ -336,6 +339,8 @@ class Worker:
             candidates.append(self._control.next_check() - now)
         if self._ingest.tracked:
             candidates.append(self._pacer.next - now)
+        if self.pool.memory.waiting or any(step.slot.gpu_mem for step in self._running.values()):
+            candidates.append(SAMPLE_EVERY)  # free GPU memory changes without waking us: look again
         candidates += self._retry.moments(now)
         return max(0.0, min(candidates))
 
@@ -355,7 +360,9 @@ class Worker:
 
     def _collect(self) -> None:
         for step, ended in self._running.collect():
-            self.pool.release(step.slot)
+            used = self.pool.release(step.slot)
+            if used is not None:  # a step placed by GPU memory: what it declared and took, for meta.json
+                self._record.launch_state.setdefault(step.record.key, {})["gpu_memory"] = used
             record_end(self._record, step, ended)
 
     def _poll_metrics(self) -> None:

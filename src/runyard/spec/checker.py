@@ -98,3 +98,22 @@ def names_list(check: Checker, path: KeyPath, value: object) -> tuple[str, ...]:
         return tuple(value)
     check.add(path, "must be a name or a list of names")
     return ()
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def memory_size(check: Checker, path: KeyPath, value: object) -> int | None:
+    """A memory size in bytes: a whole number of bytes, or a number with a unit, ``512M``, ``10G``, ``1.5GiB``
+    (K, M, G, T: powers of 1024, as ``nvidia-smi`` shows memory)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]) if match else 0
+    if size <= 0:
+        check.add(path, f"{value!r} is not a memory size: give bytes or a number with a unit, e.g. 512M, 10G, 1.5GiB")
+        return None
+    return size

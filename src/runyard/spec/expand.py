@@ -315,7 +315,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                     needs=tuple(needs), folder=folder,
                     workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")),
                     params=key_params, gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus),
-                    timeout=step.timeout, retries=step.retries, code=_code_hash(step.code))
+                    timeout=step.timeout, retries=step.retries, code=_code_hash(step.code), gpu_mem=step.gpu_mem)
         runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=params,
                         steps=tuple(keys.items()), folder=run_folder))
     if problems:
@@ -356,7 +356,7 @@ def _call_step(spec: Spec, base: ExperimentPaths, step: StepSpec, params: Params
             folder=base.execution(step.name, key),
             workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")), params=key_params,
             gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus), timeout=step.timeout,
-            retries=step.retries, kind="call", code=step.call_code)
+            retries=step.retries, kind="call", code=step.call_code, gpu_mem=step.gpu_mem)
     return key
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from runyard.errors import suggest
 from runyard.spec import calls, template
-from runyard.spec.checker import STEP_RE, Checker, names_list, parse_duration, whole_number
+from runyard.spec.checker import STEP_RE, Checker, memory_size, names_list, parse_duration, whole_number
 from runyard.spec.types import StepSpec
 from runyard.spec.yamlfile import KeyPath
 
-STEP_KEYS = ("run", "call", "gpus", "timeout", "retries", "deps", "workdir", "needs")
+STEP_KEYS = ("run", "call", "gpus", "gpu_mem", "timeout", "retries", "deps", "workdir", "needs")
 
 
 def parse_steps(check: Checker, value: object, params: list[str],
@@ -66,8 +66,8 @@ def parse_step(check: Checker, path: KeyPath, name: str, body: object) -> StepSp
     if isinstance(body, str):
         body = {"run": body}
     if not isinstance(body, dict):
-        check.add(path, "a step is a shell command or a mapping with `run:` or `call:` (and gpus, timeout, "
-                  "retries, deps, workdir, needs)")
+        check.add(path, "a step is a shell command or a mapping with `run:` or `call:` (and gpus, gpu_mem, "
+                  "timeout, retries, deps, workdir, needs)")
         return None
     check.unknown_keys(body, path, STEP_KEYS)
     run = body.get("run")
@@ -85,6 +85,11 @@ def parse_step(check: Checker, path: KeyPath, name: str, body: object) -> StepSp
         check.add((*path, "run"), "missing: the shell command template of the step (or `call: module:function`)")
         return None
     gpus = whole_number(check, (*path, "gpus"), body.get("gpus"), minimum=0)
+    gpu_mem = memory_size(check, (*path, "gpu_mem"), body.get("gpu_mem"))
+    if gpu_mem is not None:
+        if gpus == 0:
+            check.add((*path, "gpu_mem"), "a step with `gpus: 0` needs no GPU memory: drop one of the two")
+        gpus = gpus or 1
     retries = whole_number(check, (*path, "retries"), body.get("retries"), minimum=0) or 0
     timeout = None
     if body.get("timeout") is not None:
@@ -101,7 +106,8 @@ def parse_step(check: Checker, path: KeyPath, name: str, body: object) -> StepSp
     # one command line: a backslash-newline continues the line (as in bash), other line breaks become spaces
     run = " ".join(run.replace("\\\n", "").split("\n")).strip()
     return StepSpec(name=name, run=run, call=call,
-                    gpus=gpus, timeout=timeout, retries=retries, deps=deps, workdir=workdir, needs=needs)
+                    gpus=gpus, gpu_mem=gpu_mem, timeout=timeout, retries=retries, deps=deps, workdir=workdir,
+                    needs=needs)
 
 
 def _check_cycles(check: Checker, steps: list[StepSpec]) -> None:

@@ -26,6 +26,7 @@ class StepSpec:
     timeout: float | None = None
     retries: int = 0
     deps: tuple[str, ...] = ()
+    gpu_mem: int | None = None  # bytes of free GPU memory needed on each GPU (``gpu_mem: 10G``)
     workdir: str | None = None
     needs: tuple[str, ...] | None = None
     code: Mapping[str, str] = field(default_factory=dict)  # deps file → sha256, filled in by the loader
@@ -124,7 +125,7 @@ def step_data(step: StepSpec) -> dict[str, object]:
     """One step as plain data in the native format."""
     body: dict[str, object] = {"call": step.call} if step.call else {"run": step.run}
     body.update({"retries": step.retries, "deps": list(step.deps)})
-    optional = {"gpus": step.gpus, "timeout": step.timeout, "workdir": step.workdir,
+    optional = {"gpus": step.gpus, "gpu_mem": step.gpu_mem, "timeout": step.timeout, "workdir": step.workdir,
                 "needs": None if step.needs is None else list(step.needs)}
     body.update({k: v for k, v in optional.items() if v is not None})
     return body

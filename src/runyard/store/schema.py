@@ -89,6 +89,7 @@ executions = Table(
     Column("code", String, nullable=False, server_default=""),  # v2
     Column("snapshot", Text),  # v2
     Column("lost", Integer, nullable=False, server_default="0"),  # v3: attempts whose worker was lost
+    Column("gpu_mem", BigInteger),  # v4: bytes of free memory needed on each GPU (``gpu_mem:``), or none
 )
 
 _x = executions.c
@@ -198,7 +199,13 @@ def _v2_to_v3(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE executions ADD COLUMN lost INTEGER NOT NULL DEFAULT 0"))
 
 
-MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3]
+def _v3_to_v4(conn: Connection) -> None:
+    """Steps packed on GPUs by the free memory they declare (``gpu_mem:``)."""
+    if "gpu_mem" not in {c["name"] for c in inspect(conn).get_columns("executions")}:
+        conn.execute(text("ALTER TABLE executions ADD COLUMN gpu_mem BIGINT"))
+
+
+MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4]
 
 
 def read_version(conn: Connection) -> int | None:

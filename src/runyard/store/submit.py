@@ -31,7 +31,7 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 #: The stored fields of an execution that may change without changing its key.
-DEFINITION = ("command", "folder", "workdir", "gpus", "timeout", "retries", "kind", "code", "snapshot")
+DEFINITION = ("command", "folder", "workdir", "gpus", "gpu_mem", "timeout", "retries", "kind", "code", "snapshot")
 
 
 def definition_fields(ex: StepExec) -> dict[str, Any]:
