@@ -8,6 +8,10 @@ folders; the others join it; the last worker to finish stops it.  Stopping kills
 the two ``ray start`` commands left (each started in a session of its own: their process groups) and
 their children (Ray's worker processes), by pid: ``ray stop`` would kill every Ray process of the user.
 
+The cluster has token authentication with a token of its own (``RAY_AUTH_MODE=token``, ``RAY_AUTH_TOKEN``,
+set for its nodes, this process and the ``runyard`` commands the tests start): two nodes on one host need
+it to agree, whatever ``~/.ray/auth_token`` holds.
+
 Skipped, saying why, when ``ray`` is not importable (CI installs it with the ``dev`` extra; with ``CI``
 set the tests fail instead)."""
 
@@ -15,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -36,12 +42,8 @@ GPUS_PER_NODE = 2
 FAST_FAILURE = {"RAY_health_check_initial_delay_ms": "1000", "RAY_health_check_period_ms": "500",
                 "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3"}
 
-try:
-    import ray  # noqa: F401
-
-    RAY_MISSING = ""
-except ImportError as err:
-    RAY_MISSING = f"ray is not installed ({err}): pip install 'runyard[ray]'"
+# found, not imported: Ray reads its authentication settings when it is imported, and they are set below
+RAY_MISSING = "" if importlib.util.find_spec("ray") else "ray is not installed: pip install 'runyard[ray]'"
 
 
 def require_ray() -> None:
@@ -96,10 +98,11 @@ class RayCluster:
     address: str
     folder: str
     groups: dict[str, int]  # node name → process group
+    token: str  # RAY_AUTH_TOKEN
 
     def start_node(self, name: str, *args: str) -> int:
         """``ray start --address`` one more node (``args``: its resources); its process group."""
-        return _ray_start(self.folder, name, "--address", self.address, *args)
+        return _ray_start(self.folder, name, self.token, "--address", self.address, *args)
 
     def kill(self, name: str) -> None:
         """SIGKILL every process of node ``name`` and its children, by pid."""
@@ -110,12 +113,16 @@ class RayCluster:
         self.groups.clear()
 
 
-def _ray_start(folder: str, name: str, *args: str) -> int:
+def auth(token: str) -> dict[str, str]:
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+
+
+def _ray_start(folder: str, name: str, token: str, *args: str) -> int:
     out = Path(folder) / f"{name}.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen([RAY, "start", *args, "--temp-dir", str(Path(folder) / name),
                                  "--disable-usage-stats"], stdout=sink, stderr=subprocess.STDOUT,
-                                env={**os.environ, **FAST_FAILURE}, start_new_session=True)
+                                env={**os.environ, **FAST_FAILURE, **auth(token)}, start_new_session=True)
     try:
         proc.wait(timeout=300)
     finally:
@@ -136,10 +143,10 @@ def kill_groups(pgids: list[int]) -> None:
 
 
 def start_cluster(folder: str) -> RayCluster:
-    port = free_port()
-    head = _ray_start(folder, "head", "--head", "--port", str(port), "--num-cpus", "1",
+    port, token = free_port(), secrets.token_hex(32)
+    head = _ray_start(folder, "head", token, "--head", "--port", str(port), "--num-cpus", "1",
                       "--num-gpus", str(GPUS_PER_NODE), "--include-dashboard", "false")
-    cluster = RayCluster(f"127.0.0.1:{port}", folder, {"head": head})
+    cluster = RayCluster(f"127.0.0.1:{port}", folder, {"head": head}, token)
     try:
         cluster.groups["second"] = cluster.start_node("second", "--num-cpus", "1", "--num-gpus", str(GPUS_PER_NODE))
     except BaseException:
@@ -159,12 +166,13 @@ def shared_cluster(shared: Path) -> Iterator[RayCluster]:
             if state is None or not state["groups"]:
                 folder = tempfile.mkdtemp(prefix="ry")  # short: Ray's socket paths live under it
                 cluster = start_cluster(folder)
-                state = {"address": cluster.address, "folder": folder, "groups": cluster.groups, "users": 0}
+                state = {"address": cluster.address, "folder": folder, "groups": cluster.groups,
+                         "token": cluster.token, "users": 0}
             state["users"] += 1
             state_path.write_text(json.dumps(state))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    cluster = RayCluster(state["address"], state["folder"], dict(state["groups"]))
+    cluster = RayCluster(state["address"], state["folder"], dict(state["groups"]), state["token"])
     try:
         yield cluster
     finally:
@@ -173,7 +181,7 @@ def shared_cluster(shared: Path) -> Iterator[RayCluster]:
             state = json.loads(state_path.read_text())
             state["users"] -= 1
             if state["users"] == 0:
-                RayCluster(state["address"], state["folder"], state["groups"]).stop()
+                RayCluster(state["address"], state["folder"], state["groups"], state["token"]).stop()
                 state["groups"] = {}
             state_path.write_text(json.dumps(state))
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -185,7 +193,17 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
     shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else \
         tmp_path_factory.getbasetemp()
     with shared_cluster(shared) as cluster:
-        yield cluster
+        saved = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")}
+        os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+        os.environ.update(auth(cluster.token))  # this process and the commands it starts join with it
+        try:
+            yield cluster
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -195,6 +213,9 @@ def ray_driver(ray_cluster: RayCluster) -> Iterator[RayCluster]:
 
     import ray
 
+    from runyard.execute.launchers.ray_cluster import refresh_auth
+
+    refresh_auth()  # ray may have been imported before the cluster's token was set
     ray.init(address=ray_cluster.address, logging_level=logging.WARNING, log_to_driver=False,
              configure_logging=False)
     try:

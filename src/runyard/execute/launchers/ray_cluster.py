@@ -1,8 +1,9 @@
 """Connecting to Ray for the Ray launcher (:mod:`.ray_launcher`), and the slots a worker gets from it.
 
 ``address``: ``local`` starts a private Ray instance for this process (its own temporary folder, so other
-users' ``ray`` commands on the machine never find it) and stops it when the block ends; ``auto`` joins the
-cluster already running on this machine (``ray start --head`` ...); ``HOST:PORT`` joins that one.  Ray is
+users' ``ray`` commands on the machine never find it, and token authentication with a token of its own,
+which Ray would otherwise write to ``~/.ray/auth_token``) and stops it when the block ends; ``auto`` joins
+the cluster already running on this machine (``ray start --head`` ...); ``HOST:PORT`` joins that one.  Ray is
 imported here only when asked for: without it, :class:`~runyard.errors.MissingDependency` says how to
 install it.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -19,8 +22,9 @@ from typing import Any
 from runyard.errors import MissingDependency, RunyardError, UsageError
 from runyard.execute.slots import SlotPool
 
-__all__ = ["cluster_pool", "connected", "join", "require_ray"]
+__all__ = ["cluster_pool", "connected", "join", "refresh_auth", "require_ray"]
 
+_AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 ADDRESS_HELP = "valid: 'local' (a private Ray instance), 'auto' (the cluster running here) or HOST:PORT"
 
 
@@ -31,6 +35,19 @@ def require_ray() -> Any:
     except ImportError:
         raise MissingDependency("ray", "ray", "the Ray executor") from None
     return ray
+
+
+def refresh_auth() -> None:
+    """Make Ray read ``RAY_AUTH_MODE`` and its token from the environment again: it reads them when it is
+    imported, and ``ray.init`` alone does not read them again."""
+    import importlib
+
+    raylet = importlib.import_module("ray._raylet")
+    config, loader = getattr(raylet, "Config", None), getattr(raylet, "AuthenticationTokenLoader", None)
+    if config is None or loader is None:  # a Ray without token authentication
+        return
+    config.initialize("")
+    loader.instance().reset_cache()
 
 
 def check_address(address: str) -> str:
@@ -63,8 +80,13 @@ def connected(address: str = "local", *, gpus: Sequence[int] | None = None, cpus
         yield
         return
     folder = None
+    saved = {name: os.environ.get(name) for name in _AUTH}
     if address == "local":
         folder = tempfile.mkdtemp(prefix="runyard-ray-")
+        if saved["RAY_AUTH_MODE"] is None:  # a token of its own, not one written to ~/.ray for it
+            os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)})
+            os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+            refresh_auth()
         options: dict[str, Any] = {"num_gpus": len(gpus)} if gpus is not None else {}
         if cpus is not None:
             options["num_cpus"] = cpus
@@ -78,6 +100,13 @@ def connected(address: str = "local", *, gpus: Sequence[int] | None = None, cpus
         ray.shutdown()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        if any(os.environ.get(name) != value for name, value in saved.items()):
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            refresh_auth()
 
 
 def cluster_pool(per_gpu: int, *, cpus_per_step: float | None = None, jobs: int | None = None) -> SlotPool:

@@ -4,7 +4,8 @@ that signals steps on its node.
 :func:`run_step` is the body of the Ray task of one execution.  It starts the step exactly like the local
 launcher does (:func:`runyard.execute.launchers.local.launch`: ``bash -c COMMAND`` in a process group of its
 own, output appended to the log, a death signal and a guardian per Ray worker process, so the step dies
-with the Ray worker that runs it: a force-cancel, a dead raylet, a lost node), waits for it, kills what is
+with the Ray worker that runs it: a force-cancel, a killed worker), waits for it (and kills it should the
+raylet of its node die meanwhile: a lost node, whose steps run again elsewhere), kills what is
 left of its group and returns its exit code (``128 + N`` when killed by signal N).  The GPUs the step sees
 are the ones Ray gave the task (``CUDA_VISIBLE_DEVICES`` as Ray set it), never the driver's.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import tempfile
 import time
@@ -26,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from runyard.execute.guardian import Guardian
-from runyard.execute.launchers.local import launch
+from runyard.execute.launchers.local import Child, launch
 from runyard.execute.processes import signal_group
 
 __all__ = ["NodeAgent", "run_step", "signal_folder", "task_entry"]
 
+#: seconds between two looks at whether this Ray worker's raylet is alive, where pidfds are missing
+ORPHAN_CHECK = 0.5
 #: seconds after which a signal left for a step that never started on this node is deleted
 STALE_SIGNAL = 3600.0
 
@@ -71,7 +75,7 @@ def run_step(request: dict[str, Any], gpu_ids: list[str] | None) -> int:
         pending = _pending_signal(folder, token)
         if pending is not None:
             signal_group(child.pgid, pending)
-        child.wait()
+        _wait_unless_orphaned(child)
         signal_group(child.pgid, signal.SIGKILL)  # what outlived the leader (it is not reaped yet: no reuse)
         code = child.poll()
         assert code is not None
@@ -91,6 +95,31 @@ def task_entry(request: dict[str, Any]) -> int:
     context = ray.get_runtime_context()
     gpu_ids = [str(g) for g in context.get_accelerator_ids().get("GPU", [])]
     return run_step({**request, "node": context.get_node_id()}, gpu_ids)
+
+
+def _wait_unless_orphaned(child: Child) -> None:
+    """Wait for the step's leader to exit; should the raylet that started this Ray worker die first (its
+    node is lost: the driver runs the step again elsewhere), kill the step's group at once.  A Ray worker
+    blocked in a task outlives its raylet, and its step with it."""
+    raylet = os.getppid()
+    try:
+        watch = os.pidfd_open(raylet)
+    except (AttributeError, OSError):
+        watch = -1
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.fileno(), selectors.EVENT_READ)
+            if watch >= 0:
+                selector.register(watch, selectors.EVENT_READ)
+            while child.poll() is None:
+                selector.select(None if watch >= 0 else ORPHAN_CHECK)
+                if os.getppid() != raylet:
+                    signal_group(child.pgid, signal.SIGKILL)
+                    child.wait()
+                    return
+    finally:
+        if watch >= 0:
+            os.close(watch)
 
 
 class NodeAgent:
