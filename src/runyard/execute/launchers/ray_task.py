@@ -29,7 +29,7 @@ from typing import Any
 
 from runyard.execute.guardian import Guardian
 from runyard.execute.launchers.local import Child, launch
-from runyard.execute.processes import signal_group
+from runyard.execute.processes import group_alive, signal_group
 
 __all__ = ["NodeAgent", "run_step", "signal_folder", "task_entry"]
 
@@ -155,8 +155,14 @@ class NodeAgent:
 
     @staticmethod
     def _forget_stale(folder: Path) -> None:
+        """Delete the signals left for steps that never started here, and the groups of steps whose Ray
+        worker was killed before it could delete them."""
         now = time.time()
         for path in folder.glob("*.signal"):
             with contextlib.suppress(OSError):
                 if now - path.stat().st_mtime > STALE_SIGNAL:
+                    path.unlink()
+        for path in folder.glob("*.pgid"):
+            with contextlib.suppress(OSError, ValueError):
+                if now - path.stat().st_mtime > STALE_SIGNAL and not group_alive(int(path.read_text())):
                     path.unlink()
