@@ -1,6 +1,9 @@
 """Sweeps run by ``runyard run --executor ray`` on the test cluster (conftest.py): the GPUs Ray gives each
 step, a node lost in the middle of a sweep, and a cancel reaching the step's process on its node.
 
+The lost node is a third node each run of the test starts and kills (its raylet first, with SIGKILL), so
+the other tests, which may run at the same time on the same cluster, keep their two nodes.
+
 Every step appends ``start``/``end`` lines (node, CUDA_VISIBLE_DEVICES, key, attempt, pid) to an evidence
 file with one O_APPEND write each, so the file's order is the order things happened in."""
 
