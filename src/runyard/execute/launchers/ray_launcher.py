@@ -230,11 +230,13 @@ class RayLauncher:
         left = list(self._running.values())
         for handle in left:
             handle.terminate(0)
-        for handle in left:
+        refs = [handle.ref for handle in left]
+        with contextlib.suppress(Exception):
+            if refs:
+                ray.wait(refs, num_returns=len(refs), timeout=5.0)
+        for ref in refs:
             with contextlib.suppress(Exception):
-                ray.wait([handle.ref], timeout=5.0)
-            with contextlib.suppress(Exception):
-                ray.cancel(handle.ref, force=True)
+                ray.cancel(ref, force=True)
         self._running.clear()
         for agent in self._agents.values():
             with contextlib.suppress(Exception):
