@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from runyard.app.executors import ExecutorOptions
 from runyard.app.stores import open_for_plan
 from runyard.errors import StoreUnavailable, UsageError, suggest
 from runyard.execute import files
@@ -34,6 +35,7 @@ class RunOptions:
     grace: float = 10.0
     inline: bool = False
     store_timeout: float = 300.0  # seconds the store may stay unreachable before the worker gives up (exit 75)
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)  # where the steps run (--executor)
 
 
 @dataclass
@@ -109,8 +111,19 @@ def check_fits(plan: Plan, pool: SlotPool) -> None:
 def run_session(plan: Plan, options: RunOptions, *, display: Display,
                 install_signals: Callable[[Callable[[], None]], None] | None = None,
                 final: FinalStage | None = None) -> int:
-    """Submit ``plan`` and drain it; then, with ``final`` and unless interrupted, the final stage."""
-    pool = make_pool(options)
+    """Submit ``plan`` and drain it; then, with ``final`` and unless interrupted, the final stage.  The
+    worker runs its steps with ``options.executor`` (opened for the command, closed after)."""
+    from runyard.app.executors import opened
+
+    given = None if isinstance(options.gpus, str) or not options.gpus else list(options.gpus)
+    with opened(options.executor, per_gpu=options.per_gpu, jobs=options.jobs, gpus=given) as executor:
+        pool = executor.pool or make_pool(options)
+        return _session(plan, options, display, install_signals, final, pool, executor.launcher)
+
+
+def _session(plan: Plan, options: RunOptions, display: Display,
+             install_signals: Callable[[Callable[[], None]], None] | None, final: FinalStage | None,
+             pool: SlotPool, launcher: str) -> int:
     check_fits(plan, pool)
     then = [s.name for s in final.spec.select.then] if final is not None and final.spec.select else []
     force = forced_keys(plan, force=options.force, steps=options.force_steps, later=then)
@@ -118,10 +131,11 @@ def run_session(plan: Plan, options: RunOptions, *, display: Display,
         return 0
     store = open_for_plan(options.home, options.store_url)  # a store that cannot be opened writes nothing
     try:
-        outcome = drain(store, plan, options, display, pool, install_signals, force, recover_first=True)
+        outcome = drain(store, plan, options, display, pool, install_signals, force, recover_first=True,
+                        launcher=launcher)
         if final is None or final.spec.select is None or outcome.interrupted:
             return outcome.exit_code
-        code = run_final_stage(store, plan, options, final, pool, install_signals)
+        code = run_final_stage(store, plan, options, final, pool, install_signals, launcher=launcher)
         return 130 if 130 in (code, outcome.exit_code) else max(code, outcome.exit_code)
     finally:
         store.close()
@@ -145,7 +159,7 @@ def all_cached(plan: Plan, options: RunOptions, display: Display, pool: SlotPool
 
 
 def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalStage, pool: SlotPool,
-                    install_signals: Callable[[Callable[[], None]], None] | None) -> int:
+                    install_signals: Callable[[Callable[[], None]], None] | None, *, launcher: str = "local") -> int:
     """Rank the plan's sweep runs, then submit and drain the final runs of the picks."""
     from runyard.app.select import Criteria, final_forced, plan_finals, rank
 
@@ -161,7 +175,8 @@ def run_final_stage(store: Store, plan: Plan, options: RunOptions, final: FinalS
     check_fits(finals, pool)
     force = final_forced(finals, [ex.key for ex in plan.executions], force=options.force,
                          steps=options.force_steps, forced_keys=forced_keys)
-    return drain(store, finals, options, final.display(finals), pool, install_signals, force).exit_code
+    return drain(store, finals, options, final.display(finals), pool, install_signals, force,
+                 launcher=launcher).exit_code
 
 
 def run_picked(store: Store, picked: Picked, display: Display, *, jobs: int | None = None,
@@ -178,16 +193,16 @@ def run_picked(store: Store, picked: Picked, display: Display, *, jobs: int | No
 
 def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool: SlotPool,
           install_signals: Callable[[Callable[[], None]], None] | None, force: Collection[str] = (), *,
-          recover_first: bool = False) -> Outcome:
-    """Submit ``plan`` to an open store and drain it with a local worker. ``recover_first``: take back
-    what a dead worker (a killed `runyard run`) left running before the submit, so that the submit
-    requeues it like any failed or interrupted execution."""
+          recover_first: bool = False, launcher: str = "local") -> Outcome:
+    """Submit ``plan`` to an open store and drain it with a local worker whose steps start through
+    ``launcher``. ``recover_first``: take back what a dead worker (a killed `runyard run`) left running
+    before the submit, so that the submit requeues it like any failed or interrupted execution."""
     from runyard.app.workers import worker_hooks
     from runyard.execute.worker import Worker
 
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
                     grace=options.grace, on_event=display.event, inline=options.inline, hooks=worker_hooks(),
-                    store_timeout=options.store_timeout)
+                    store_timeout=options.store_timeout, launcher=launcher)
     if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
         install_signals(worker.request_stop)
     try:
@@ -240,7 +255,8 @@ def run_detached(plan: Plan, options: RunOptions) -> tuple[SubmitResult, list[st
     gpus = "none" if isinstance(options.gpus, str) or not options.gpus else ",".join(map(str, options.gpus))
     args = ["--home", str(options.home), "--experiment", plan.experiment, "--burst",
             "--gpus", gpus, "--per-gpu", str(options.per_gpu), "--lease", str(options.lease_seconds),
-            "--grace", str(options.grace), "--store-timeout", str(options.store_timeout)]
+            "--grace", str(options.grace), "--store-timeout", str(options.store_timeout),
+            *options.executor.worker_args()]
     if options.jobs:
         args += ["--jobs", str(options.jobs)]
     return done.result, args, resolve_store_url(options.store_url, options.home)

@@ -14,6 +14,7 @@ from runyard.execute.worker import Hooks, Worker
 from runyard.store.base import ExecRecord, Store
 
 if TYPE_CHECKING:
+    from runyard.app.executors import Executor
     from runyard.execute.slots import SlotPool
 
 
@@ -34,10 +35,13 @@ def worker_hooks(*, final_stage: bool = False) -> Hooks:
     return Hooks(launch_env=_launch_env)
 
 
-def worker_pool(gpus: str, *, per_gpu: int = 1, jobs: int | None = None,
-                fake_gpus: bool = False) -> tuple[SlotPool, str | None]:
+def worker_pool(gpus: str, *, per_gpu: int = 1, jobs: int | None = None, fake_gpus: bool = False,
+                executor: Executor | None = None) -> tuple[SlotPool, str | None]:
     """The slots of a worker given ``--gpus`` (``auto`` detects them; indices given by hand are checked,
-    see :func:`runyard.execute.slots.verify_gpus`), and a warning to show, or None."""
+    see :func:`runyard.execute.slots.verify_gpus`), and a warning to show, or None.  An ``executor`` that
+    decides the slots (Ray: the cluster's GPUs and CPUs) gives them instead."""
+    if executor is not None and executor.pool is not None:
+        return executor.pool, None
     from runyard.app.planning import check_gpus
     from runyard.execute.slots import SlotPool, detect_gpus, parse_gpus
 
@@ -48,11 +52,12 @@ def worker_pool(gpus: str, *, per_gpu: int = 1, jobs: int | None = None,
 
 def make_worker(store: Store, pool: SlotPool, experiments: Sequence[str] = (), *, lease_seconds: float,
                  grace: float, poll_interval: float, store_timeout: float, on_event: EventSink,
-                 max_executions: int | None = None) -> Worker:
+                 max_executions: int | None = None, launcher: str = "local") -> Worker:
     """A worker of every experiment of ``store`` (or of ``experiments``: RunNotFound, with suggestions,
-    for an unknown name rather than an idle worker) that runs the final stage of what it drains."""
+    for an unknown name rather than an idle worker) that runs the final stage of what it drains, its
+    steps started through ``launcher`` (an executor's: :func:`runyard.app.executors.opened`)."""
     for name in experiments:
         store.experiment(name)
     return Worker(store, pool, experiment=list(experiments) or None, lease_seconds=lease_seconds, grace=grace,
                   poll_interval=poll_interval, on_event=on_event, max_executions=max_executions,
-                  hooks=worker_hooks(final_stage=True), store_timeout=store_timeout)
+                  hooks=worker_hooks(final_stage=True), store_timeout=store_timeout, launcher=launcher)

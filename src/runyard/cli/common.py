@@ -122,3 +122,35 @@ def worker_options(*, lease_help: str, grace_help: str) -> Callable[[F], F]:
         return func
 
     return add
+
+
+def executor_options(func: F) -> F:
+    """``--executor --ray-address --ray-cpus --ray-resource``: where the worker's steps run; the command
+    gets them as one ``executor`` argument (:class:`runyard.app.executors.ExecutorOptions`)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapped(*args: Any, executor: str, ray_address: str, ray_cpus: float | None,
+                ray_resources: tuple[str, ...], **kwargs: Any) -> Any:
+        from runyard.app.executors import ExecutorOptions, parse_resources
+
+        chosen = ExecutorOptions(executor, ray_address=ray_address, ray_cpus=ray_cpus,
+                                 ray_resources=parse_resources(ray_resources))
+        return func(*args, executor=chosen, **kwargs)
+
+    options = [
+        click.option("--executor", default="local", show_default=True, metavar="NAME",
+                     help="Where steps run: 'local' (this machine's slots) or 'ray' (Ray tasks on a Ray cluster, "
+                          "placed by their GPUs and CPUs; pip install 'runyard[ray]')."),
+        click.option("--ray-address", default="local", show_default=True, metavar="ADDRESS",
+                     help="With --executor ray: 'local' (a private Ray instance for this command), 'auto' (the "
+                          "cluster running here) or HOST:PORT of its head."),
+        click.option("--ray-cpus", type=click.FloatRange(min=0), metavar="N",
+                     help="With --executor ray: CPUs each step's task asks for (default: 1 for a CPU step, 0 for "
+                          "a GPU step)."),
+        click.option("--ray-resource", "ray_resources", multiple=True, metavar="NAME=AMOUNT",
+                     help="With --executor ray: a custom Ray resource every step's task asks for (repeatable)."),
+    ]
+    for option in reversed(options):
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[return-value]

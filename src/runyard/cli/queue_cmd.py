@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from runyard.cli.common import (
     SpecCommand,
+    executor_options,
     fake_gpus_option,
     install_stop_signals,
     load_plan,
@@ -20,6 +22,9 @@ from runyard.cli.common import (
 from runyard.cli.main import friendly
 from runyard.execute.events import Event
 from runyard.layout import ExecutionPaths
+
+if TYPE_CHECKING:
+    from runyard.app.executors import ExecutorOptions
 
 
 @click.command(cls=SpecCommand)
@@ -85,10 +90,11 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
                 grace_help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
+@executor_options
 @friendly
 def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, per_gpu: int, jobs: int | None,
            experiments: tuple[str, ...], burst: bool, max_runs: int | None, lease: float, grace: float,
-           poll: float, store_timeout: float) -> None:
+           poll: float, store_timeout: float, executor: ExecutorOptions) -> None:
     """Pull queued step executions from the store and run them on this machine's slots.
 
     Start one per machine (PostgreSQL store) or several on one (SQLite). Ctrl-C once: finish the
@@ -96,17 +102,20 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     submit or run). SIGTERM / SIGHUP: terminate them. Exit code: 0, 1 if a step failed (with --burst),
     75 the store stayed unreachable longer than --store-timeout, 130 interrupted.
     """
+    from runyard.app.executors import opened
     from runyard.app.workers import make_worker, worker_pool
 
-    pool, warning = worker_pool(gpus, per_gpu=per_gpu, jobs=jobs, fake_gpus=fake_gpus)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
-    with open_existing(home, store_url) as store:
+    with open_existing(home, store_url) as store, opened(executor, per_gpu=per_gpu, jobs=jobs) as chosen:
+        pool, warning = worker_pool(gpus, per_gpu=per_gpu, jobs=jobs, fake_gpus=fake_gpus, executor=chosen)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
         runner = make_worker(store, pool, experiments, lease_seconds=lease, grace=grace, poll_interval=poll,
-                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout)
+                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout,
+                              launcher=chosen.launcher)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
-        _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"
+        on = "" if chosen.launcher == "local" else f" ({executor.name} at {executor.ray_address})"
+        _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}{on}; {where}"
              + ("; exits when drained" if burst else "; Ctrl-C to stop"))
         result = runner.run(burst=burst)
     _say(f"worker {runner.id} stopped: {result.done} done, {len(result.failed)} failed, "

@@ -11,6 +11,7 @@ import click
 
 from runyard.cli.common import (
     SpecCommand,
+    executor_options,
     fake_gpus_option,
     install_stop_signals,
     load_plan,
@@ -21,6 +22,7 @@ from runyard.cli.common import (
 from runyard.cli.main import friendly
 
 if TYPE_CHECKING:
+    from runyard.app.executors import ExecutorOptions
     from runyard.app.session import RunOptions
     from runyard.model import Plan
 
@@ -45,12 +47,12 @@ if TYPE_CHECKING:
                            "before SIGKILL.")
 @click.option("--inline", is_flag=True,
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
+@executor_options
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, fake_gpus: bool, per_gpu: int | None, jobs: int | None, force: bool,
         force_steps: tuple[str, ...], store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float,
-        store_timeout: float,
-        inline: bool) -> None:
+        store_timeout: float, inline: bool, executor: ExecutorOptions) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -73,7 +75,7 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
-                         inline=inline, store_timeout=store_timeout)
+                         inline=inline, store_timeout=store_timeout, executor=executor)
     if detach:
         if inline:
             from runyard.errors import UsageError
