@@ -277,8 +277,8 @@ def shared_cluster(folder: Path, gpus: int = 4) -> Iterator[SlurmCluster]:
     with _locked(folder / "lock"):
         cluster = SlurmCluster.load(state) if state.exists() else None
         if cluster is None or not cluster.alive():
-            if cluster is not None:
-                cluster.stop()
+            if cluster is not None:  # left by a process killed before it stopped it: its pids may be others' now
+                shutil.rmtree(cluster.base, ignore_errors=True)
             cluster = start_cluster(gpus)
             cluster.save(state)
         users.write_text(str(int(users.read_text() or 0) + 1 if users.exists() else 1))

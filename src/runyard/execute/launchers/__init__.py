@@ -1,9 +1,9 @@
 """Launchers: how a step is started, watched and terminated (see :mod:`.base` for the protocol).
 
 A worker picks a launcher per kind of step by name from :data:`LAUNCHERS`: ``local`` (a process group on
-this machine, the default) and ``inline`` (a call step in the worker's own process: ``runyard run
---inline``).  Another launcher registers itself with :func:`register`; it must pass the contract suite in
-:mod:`runyard.testing.launcher_contract`.  A launcher's module is imported when it is first opened.
+this machine, the default), ``inline`` (a call step in the worker's own process: ``runyard run
+--inline``) and ``slurm`` (each step a Slurm batch job).  Another launcher registers itself with
+:func:`register`; it must pass the contract suite in :mod:`runyard.testing.launcher_contract`.  A launcher's module is imported when it is first opened.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = ["LAUNCHERS", "Capabilities", "Clock", "Exit", "Handle", "LaunchReques
 LAUNCHERS: dict[str, str | Callable[[Clock], Launcher]] = {
     "local": "runyard.execute.launchers.local:LocalLauncher",
     "inline": "runyard.execute.launchers.inline:InlineLauncher",
+    "slurm": "runyard.execute.launchers.slurm:SlurmLauncher",
 }
 
 
