@@ -177,7 +177,7 @@ def run_picked(store: Store, picked: Picked, display: Display, *, jobs: int | No
 
 def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool: SlotPool,
           install_signals: Callable[[Callable[[], None]], None] | None, force: Collection[str] = (), *,
-          recover_first: bool = False) -> Outcome:
+          recover_first: bool = False, launcher: str = "local") -> Outcome:
     """Submit ``plan`` to an open store and drain it with a local worker. ``recover_first``: take back
     what a dead worker (a killed `runyard run`) left running before the submit, so that the submit
     requeues it like any failed or interrupted execution."""
@@ -186,7 +186,7 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
 
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
                     grace=options.grace, on_event=display.event, inline=options.inline, hooks=worker_hooks(),
-                    store_timeout=options.store_timeout)
+                    store_timeout=options.store_timeout, launcher=launcher)
     if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
         install_signals(worker.request_stop)
     try:

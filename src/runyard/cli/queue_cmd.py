@@ -85,10 +85,17 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
                 grace_help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
+@click.option("--executor", default="local", show_default=True, metavar="NAME",
+              help="Where steps run: 'local' (this machine) or 'slurm' (each step a Slurm job; --gpus and --jobs "
+                   "then bound how many run at once).")
+@click.option("--partition", metavar="NAME", help="With --executor slurm: the Slurm partition.")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
+              help="With --executor slurm: any sbatch option, e.g. account=lab or exclusive (repeatable).")
 @friendly
 def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, per_gpu: int, jobs: int | None,
            experiments: tuple[str, ...], burst: bool, max_runs: int | None, lease: float, grace: float,
-           poll: float, store_timeout: float) -> None:
+           poll: float, store_timeout: float, executor: str, partition: str | None,
+           slurm_opts: tuple[str, ...]) -> None:
     """Pull queued step executions from the store and run them on this machine's slots.
 
     Start one per machine (PostgreSQL store) or several on one (SQLite). Ctrl-C once: finish the
@@ -98,12 +105,14 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     """
     from runyard.app.workers import make_worker, worker_pool
 
+    launcher = _launcher(executor, partition, slurm_opts)
     pool, warning = worker_pool(gpus, per_gpu=per_gpu, jobs=jobs, fake_gpus=fake_gpus)
     if warning:
         click.echo(f"warning: {warning}", err=True)
     with open_existing(home, store_url) as store:
         runner = make_worker(store, pool, experiments, lease_seconds=lease, grace=grace, poll_interval=poll,
-                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout)
+                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout,
+                              launcher=launcher)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
         _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"
@@ -115,6 +124,26 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     if runner.disk_full is not None:
         raise runner.disk_full
     sys.exit(result.exit_code if burst or result.interrupted else 0)
+
+
+def _launcher(executor: str, partition: str | None, slurm_opts: tuple[str, ...]) -> str:
+    """The launcher of ``--executor`` (``slurm``: registered with ``--partition`` and ``--slurm-opt``)."""
+    from runyard.errors import UsageError, suggest
+
+    known = ("local", "slurm")
+    if executor not in known:
+        raise UsageError(f"--executor {executor!r} is not known{suggest(executor, known)}; known: {', '.join(known)}")
+    if executor == "local":
+        if partition or slurm_opts:
+            raise UsageError("--partition and --slurm-opt go with --executor slurm")
+        return "local"
+    from runyard.app.slurm import parse_slurm_options, slurm_launcher
+    from runyard.execute.slurm_jobs import check_slurm
+    from runyard.spec.slurm import SlurmSpec
+
+    check_slurm()
+    slurm_launcher(SlurmSpec(partition=partition, options=parse_slurm_options(slurm_opts)))
+    return "slurm"
 
 
 def _say(text: str) -> None:

@@ -23,6 +23,7 @@ from runyard.cli.main import friendly
 if TYPE_CHECKING:
     from runyard.app.session import RunOptions
     from runyard.model import Plan
+    from runyard.spec.types import Spec
 
 
 @click.command(cls=SpecCommand)
@@ -45,12 +46,18 @@ if TYPE_CHECKING:
                            "before SIGKILL.")
 @click.option("--inline", is_flag=True,
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
+@click.option("--executor", default="local", show_default=True, metavar="NAME",
+              help="Where steps run: 'local' (this machine's slots) or 'slurm' (Slurm jobs; the spec's slurm: "
+                   "block, pip install 'runyard[slurm]').")
+@click.option("--partition", metavar="NAME", help="With --executor slurm: the Slurm partition (over the spec's).")
+@click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
+              help="With --executor slurm: any sbatch option, e.g. account=lab or exclusive (repeatable).")
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, fake_gpus: bool, per_gpu: int | None, jobs: int | None, force: bool,
         force_steps: tuple[str, ...], store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float,
-        store_timeout: float,
-        inline: bool) -> None:
+        store_timeout: float, inline: bool, executor: str, partition: str | None,
+        slurm_opts: tuple[str, ...]) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -74,6 +81,9 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
                          inline=inline, store_timeout=store_timeout)
+    if executor != "local" or partition or slurm_opts:
+        sys.exit(_run_elsewhere(executor, partition, slurm_opts, spec, plan, options, inline=inline, detach=detach,
+                                fake_gpus=fake_gpus))
     if detach:
         if inline:
             from runyard.errors import UsageError
@@ -100,6 +110,35 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
             if old is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(sig, old)
     sys.exit(code)
+
+
+def _run_elsewhere(executor: str, partition: str | None, slurm_opts: tuple[str, ...], spec: Spec, plan: Plan,
+                   options: RunOptions, *, inline: bool, detach: bool, fake_gpus: bool) -> int:
+    """``--executor slurm``: the plan on a Slurm cluster; its exit code."""
+    from runyard.errors import UsageError, suggest
+
+    known = ("local", "slurm")
+    if executor not in known:
+        raise UsageError(f"--executor {executor!r} is not known{suggest(executor, known)}; known: {', '.join(known)}")
+    if executor != "slurm":
+        raise UsageError("--partition and --slurm-opt go with --executor slurm")
+    if inline or detach:
+        raise UsageError("--executor slurm does not mix with --inline or --detach: the steps run in Slurm jobs")
+    from runyard.app.slurm import parse_slurm_options, run_on_slurm
+    from runyard.cli.progress import Display
+    from runyard.spec.slurm import SlurmSpec
+
+    settings = (spec.slurm or SlurmSpec()).with_options(partition, parse_slurm_options(slurm_opts))
+    handled = _HANDLED if main_thread() else ()
+    previous = {sig: signal.getsignal(sig) for sig in handled}
+    try:
+        code, _ = run_on_slurm(plan, options, settings, display=Display(plan), say=click.echo, fake_gpus=fake_gpus,
+                               install_signals=install_stop_signals if handled else None)
+    finally:
+        for sig, old in previous.items():
+            if old is not None:
+                signal.signal(sig, old)
+    return code
 
 
 def _run_detached(plan: Plan, options: RunOptions, *, fake_gpus: bool) -> None:

@@ -192,6 +192,7 @@ JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=100
 GresTypes=gpu
 MpiDefault=none
 ReturnToService=2
