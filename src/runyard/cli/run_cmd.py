@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 @click.option("--inline", is_flag=True,
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @click.option("--executor", default="local", show_default=True, metavar="NAME",
-              help="Where steps run: 'local' (this machine's slots) or 'slurm' (Slurm jobs; the spec's slurm: "
-                   "block, pip install 'runyard[slurm]').")
+              help="Where steps run: 'local' (this machine's slots) or 'slurm' (Slurm jobs as the spec's slurm: "
+                   "block says; run where sbatch, sacct and scancel work).")
 @click.option("--partition", metavar="NAME", help="With --executor slurm: the Slurm partition (over the spec's).")
 @click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
               help="With --executor slurm: any sbatch option, e.g. account=lab or exclusive (repeatable).")

@@ -317,3 +317,28 @@ def cluster_for_pytest(folder: Path) -> Iterator[SlurmCluster]:
         if os.environ.get("CI"):
             pytest.fail(f"{err} (CI is set, so the Slurm tests may not be skipped)")
         pytest.skip(str(err))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m runyard.testing.slurmcluster start|stop FILE``: start the cluster and keep it running, its
+    pids in FILE (``start`` prints the ``export SLURM_CONF=…`` line for a shell), or stop it."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] not in ("start", "stop"):
+        print("usage: python -m runyard.testing.slurmcluster start|stop FILE", file=sys.stderr)
+        return 2
+    path = Path(args[1])
+    if args[0] == "start":
+        gpus = int(os.environ.get("RUNYARD_TEST_GPUS", "4"))
+        cluster = start_cluster(gpus)
+        cluster.save(path)
+        print(f"export SLURM_CONF={cluster.conf}")
+        return 0
+    SlurmCluster.load(path).stop()
+    path.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
