@@ -81,7 +81,8 @@ def test_scancel_and_a_time_limit_are_recorded_with_their_reasons(slurm_cluster:
             return next((line.split()[0] for line in out.splitlines() if f"runyard-{step}-" in line), None)
         jobs[step] = wait_for(running, timeout=120, what=f"the {step} step's job to run")
     slurm_cluster.command("scancel", jobs["cancelled"])
-    slurm_cluster.command("scontrol", "update", f"JobId={jobs['limited']}", "TimeLimit=0")  # ended at the controller's next time-limit check
+    # past its limit at once: the controller ends it at its next time-limit check (every 30 s)
+    slurm_cluster.command("scontrol", "update", f"JobId={jobs['limited']}", "TimeLimit=0")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1, out
     found = records(spec, "ended")
