@@ -209,6 +209,11 @@ def run_on_slurm(plan: Plan, options: RunOptions, settings: SlurmSpec, *, displa
             f"({len(done.jobs)} Slurm job{'s' if len(done.jobs) != 1 else ''})")
         for record in outcome.failed:
             say(f"failed: {record.step} {record.short}: {record.error}")
+        stopped = sum(1 for status in outcome.statuses.values() if status == Status.INTERRUPTED)
+        if stopped:  # their worker job was ended by Slurm (or scancel): not done, so not a success
+            outcome.blocked += stopped
+            say(f"{stopped} step{'s were' if stopped != 1 else ' was'} interrupted when Slurm ended a worker job: "
+                "run the same command again to resume")
         return outcome.exit_code, len(done.jobs)
     finally:
         store.close()
