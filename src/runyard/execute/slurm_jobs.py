@@ -127,12 +127,17 @@ class JobBoard:
         return self.states.get(job)
 
     def refresh(self, jobs: Collection[str] | None = None) -> None:
+        """Read the jobs again: one ``sacct`` call, and one ``scontrol`` call for those accounting has not
+        recorded yet.  When Slurm does not answer, the states read before are kept (asked again next time)."""
         ids = sorted(jobs if jobs is not None else self.watched)
         self._read_at = time.monotonic()
         if not ids:
             return
-        out = _run(["sacct", "-n", "-P", "-X", "-D", "-j", ",".join(ids), "-o", "JobIDRaw,State,ExitCode,NodeList"],
-                   env=self._env)
+        try:
+            out = _run(["sacct", "-n", "-P", "-X", "-D", "-j", ",".join(ids), "-o",
+                        "JobIDRaw,State,ExitCode,NodeList"], env=self._env)
+        except LaunchError:
+            return
         seen: dict[str, JobState] = {}
         for line in out.splitlines():
             fields = line.split("|")
@@ -143,23 +148,21 @@ class JobBoard:
             state = state_text.split()[0].rstrip("+") if state_text else "UNKNOWN"
             reason = state_text + (f" on {nodes}" if nodes and nodes != "None assigned" else "")
             seen[job] = JobState(job, state, reason, status, sig)  # with -D: the last record of a job wins
-        missing = [job for job in ids if job not in seen or not seen[job].ended]
-        if missing:  # accounting may lag behind the controller: ask it for the jobs not over there
-            seen.update(self._controller(missing, seen))
+        missing = [job for job in ids if job not in seen]
+        if missing:  # just submitted: accounting may not know them yet, the controller does
+            seen.update(self._controller(missing))
         self.states.update(seen)
 
-    def _controller(self, jobs: Sequence[str], known: Mapping[str, JobState]) -> dict[str, JobState]:
+    def _controller(self, jobs: Collection[str]) -> dict[str, JobState]:
+        try:
+            out = _run(["scontrol", "-o", "show", "job"], env=self._env)
+        except LaunchError:
+            return {}
         found: dict[str, JobState] = {}
-        for job in jobs:
-            try:
-                out = _run(["scontrol", "-o", "show", "job", job], env=self._env)
-            except LaunchError:
-                continue
-            fields = dict(part.split("=", 1) for part in out.split() if "=" in part)
-            state = fields.get("JobState", "UNKNOWN")
-            if state in ENDED and job not in known:
-                continue  # over, but not yet in accounting: wait for sacct's record (its reason)
-            if state in ENDED:
+        for line in out.splitlines():
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            job, state = fields.get("JobId", ""), fields.get("JobState", "UNKNOWN")
+            if job not in jobs or state in ENDED:  # an ended job: wait for its accounting record (its reason)
                 continue
             status, sig = _exit(fields.get("ExitCode", "0:0"))
             found[job] = JobState(job, state, fields.get("Reason", ""), status, sig)
