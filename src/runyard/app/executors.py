@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["EXECUTORS", "Executor", "ExecutorOptions", "opened", "parse_resources"]
 
 #: executor name → what it is, for messages and ``--help``
-EXECUTORS = {"local": "this machine's slots", "ray": "Ray tasks on a Ray cluster (pip install 'runyard[ray]')"}
+EXECUTORS = {"local": "this machine's slots", "ray": "Ray tasks on a Ray cluster (pip install 'runyard[ray]')",
+             "slurm": "Slurm jobs (pip install 'runyard[slurm]'; where sbatch, sacct and scancel work)"}
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,16 @@ class ExecutorOptions:
     ray_address: str = "local"  # local | auto | HOST:PORT
     ray_cpus: float | None = None  # CPUs each step's task asks for (None: 1 for a CPU step, 0 for a GPU step)
     ray_resources: Mapping[str, float] = field(default_factory=dict)  # custom Ray resources of every step
+    partition: str | None = None  # --executor slurm: the Slurm partition (over the spec's)
+    slurm_options: Mapping[str, str] = field(default_factory=dict)  # --slurm-opt: sbatch option → value
 
     def worker_args(self) -> list[str]:
         """The same choice as ``runyard worker`` arguments (``run --detach``)."""
         if self.name == "local":
             return []
+        if self.name == "slurm":
+            args = ["--executor", "slurm"] + (["--partition", self.partition] if self.partition else [])
+            return args + [item for k, v in self.slurm_options.items() for item in ("--slurm-opt", f"{k}={v}")]
         args = ["--executor", self.name, "--ray-address", self.ray_address]
         if self.ray_cpus is not None:
             args += ["--ray-cpus", f"{self.ray_cpus:g}"]
@@ -85,8 +91,19 @@ def opened(options: ExecutorOptions, *, per_gpu: int = 1, jobs: int | None = Non
            gpus: Sequence[int] | None = None) -> Iterator[Executor]:
     """The executor ``options`` names, ready while the block runs.  ``gpus``: the GPUs given to a private
     Ray instance (``--ray-address local``; None: Ray counts this machine's)."""
-    if check_name(options.name) == "local":
+    if check_name(options.name) != "slurm" and (options.partition or options.slurm_options):
+        raise UsageError("--partition and --slurm-opt go with --executor slurm")
+    if options.name == "local":
         yield Executor("local")
+        return
+    if options.name == "slurm":  # each step a Slurm job; --gpus and --jobs bound how many run at once
+        from runyard.app.slurm import slurm_launcher
+        from runyard.execute.slurm_jobs import check_slurm
+        from runyard.spec.slurm import SlurmSpec
+
+        check_slurm()
+        slurm_launcher(SlurmSpec(partition=options.partition, options=dict(options.slurm_options)))
+        yield Executor("slurm")
         return
     from runyard.execute import launchers
     from runyard.execute.launchers.ray_cluster import check_address, cluster_pool, connected, require_ray

@@ -124,6 +124,14 @@ def worker_options(*, lease_help: str, grace_help: str) -> Callable[[F], F]:
     return add
 
 
+def _slurm_options(texts: tuple[str, ...]) -> dict[str, str]:
+    if not texts:
+        return {}
+    from runyard.app.slurm import parse_slurm_options
+
+    return parse_slurm_options(texts)
+
+
 def executor_options(func: F) -> F:
     """``--executor --ray-address --ray-cpus --ray-resource``: where the worker's steps run; the command
     gets them as one ``executor`` argument (:class:`runyard.app.executors.ExecutorOptions`)."""
@@ -131,17 +139,25 @@ def executor_options(func: F) -> F:
 
     @functools.wraps(func)
     def wrapped(*args: Any, executor: str, ray_address: str, ray_cpus: float | None,
-                ray_resources: tuple[str, ...], **kwargs: Any) -> Any:
-        from runyard.app.executors import ExecutorOptions, parse_resources
+                ray_resources: tuple[str, ...], partition: str | None, slurm_opts: tuple[str, ...],
+                **kwargs: Any) -> Any:
+        from runyard.app.executors import ExecutorOptions, check_name, parse_resources
 
+        check_name(executor)
+        if executor != "slurm" and (partition or slurm_opts):
+            from runyard.errors import UsageError
+
+            raise UsageError("--partition and --slurm-opt go with --executor slurm")
         chosen = ExecutorOptions(executor, ray_address=ray_address, ray_cpus=ray_cpus,
-                                 ray_resources=parse_resources(ray_resources))
+                                 ray_resources=parse_resources(ray_resources), partition=partition,
+                                 slurm_options=_slurm_options(slurm_opts))
         return func(*args, executor=chosen, **kwargs)
 
     options = [
         click.option("--executor", default="local", show_default=True, metavar="NAME",
-                     help="Where steps run: 'local' (this machine's slots) or 'ray' (Ray tasks on a Ray cluster, "
-                          "placed by their GPUs and CPUs; pip install 'runyard[ray]')."),
+                     help="Where steps run: 'local' (this machine's slots), 'ray' (Ray tasks on a Ray cluster, "
+                          "placed by their GPUs and CPUs; pip install 'runyard[ray]') or 'slurm' (Slurm jobs as the "
+                          "spec's slurm: block says; run where sbatch, sacct and scancel work)."),
         click.option("--ray-address", default="local", show_default=True, metavar="ADDRESS",
                      help="With --executor ray: 'local' (a private Ray instance for this command), 'auto' (the "
                           "cluster running here) or HOST:PORT of its head."),
@@ -150,6 +166,10 @@ def executor_options(func: F) -> F:
                           "a GPU step)."),
         click.option("--ray-resource", "ray_resources", multiple=True, metavar="NAME=AMOUNT",
                      help="With --executor ray: a custom Ray resource every step's task asks for (repeatable)."),
+        click.option("--partition", metavar="NAME", help="With --executor slurm: the Slurm partition (over the "
+                                                         "spec's)."),
+        click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
+                     help="With --executor slurm: any sbatch option, e.g. account=lab or exclusive (repeatable)."),
     ]
     for option in reversed(options):
         wrapped = option(wrapped)

@@ -114,7 +114,7 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
                               launcher=chosen.launcher)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
-        on = "" if chosen.launcher == "local" else f" ({executor.name} at {executor.ray_address})"
+        on = {"local": "", "ray": f" (ray at {executor.ray_address})"}.get(chosen.launcher, f" ({chosen.launcher})")
         _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}{on}; {where}"
              + ("; exits when drained" if burst else "; Ctrl-C to stop"))
         result = runner.run(burst=burst)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from runyard.app.executors import ExecutorOptions
     from runyard.app.session import RunOptions
     from runyard.model import Plan
+    from runyard.spec.types import Spec
 
 
 @click.command(cls=SpecCommand)
@@ -76,6 +77,8 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
                          inline=inline, store_timeout=store_timeout, executor=executor)
+    if executor.name == "slurm":
+        sys.exit(_run_on_slurm(executor, spec, plan, options, inline=inline, detach=detach, fake_gpus=fake_gpus))
     if detach:
         if inline:
             from runyard.errors import UsageError
@@ -102,6 +105,30 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
             if old is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(sig, old)
     sys.exit(code)
+
+
+def _run_on_slurm(executor: ExecutorOptions, spec: Spec, plan: Plan, options: RunOptions, *, inline: bool,
+                  detach: bool, fake_gpus: bool) -> int:
+    """``--executor slurm``: the plan on a Slurm cluster; its exit code."""
+    from runyard.errors import UsageError
+
+    if inline or detach:
+        raise UsageError("--executor slurm does not mix with --inline or --detach: the steps run in Slurm jobs")
+    from runyard.app.slurm import run_on_slurm
+    from runyard.cli.progress import Display
+    from runyard.spec.slurm import SlurmSpec
+
+    settings = (spec.slurm or SlurmSpec()).with_options(executor.partition, dict(executor.slurm_options))
+    handled = _HANDLED if main_thread() else ()
+    previous = {sig: signal.getsignal(sig) for sig in handled}
+    try:
+        code, _ = run_on_slurm(plan, options, settings, display=Display(plan), say=click.echo, fake_gpus=fake_gpus,
+                               install_signals=install_stop_signals if handled else None)
+    finally:
+        for sig, old in previous.items():
+            if old is not None:
+                signal.signal(sig, old)
+    return code
 
 
 def _run_detached(plan: Plan, options: RunOptions, *, fake_gpus: bool) -> None:

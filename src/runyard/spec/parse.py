@@ -13,13 +13,14 @@ from runyard.model import ParamValue
 from runyard.spec import calls, text
 from runyard.spec.checker import NAME_RE, PARAM_RE, RESERVED, Checker, names_list, whole_number
 from runyard.spec.metrics import parse_metrics
+from runyard.spec.slurm import parse_slurm
 from runyard.spec.stages import parse_aggregates, parse_select, stage_step_names
 from runyard.spec.steps import parse_steps
 from runyard.spec.types import Grid, ResourceSpec, Spec
 from runyard.spec.yamlfile import KeyPath, in_line_order
 
 TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources", "aggregate",
-             "select")
+             "select", "slurm")
 RESOURCE_KEYS = ("gpus", "per_gpu")
 GRID_STEPS_KEYS = ("_steps", "_cmd")
 
@@ -48,6 +49,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     select = parse_select(check, data.get("select"), steps=step_names, params=names, metrics=metrics,
                           taken=[*step_names, *(a.name for a in aggregates)], folder=folder)
     resources = _resources(check, data.get("resources"))
+    slurm = parse_slurm(check, data.get("slurm"), step_names)
     description = data.get("description") or ""
     if not isinstance(description, str):
         check.add(("description",), "must be text")
@@ -56,7 +58,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
                 description=str(description), raw={"experiment": experiment, **data},
-                required=required, aggregates=aggregates, select=select)
+                required=required, aggregates=aggregates, select=select, slurm=slurm)
 
 
 def _experiment(check: Checker, value: object) -> str:

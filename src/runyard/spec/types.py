@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from runyard.model import ParamValue
+from runyard.spec.slurm import SlurmSpec
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class Spec:
     required: tuple[str, ...] = ()  # params a step function takes that have no default (set them per run)
     aggregates: tuple[AggregateSpec, ...] = ()
     select: SelectSpec | None = None
+    slurm: SlurmSpec | None = None  # the `slurm:` block (runyard run --executor slurm)
 
     def to_data(self) -> dict[str, object]:
         """This spec as plain data in the native format (what ``spec_from_dict`` reads back)."""
@@ -189,6 +191,7 @@ class Spec:
             "resources": {"gpus": gpus if isinstance(gpus, str) else (list(gpus) or "none"),
                           "per_gpu": self.resources.per_gpu},
             **stages,
+            **({"slurm": self.raw["slurm"]} if self.slurm is not None and "slurm" in self.raw else {}),
         }
 
     def step(self, name: str) -> StepSpec:

@@ -2,8 +2,8 @@
 
 A worker picks a launcher per kind of step by name from :data:`LAUNCHERS`: ``local`` (a process group on
 this machine, the default), ``inline`` (a call step in the worker's own process: ``runyard run
---inline``) and ``ray`` (a Ray task on a Ray cluster: ``--executor ray``).  Another launcher registers
-itself with :func:`register`; it must pass the contract suite in :mod:`runyard.testing.launcher_contract`.
+--inline``), ``ray`` (a Ray task on a Ray cluster: ``--executor ray``) and ``slurm`` (each step a Slurm
+batch job: ``runyard worker --executor slurm``).  Another launcher registers itself with :func:`register`; it must pass the contract suite in :mod:`runyard.testing.launcher_contract`.
 A launcher's module is imported when it is first opened.
 """
 
@@ -24,6 +24,7 @@ LAUNCHERS: dict[str, str | Callable[[Clock], Launcher]] = {
     "local": "runyard.execute.launchers.local:LocalLauncher",
     "inline": "runyard.execute.launchers.inline:InlineLauncher",
     "ray": "runyard.execute.launchers.ray_launcher:RayLauncher",
+    "slurm": "runyard.execute.launchers.slurm:SlurmLauncher",
 }
 
 
