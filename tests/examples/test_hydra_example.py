@@ -18,7 +18,8 @@ pytest.importorskip("hydra", reason="hydra-core is not installed (pip install hy
 def commands(project: Project, *args: str) -> dict[str, str]:
     proc = project.run("plan", "--json", *args)
     assert proc.code == 0, proc
-    return {run["name"]: run["steps"][0]["command"].split(" hydra.run.dir=")[0] for run in json.loads(proc.stdout)["runs"]}
+    runs = json.loads(proc.stdout)["runs"]
+    return {run["name"]: run["steps"][0]["command"].split(" hydra.run.dir=")[0] for run in runs}
 
 
 def test_a_hydra_app_swept_with_its_own_overrides(example: Callable[[str], Project]) -> None:
