@@ -18,7 +18,7 @@ from runyard.spec import calls, hydra, sampling, template
 from runyard.spec.hydra import override_habit
 from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
-from runyard.spec.text import scalar_problem
+from runyard.spec.text import python_value, scalar_problem
 from runyard.spec.types import Grid, Spec, StepSpec
 from runyard.spec.yamlfile import shown
 
@@ -82,7 +82,7 @@ def value_overrides(spec: Spec, values: Mapping[str, object]) -> tuple[Override,
     problems: list[Problem] = []
     out: list[Override] = []
     for key, value in values.items():
-        seq = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        seq = tuple(map(python_value, value if isinstance(value, (list, tuple)) else (value,)))
         given = f"{shown(str(key))}={shown(repr(value)[:60])}"
         _add_override(spec, out, problems, Override(key, seq, given), f"override {given}")
     if problems:
