@@ -10,7 +10,10 @@ parser.add_argument("--num-epoch-checkpoints", type=int)
 parser.add_argument("--output")
 args = parser.parse_args()
 paths = sorted(glob.glob(os.path.join(args.inputs, "checkpoint*.txt")))[-args.num_epoch_checkpoints:]
-values = [float(open(p).read()) for p in paths]
+values = []
+for path in paths:
+    with open(path) as handle:
+        values.append(float(handle.read()))
 with open(args.output, "w") as handle:
     handle.write(f"{sum(values) / len(values)}\n")
 print(f"averaged {len(values)} checkpoints")

@@ -5,4 +5,6 @@ import argparse
 parser = argparse.ArgumentParser()
 parser.add_argument("--path")
 args = parser.parse_args()
-print(f"Generate test with beam=5: BLEU4 = {float(open(args.path).read()):.2f}, 60.1/35.2/22.0/14.3")
+with open(args.path) as handle:
+    score = float(handle.read())
+print(f"Generate test with beam=5: BLEU4 = {score:.2f}, 60.1/35.2/22.0/14.3")

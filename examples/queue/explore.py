@@ -6,6 +6,8 @@ twice as fine around the best one for the workers (`runyard worker`) to run. Run
     python explore.py              # then workers again, then explore.py again ...
 """
 
+import itertools
+
 import runyard
 
 yard = runyard.open()  # the home: $RUNYARD_HOME, else the nearest .runyard folder
@@ -13,8 +15,8 @@ runs = yard.runs("hyperspace").df
 done = runs[runs["status"] == "done"].sort_values("loss")
 best = done.iloc[0]
 xs = sorted(set(done["x"]))
-step = min(b - a for a, b in zip(xs, xs[1:])) / 2
-around = [round(best["x"] + d * step, 6) for d in (-1, 0, 1)], [round(best["y"] + d * step, 6) for d in (-1, 0, 1)]
-queued = yard.submit("hyperspace", x=around[0], y=around[1])
+step = min(b - a for a, b in itertools.pairwise(xs)) / 2
+xs, ys = ([round(best[axis] + d * step, 6) for d in (-1, 0, 1)] for axis in ("x", "y"))
+queued = yard.submit("hyperspace", x=xs, y=ys)  # a list is an axis: a 3 x 3 grid, the done ones cached
 print(f"{len(done)} runs done; best x={best['x']} y={best['y']} loss={best['loss']:.4f}; "
       f"queued a grid with step {step} around it: {queued.runs_added} new runs")
