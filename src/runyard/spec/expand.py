@@ -16,6 +16,7 @@ from runyard.layout import ExecutionPaths, ExperimentPaths, HomePaths
 from runyard.model import Params, ParamValue, Plan, Run, StepExec
 from runyard.spec import calls, hydra, sampling, template
 from runyard.spec.hydra import override_habit
+from runyard.spec.identity import Earlier, earlier_params
 from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
 from runyard.spec.text import python_value, scalar_problem
@@ -219,10 +220,15 @@ def _closure(spec: Spec, only: Sequence[str] | None) -> set[str]:
 
 
 def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: str | None = None,
-           sample: int | None = None, seed: int = 0, taken: Mapping[str, str] | None = None) -> Plan:
+           sample: int | None = None, seed: int = 0, taken: Mapping[str, str] | None = None,
+           earlier: Earlier | None = None) -> Plan:
     """Every run of the selected sweeps with its step executions (shared ones once), or SpecError.
     ``taken``: run name → run id of the experiment's runs in the store; a run whose readable name another
-    run holds there gets its id's first 8 characters appended, so two runs never share a name or folder."""
+    run holds there gets its id's first 8 characters appended, so two runs never share a name or folder.
+    ``earlier``: those runs with their params (and ``taken`` from them when not given): a run that ran before
+    params were added at their defaults keeps its identity (:mod:`runyard.spec.identity`)."""
+    if taken is None and earlier is not None:
+        taken = earlier.names
     if sample is not None and sample < 1:
         raise SpecError([Problem("--sample", f"must be at least 1, not {sample}")])
     grids = _selected_grids(spec, sweep, overrides)
@@ -253,12 +259,12 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
         chosen, sets = [chosen[i] for i in picked], [sets[i] for i in picked]
     from runyard.spec.aggregate import add_aggregates
 
-    return add_aggregates(spec, _build(spec, home, chosen, taken=taken, explicit=sets))
+    return add_aggregates(spec, _build(spec, home, chosen, taken=taken, explicit=sets, earlier=earlier))
 
 
 def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[str]]],
            labels: Sequence[tuple[str, str]] | None = None, taken: Mapping[str, str] | None = None,
-           explicit: Sequence[set[str]] | None = None) -> Plan:
+           explicit: Sequence[set[str]] | None = None, earlier: Earlier | None = None) -> Plan:
     """The plan of the ``chosen`` (params, steps) pairs. ``labels``: (run id, name) of each pair, for
     runs that are not the sweep's (final runs); default: the params' run id and readable name. ``explicit``:
     the params a sweep or the command line assigned in each run (what ``{*hydra}`` passes; default: those
@@ -279,15 +285,19 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
     for index, (params, steps) in enumerate(chosen):
         rid = run_id(spec.experiment, params)
         name = run_name(spec, params, baseline, rid)
+        ident = params  # what the run id and its all-params step keys hash
+        reduced = None if labels is not None else earlier_params(spec.experiment, params, baseline, name, earlier)
         if labels is not None:
             rid, name = labels[index]
+        elif reduced is not None:
+            ident, rid = reduced, run_id(spec.experiment, reduced)  # the run from before params were added
         elif taken and taken.get(name, rid) != rid:
             name = f"{name}-{rid[:8]}"  # the name is another run's in the store (say, after a defaults change)
         names_seen[name] = names_seen.get(name, 0) + 1
         sets = explicit[index] if explicit is not None else {k for k, v in params.items()
                                                              if k not in spec.params or not _same(spec.params[k], v)}
-        drafts.append((params, steps, rid, name, sets | hydra.group_set(spec.groups, params)))
-    for params, steps, rid, name, assigned in drafts:
+        drafts.append((params, steps, rid, name, sets | hydra.group_set(spec.groups, params), ident))
+    for params, steps, rid, name, assigned, ident in drafts:
         if names_seen[name] > 1:
             name = f"{name}-{rid[:8]}"
         run_folder = base.run(name)
@@ -315,7 +325,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
             rest = rest_params(tokens, list(params), selectors)
             passed = hydra.passed(params, assigned, rest, spec.params) if hydra.used(tokens) else []
             used = referenced_params(tokens, list(params), passed)
-            key_params = dict(params) if used is None else {k: params[k] for k in used if k in params}
+            key_params = dict(ident) if used is None else {k: params[k] for k in used if k in params}
             needs = [keys[n] for n in step.needs or () if n in keys]
             key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
                            params=key_params, needs=needs, code=step.code)
@@ -331,7 +341,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                     workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")),
                     params=key_params, gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus),
                     timeout=step.timeout, retries=step.retries, code=_code_hash(step.code))
-        runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=params,
+        runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=ident,
                         steps=tuple(keys.items()), folder=run_folder))
     if problems:
         raise SpecError(list(problems.values()))
