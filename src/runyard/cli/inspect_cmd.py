@@ -116,7 +116,8 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
 @click.option("--step", "step_name", metavar="NAME",
               help="Which step (default: the failed one, else the last started).")
 @click.option("--experiment", "-e", help="Experiment of the run.")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the step ends.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing as the log grows, until the step ends (a step not started yet: wait for it).")
 @click.option("--attempt", type=click.IntRange(min=1), metavar="N",
               help="The log of attempt N (1 = the first; default: the latest, the folder's `log`).")
 @store_options
