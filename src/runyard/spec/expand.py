@@ -286,7 +286,7 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
         rid = run_id(spec.experiment, params)
         name = run_name(spec, params, baseline, rid)
         ident = params  # what the run id and its all-params step keys hash
-        reduced = None if labels is not None else earlier_params(spec.experiment, params, baseline, name, earlier)
+        reduced = None if labels is not None else earlier_params(spec.experiment, params, rid, baseline, name, earlier)
         if labels is not None:
             rid, name = labels[index]
         elif reduced is not None:

@@ -38,14 +38,14 @@ class Earlier:
         return frozenset(rid for rid, _ in self.runs.values())
 
 
-def earlier_params(experiment: str, params: Params, defaults: Params, name: str,
+def earlier_params(experiment: str, params: Params, rid: str, defaults: Params, name: str,
                    earlier: Earlier | None) -> dict[str, Any] | None:
-    """The params of the stored run named ``name`` when it is this run from before some params were added
-    (see the module docstring); None when it is not, or when the store holds this very run already."""
+    """The params of the stored run named ``name`` when it is this run (id ``rid``) from before some params were
+    added (see the module docstring); None when it is not, or when the store holds this very run already."""
     if earlier is None or name not in earlier.runs:
         return None
     stored_id, stored = earlier.runs[name]
-    if run_id(experiment, params) in earlier.ids:  # this very run is there already
+    if stored_id == rid or rid in earlier.ids:  # this very run is there already
         return None
     added = [k for k in params if k not in stored]
     if not added or any(k not in defaults or not _same(params[k], defaults[k]) for k in added):
