@@ -25,7 +25,7 @@ class Earlier:
     """What the store holds of an experiment: run name → (run id, params), and the params (defaults) of the
     spec last submitted (None: unknown, so any param the stored run lacks counts as new)."""
 
-    runs: Mapping[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    runs: Mapping[str, tuple[str, Mapping[str, Any] | str]] = field(default_factory=dict)  # params or their JSON
     defaults: Mapping[str, Any] | None = None
 
     @property
@@ -47,6 +47,12 @@ def earlier_params(experiment: str, params: Params, rid: str, defaults: Params, 
     stored_id, stored = earlier.runs[name]
     if stored_id == rid or rid in earlier.ids:  # this very run is there already
         return None
+    if isinstance(stored, str):  # as the store keeps them: read only for the few runs that get here
+        import json
+
+        stored = json.loads(stored)
+        if not isinstance(stored, dict):
+            return None
     added = [k for k in params if k not in stored]
     if not added or any(k not in defaults or not _same(params[k], defaults[k]) for k in added):
         return None
