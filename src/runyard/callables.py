@@ -56,7 +56,7 @@ class CallInfo:
     target: str
     arguments: tuple[Argument, ...]
     source: str | None  # the module's source file, when it has one
-    code: str  # sha256 of the module's source file (else of the function's source)
+    code: str  # hash of the module's code (else of the function's): source_hash
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -192,20 +192,39 @@ def arguments(func: Callable[..., Any], target: str, steps: frozenset[str] = fro
 
 
 def code_hash(func: Callable[..., Any]) -> tuple[str | None, str]:
-    """(source file, sha256) of the function's module file; without one (``__main__`` of a notebook),
-    the sha256 of the function's own source text."""
-    import hashlib
-
+    """(source file, hash) of the function's module file; without one (``__main__`` of a notebook), the hash
+    of the function's own source text. The hash is of the code (:func:`source_hash`), not of the text."""
     module = sys.modules.get(getattr(func, "__module__", "") or "")
     source = getattr(module, "__file__", None)
     if source and os.path.isfile(source) and source.endswith(".py"):
         with open(source, "rb") as handle:
-            return os.path.abspath(source), hashlib.sha256(handle.read()).hexdigest()
+            return os.path.abspath(source), source_hash(handle.read())
     try:
-        text = inspect.getsource(func)
+        import textwrap
+
+        text = textwrap.dedent(inspect.getsource(func))
     except (OSError, TypeError):
         text = f"{getattr(func, '__module__', '')}:{getattr(func, '__qualname__', repr(func))}"
-    return None, hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return None, source_hash(text.encode("utf-8"))
+
+
+def source_hash(data: bytes) -> str:
+    """sha256 of Python source as code: of its syntax tree without docstrings, so that comments, docstrings,
+    blank lines and layout do not count and every other edit does; of the text when it does not parse."""
+    import ast
+    import hashlib
+
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return hashlib.sha256(data).hexdigest()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value,
+                                                                                                    str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return hashlib.sha256(b"python-ast:" + ast.dump(tree).encode("utf-8")).hexdigest()
 
 
 def inspect_call(target: str, folders: list[str], steps: frozenset[str] = frozenset()) -> CallInfo:

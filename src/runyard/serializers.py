@@ -47,7 +47,7 @@ class Serializer:
     name: str
     types: tuple[type | str, ...]
     save: Callable[[Any, str], Mapping[str, Any] | None]
-    load: Callable[[str], Any]
+    load: Callable[..., Any]  # load(path) or load(path, meta)
     ext: str
     meta: Mapping[str, Any] = field(default_factory=dict)
     module: str | None = None
@@ -58,15 +58,16 @@ _registered: list[Serializer] = []
 
 
 def serializer(types: type | str | tuple[type | str, ...], *, save: Callable[[Any, str], Mapping[str, Any] | None],
-               load: Callable[[str], Any], name: str | None = None, ext: str = ".bin",
+               load: Callable[..., Any], name: str | None = None, ext: str = ".bin",
                meta: Mapping[str, Any] | None = None,
                accepts: Callable[[Any], bool] | None = None) -> Serializer:
     """Save the results of these types (classes or ``"module.Class"`` names, subclasses included) with your
     own functions: ``save(value, path)`` writes the file (and may return a dict of metadata to record),
-    ``load(path)`` reads it back. ``meta`` is recorded with every value saved; ``accepts(value)`` can decline
-    a value (then the next serializer is tried). Register it at import time of the module that defines the
-    step function (or the type): that module is imported again to load the value. A later registration
-    for the same type wins."""
+    ``load(path)`` reads it back (``load(path, meta)``: also given the metadata recorded when it was saved,
+    ``meta`` below merged with what ``save`` returned). ``meta`` is recorded with every value saved;
+    ``accepts(value)`` can decline a value (then the next serializer is tried). Register it at import time
+    of the module that defines the step function (or the type): that module is imported again to load the
+    value. A later registration for the same type wins."""
     kinds = types if isinstance(types, tuple) else (types,)
     if not kinds:
         raise ResultError("runyard.serializer: name at least one type")
@@ -347,9 +348,24 @@ def load_result(folder: str) -> Any:
         return None
     path = ResultPaths(out).named(str(meta.get("file")))
     try:
+        if _takes_meta(found.load):  # load(path, meta): the metadata recorded when the value was saved
+            recorded = meta.get("meta")
+            return found.load(path, dict(recorded) if isinstance(recorded, dict) else {})
         return found.load(path)
     except Exception as err:
         raise ResultError(f"could not load {path} with serializer {name!r}: {type(err).__name__}: {err}") from err
+
+
+def _takes_meta(load: Callable[..., Any]) -> bool:
+    """Whether ``load`` takes a second positional argument (the recorded metadata)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(load).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 def _find_registered(name: str, module: object) -> Serializer:

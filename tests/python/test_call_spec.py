@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from runyard.callables import source_hash
 from runyard.errors import SpecError
 from runyard.spec import expand, load_spec, spec_from_dict
 from runyard.spec.keys import canonical_json
@@ -91,7 +92,7 @@ def test_signature_params_defaults_and_inputs(folder: Path) -> None:
     assert steps["train"].inputs == ("prep",) and steps["train"].needs == ("prep",)
     assert steps["report"].inputs == ("train",) and steps["report"].takes == ("width",)
     source = (folder / "mod_calls.py").read_bytes()
-    assert steps["train"].call_code == hashlib.sha256(source).hexdigest()
+    assert steps["train"].call_code == source_hash(source)  # the module's code, not its text
     again = spec_from_dict(spec.to_data(), folder=folder)
     assert again.steps == spec.steps and again.params == spec.params
 
@@ -114,12 +115,27 @@ def test_keys_hold_exactly_the_params_a_function_takes(folder: Path) -> None:
 
 def test_editing_the_module_changes_the_keys_of_its_steps(folder: Path) -> None:
     before = {ex.step: ex.key for ex in expand(load_spec(spec_at(folder, SPEC)), home=str(folder / "h")).executions}
-    (folder / "mod_calls.py").write_text(MODULE + "\n# edited\n")
+    (folder / "mod_calls.py").write_text(MODULE + "\nEDITED = 1\n")  # code: a comment would not count
     after = {ex.step: ex.key for ex in expand(load_spec(spec_at(folder, SPEC)), home=str(folder / "h")).executions}
     assert {s for s in before if before[s] != after[s]} == {"prep", "train", "report"}
     (folder / "helper.txt").write_text("v2")
     again = {ex.step: ex.key for ex in expand(load_spec(spec_at(folder, SPEC)), home=str(folder / "h")).executions}
     assert {s for s in after if after[s] != again[s]} == {"shell"}
+
+
+def test_comments_docstrings_and_layout_of_the_module_do_not_count_its_code_does(folder: Path) -> None:
+    def keys() -> dict[str, str]:
+        return {ex.step: ex.key for ex in expand(load_spec(spec_at(folder, SPEC)), home=str(folder / "h")).executions}
+
+    before = keys()
+    prep = 'def prep(data="tiny", *, size=10):\n    return list(range(size))\n'
+    assert prep in MODULE
+    documented = ('def prep(data="tiny", *, size=10):  # why\n    """Makes the data."""\n\n'
+                  '    return list(range(size))  # all of it\n\n# the end\n')
+    (folder / "mod_calls.py").write_text('"""Steps."""\n' + MODULE.replace(prep, documented))
+    assert keys() == before
+    (folder / "mod_calls.py").write_text(MODULE.replace(prep, prep.replace("range(size)", "range(size + 0)")))
+    assert keys() != before
 
 
 def test_a_required_param_is_known_to_overrides_and_sweeps(folder: Path) -> None:

@@ -221,7 +221,7 @@ BAD = [
             f"{{f}}:6: steps.s: placeholder {{b}} resolves to nothing (params: a; {BUILTINS})",
             "{f}:9: steps.t.needs: 'nope' is not another step",
             "{f}:10: steps.t.color: unknown key (valid: run, call, gpus, gpu_mem, timeout, retries, deps, workdir, "
-            "needs)",
+            "needs, hydra)",
             "{f}:12: metrics.m.extra: unknown key (valid: step, regex, file, key, column, parser, mode, timeout)",
             "{f}:12: metrics.m.step: 'z' is not a step (steps: s, t)",
             "{f}:12: metrics.m.regex: invalid regular expression: missing ), unterminated subpattern at position 0",

@@ -125,13 +125,24 @@ def test_deps_globs_cover_new_files(tmp_path: Path) -> None:
     assert dict(expand(load_spec(tmp_path), home=str(tmp_path)).runs[0].steps) != first
 
 
-@pytest.mark.parametrize("builtin", ["{run}", "{name}", "{*}", "{*hydra}", "{_output}", "{_name}"])
+@pytest.mark.parametrize("builtin", ["{run}", "{name}", "{*}", "{_output}", "{_name}"])
 def test_run_name_and_star_steps_depend_on_all_params(tmp_path: Path, builtin: str) -> None:
     data = {**BASE, "steps": {"s": f"echo {builtin}"}}
     assert changed(data, tmp_path, unused="v") == {"s": True}
     assert changed(data, tmp_path, extra=1) == {"s": True}
     plan = expand(spec_from_dict(data, folder=tmp_path), home=str(tmp_path))
     assert dict(plan.executions[0].params) == dict(plan.runs[0].params)
+
+
+def test_hydra_steps_depend_on_exactly_the_overrides_they_pass(tmp_path: Path) -> None:
+    data = {**BASE, "steps": {"s": "echo {*hydra}"}}
+    # a default is the app's own business: {*hydra} does not pass it, so changing it or adding one re-runs nothing
+    assert changed(data, tmp_path, unused="v") == {"s": False}
+    assert changed(data, tmp_path, extra=1) == {"s": False}
+    swept = {**data, "sweeps": {"s": {"lr": [0.1, 0.2]}}}
+    plan = expand(spec_from_dict(swept, folder=tmp_path), home=str(tmp_path))
+    assert [dict(plan.execution(dict(r.steps)["s"]).params) for r in plan.runs] == [{"lr": 0.1}, {"lr": 0.2}]
+    assert [plan.execution(dict(r.steps)["s"]).command for r in plan.runs] == ["echo lr=0.1", "echo lr=0.2"]
 
 
 def test_out_and_time_do_not_add_params(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from runyard.errors import UsageError
 from runyard.model import Plan
 from runyard.spec.final import Origin
+from runyard.spec.identity import Earlier
 from runyard.spec.types import Spec
 from runyard.store.base import Store
 
@@ -41,7 +42,7 @@ def make_plan(spec: Spec, *, home: str | os.PathLike[str], overrides: Overrides 
 
     chosen = value_overrides(spec, overrides) if isinstance(overrides, Mapping) else parse_overrides(spec, overrides)
     return expand(spec, home=str(home), overrides=chosen, sweep=sweep, sample=sample, seed=seed,
-                  taken=taken_names(names, spec.experiment))
+                  earlier=earlier_runs(names, spec.experiment))
 
 
 def taken_names(names: Store | str | None, experiment: str) -> dict[str, str]:
@@ -53,6 +54,24 @@ def taken_names(names: Store | str | None, experiment: str) -> dict[str, str]:
 
         return run_names(names, experiment)
     return {run.name: run.id for run in names.runs(experiment)} if experiment in names.experiments() else {}
+
+
+def earlier_runs(names: Store | str | None, experiment: str) -> Earlier:
+    """The runs of ``experiment`` in the store with their params, and the defaults of the spec last submitted
+    for it: what keeps the names of its runs, and the identity of those that ran before params were added."""
+    if names is None:
+        return Earlier()
+    if isinstance(names, str):
+        from runyard.store.readonly import earlier_runs as read
+
+        runs, defaults = read(names, experiment)
+        return Earlier(runs, defaults)
+    if experiment not in names.experiments():
+        return Earlier()
+    from runyard.store.readonly import spec_params
+
+    return Earlier({run.name: (run.id, dict(run.params)) for run in names.runs(experiment)},
+                   spec_params(dict(names.experiment(experiment).spec)))
 
 
 def with_resources(spec: Spec, gpus: Sequence[int] | str | None, per_gpu: int | None = None, *,

@@ -28,6 +28,10 @@ class SpecCommand(click.Command):
         except click.NoSuchOption as err:
             from runyard.errors import suggest
 
+            if err.option_name in ("-m", "--multirun"):
+                raise click.NoSuchOption(err.option_name, message=(
+                    f"No such option: {err.option_name}. runyard runs every run of KEY=V1,V2 without it: "
+                    "drop it"), ctx=ctx) from None
             near = suggest(err.option_name, err.possibilities or (), cutoff=0.8)  # click's own hint is better
             if near or not err.option_name.startswith("--"):
                 raise

@@ -7,16 +7,20 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from runyard.cli.common import open_existing, store_options
 from runyard.cli.main import friendly
-from runyard.errors import UsageError
+from runyard.errors import RunyardError, UsageError
 from runyard.execute.attempts import log_of as attempt_log
 from runyard.layout import ExecutionPaths
 from runyard.model import Status
+
+if TYPE_CHECKING:
+    from runyard.store.base import Store
+    from runyard.store.records import ExecRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,7 +116,8 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
 @click.option("--step", "step_name", metavar="NAME",
               help="Which step (default: the failed one, else the last started).")
 @click.option("--experiment", "-e", help="Experiment of the run.")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing as the log grows, until the step ends.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing as the log grows, until the step ends (a step not started yet: wait for it).")
 @click.option("--attempt", type=click.IntRange(min=1), metavar="N",
               help="The log of attempt N (1 = the first; default: the latest, the folder's `log`).")
 @store_options
@@ -125,6 +130,8 @@ def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, 
     with open_existing(home, store_url) as store:
         record = store.run(run, experiment)
         chosen = step_of(store, record, step_name)
+        if follow and attempt is None and chosen.status in (Status.WAITING, Status.READY):
+            chosen = _wait_to_start(store, chosen, record.name)
         try:
             path, _ = attempt_log(chosen.folder, attempt)
         except ValueError as err:
@@ -141,6 +148,20 @@ def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, 
             time.sleep(0.3)
         if not os.path.exists(path):
             click.echo(f"(no log yet: {chosen.step} is {chosen.status}; log will be {path})", err=True)
+
+
+def _wait_to_start(store: Store, chosen: ExecRecord, run: str) -> ExecRecord:
+    """``logs -f`` of a step not started yet: wait for it (RunyardError when it never will start)."""
+    from runyard.app.follow import wait_to_start
+
+    click.echo(f"runyard: {chosen.step} of run {run} is {chosen.status}: waiting for it to start "
+               "(Ctrl-C to stop)", err=True)
+    record, blocker = wait_to_start(store, chosen.key)
+    if blocker is not None:
+        log = ExecutionPaths(blocker.folder).log
+        raise RunyardError(f"{chosen.step} of run {run} will not start: the step {blocker.step} "
+                           f"{blocker.key[:12]} it needs is {blocker.status} (log {log})")
+    return record
 
 
 def _print_from(path: str, where: tuple[int, int]) -> tuple[int, int]:

@@ -124,6 +124,19 @@ def rebuild(cls: type, prefix: str, params: Mapping[str, Any]) -> Any:
         raise CallFailed(f"cannot build {cls.__qualname__} for parameter {prefix!r}: {err}") from None
 
 
+def _wants_path(func: Callable[..., Any], name: str) -> bool:
+    """Whether parameter ``name`` is annotated ``Path`` (``pathlib.Path``): it gets a folder, not a value."""
+    import inspect
+
+    try:
+        annotation = inspect.signature(func).parameters[name].annotation
+    except (TypeError, ValueError, KeyError):
+        return False
+    from pathlib import Path
+
+    return annotation is Path or annotation in ("Path", "pathlib.Path")
+
+
 def build_kwargs(func: Callable[..., Any], request: CallRequest, *, out: str,
                  runs_table: str | None) -> dict[str, Any]:
     """The keyword arguments of the call. Upstream results are loaded here, and only those the function takes."""
@@ -136,7 +149,13 @@ def build_kwargs(func: Callable[..., Any], request: CallRequest, *, out: str,
         raise CallFailed(str(err)) from None
     kwargs: dict[str, Any] = {}
     for arg in args:
-        if arg.name in request.inputs:
+        if arg.name in request.inputs and _wants_path(func, arg.name):  # the result's folder, not loaded
+            from pathlib import Path
+
+            from runyard.serializers import out_folder
+
+            kwargs[arg.name] = Path(out_folder(request.inputs[arg.name]))
+        elif arg.name in request.inputs:
             try:
                 kwargs[arg.name] = load_result(request.inputs[arg.name])
             except ResultError as err:

@@ -14,10 +14,12 @@ from runyard.callables import is_scalar
 from runyard.errors import Problem, SpecError, suggest
 from runyard.layout import ExecutionPaths, ExperimentPaths, HomePaths
 from runyard.model import Params, ParamValue, Plan, Run, StepExec
-from runyard.spec import calls, sampling, template
+from runyard.spec import calls, hydra, sampling, template
+from runyard.spec.hydra import override_habit
+from runyard.spec.identity import Earlier, earlier_params
 from runyard.spec.keys import canonical_json, run_id, sha256_hex, step_key
 from runyard.spec.render import Context, referenced_params, render, rest_params, value_text
-from runyard.spec.text import scalar_problem
+from runyard.spec.text import python_value, scalar_problem
 from runyard.spec.types import Grid, Spec, StepSpec
 from runyard.spec.yamlfile import shown
 
@@ -53,6 +55,10 @@ def parse_overrides(spec: Spec, items: Sequence[str]) -> tuple[Override, ...]:
         if not sep or not key:
             problems.append(Problem(where, "an override is KEY=VALUE or KEY=V1,V2,... (an axis)"))
             continue
+        habit = override_habit(key, raw)
+        if habit:
+            problems.append(Problem(where, habit))
+            continue
         if not raw:
             problems.append(Problem(where, f"no value after '=': write {key}=VALUE (an empty text: {key}='[\"\"]')"))
             continue
@@ -77,7 +83,7 @@ def value_overrides(spec: Spec, values: Mapping[str, object]) -> tuple[Override,
     problems: list[Problem] = []
     out: list[Override] = []
     for key, value in values.items():
-        seq = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        seq = tuple(map(python_value, value if isinstance(value, (list, tuple)) else (value,)))
         given = f"{shown(str(key))}={shown(repr(value)[:60])}"
         _add_override(spec, out, problems, Override(key, seq, given), f"override {given}")
     if problems:
@@ -214,10 +220,15 @@ def _closure(spec: Spec, only: Sequence[str] | None) -> set[str]:
 
 
 def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: str | None = None,
-           sample: int | None = None, seed: int = 0, taken: Mapping[str, str] | None = None) -> Plan:
+           sample: int | None = None, seed: int = 0, taken: Mapping[str, str] | None = None,
+           earlier: Earlier | None = None) -> Plan:
     """Every run of the selected sweeps with its step executions (shared ones once), or SpecError.
     ``taken``: run name → run id of the experiment's runs in the store; a run whose readable name another
-    run holds there gets its id's first 8 characters appended, so two runs never share a name or folder."""
+    run holds there gets its id's first 8 characters appended, so two runs never share a name or folder.
+    ``earlier``: those runs with their params (and ``taken`` from them when not given): a run that ran before
+    params were added at their defaults keeps its identity (:mod:`runyard.spec.identity`)."""
+    if taken is None and earlier is not None:
+        taken = earlier.names
     if sample is not None and sample < 1:
         raise SpecError([Problem("--sample", f"must be at least 1, not {sample}")])
     grids = _selected_grids(spec, sweep, overrides)
@@ -231,6 +242,7 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
     else:
         assignments = sampling.every_run(grids)
     unique: dict[str, tuple[dict[str, ParamValue], set[str]]] = {}
+    assigned: dict[str, set[str]] = {}  # the params a sweep or the command line sets, per run
     for explicit, grid in assignments:
         params = resolve_params(spec, explicit)
         ident = canonical_json(params)
@@ -239,19 +251,24 @@ def expand(spec: Spec, *, home: str, overrides: Sequence[Override] = (), sweep: 
             unique[ident][1].update(steps)
         else:
             unique[ident] = (params, steps)
+        assigned.setdefault(ident, set()).update(explicit)
     chosen = list(unique.values())
+    sets = list(assigned.values())
     if sample is not None and sample < len(chosen):
         picked = sorted(random.Random(seed).sample(range(len(chosen)), sample))
-        chosen = [chosen[i] for i in picked]
+        chosen, sets = [chosen[i] for i in picked], [sets[i] for i in picked]
     from runyard.spec.aggregate import add_aggregates
 
-    return add_aggregates(spec, _build(spec, home, chosen, taken=taken))
+    return add_aggregates(spec, _build(spec, home, chosen, taken=taken, explicit=sets, earlier=earlier))
 
 
 def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[str]]],
-           labels: Sequence[tuple[str, str]] | None = None, taken: Mapping[str, str] | None = None) -> Plan:
+           labels: Sequence[tuple[str, str]] | None = None, taken: Mapping[str, str] | None = None,
+           explicit: Sequence[set[str]] | None = None, earlier: Earlier | None = None) -> Plan:
     """The plan of the ``chosen`` (params, steps) pairs. ``labels``: (run id, name) of each pair, for
-    runs that are not the sweep's (final runs); default: the params' run id and readable name."""
+    runs that are not the sweep's (final runs); default: the params' run id and readable name. ``explicit``:
+    the params a sweep or the command line assigned in each run (what ``{*hydra}`` passes; default: those
+    that differ from the spec's defaults)."""
     base = HomePaths(home).experiment(spec.experiment)
     baseline = resolve_params(spec, {})
     step_names = [s.name for s in spec.steps]
@@ -268,13 +285,19 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
     for index, (params, steps) in enumerate(chosen):
         rid = run_id(spec.experiment, params)
         name = run_name(spec, params, baseline, rid)
+        ident = params  # what the run id and its all-params step keys hash
+        reduced = None if labels is not None else earlier_params(spec.experiment, params, rid, baseline, name, earlier)
         if labels is not None:
             rid, name = labels[index]
+        elif reduced is not None:
+            ident, rid = reduced, run_id(spec.experiment, reduced)  # the run from before params were added
         elif taken and taken.get(name, rid) != rid:
             name = f"{name}-{rid[:8]}"  # the name is another run's in the store (say, after a defaults change)
         names_seen[name] = names_seen.get(name, 0) + 1
-        drafts.append((params, steps, rid, name))
-    for params, steps, rid, name in drafts:
+        sets = explicit[index] if explicit is not None else {k for k, v in params.items()
+                                                             if k not in spec.params or not _same(spec.params[k], v)}
+        drafts.append((params, steps, rid, name, sets | hydra.group_set(spec.groups, params), ident))
+    for params, steps, rid, name, assigned, ident in drafts:
         if names_seen[name] > 1:
             name = f"{name}-{rid[:8]}"
         run_folder = base.run(name)
@@ -299,8 +322,10 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
                     where, f"placeholder {missing[0]} has no value in run {name!r}: give it a default under "
                            f"params (or set it in every group choice)"))
                 continue
-            used = referenced_params(tokens, list(params))
-            key_params = dict(params) if used is None else {k: params[k] for k in used if k in params}
+            rest = rest_params(tokens, list(params), selectors)
+            passed = hydra.passed(params, assigned, rest, spec.params) if hydra.used(tokens) else []
+            used = referenced_params(tokens, list(params), passed)
+            key_params = dict(ident) if used is None else {k: params[k] for k in used if k in params}
             needs = [keys[n] for n in step.needs or () if n in keys]
             key = step_key(experiment=spec.experiment, step=step.name, template=step.run, workdir=step.workdir,
                            params=key_params, needs=needs, code=step.code)
@@ -308,15 +333,15 @@ def _build(spec: Spec, home: str, chosen: list[tuple[dict[str, ParamValue], set[
             keys[step.name] = key
             outs[step.name] = ExecutionPaths(folder).out
             if key not in executions:
-                ctx = Context(out=outs[step.name], run=run_folder, name=name, step_outs=outs,
-                              rest=rest_params(tokens, list(params), selectors))
+                ctx = Context(out=outs[step.name], run=run_folder, name=name, step_outs=outs, rest=rest,
+                              hydra=passed, hydra_keys=step.hydra_keys)
                 executions[key] = StepExec(
                     key=key, experiment=spec.experiment, step=step.name, command=render(tokens, params, ctx),
                     needs=tuple(needs), folder=folder,
                     workdir=os.path.normpath(os.path.join(spec.folder, step.workdir or ".")),
                     params=key_params, gpus=step.gpus if step.gpus is not None else int(spec.resources.has_gpus),
                     timeout=step.timeout, retries=step.retries, code=_code_hash(step.code), gpu_mem=step.gpu_mem)
-        runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=params,
+        runs.append(Run(id=rid, experiment=spec.experiment, name=name, params=ident,
                         steps=tuple(keys.items()), folder=run_folder))
     if problems:
         raise SpecError(list(problems.values()))

@@ -116,7 +116,18 @@ def _hashed(spec: Spec, step: StepSpec, block: str, problems: list[Problem]) -> 
                                     f"{pattern!r} matches no file under {base}"))
         for name in files:
             code[os.path.relpath(name, base)] = _file_hash(name)
-    return replace(step, code=code)
+    if step.hydra is None:
+        return replace(step, code=code)
+    from runyard.spec.hydra import config_keys
+
+    try:
+        keys, files = config_keys(str(base / step.hydra))
+    except ValueError as err:
+        problems.append(Problem(f"{spec.path}: {block}.{step.name}.hydra", str(err)))
+        return replace(step, code=code)
+    for name in files:  # the app's config decides what the program does, and what {*hydra} passes
+        code[os.path.relpath(name, base)] = _file_hash(name)
+    return replace(step, code=code, hydra_keys=keys)
 
 
 def _file_hash(name: str) -> str:

@@ -7,10 +7,11 @@ as exactly one literal argument (or as part of one word, where the template glue
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from runyard.model import Params, ParamValue
+from runyard.spec import hydra
 from runyard.spec.template import Ref, Token
 
 
@@ -44,23 +45,30 @@ class Context(NamedTuple):
     run: str
     name: str
     step_outs: Mapping[str, str]
-    rest: Sequence[str]  # params for {*} and {*hydra}, in order
+    rest: Sequence[str]  # params for {*}, in order
+    hydra: Sequence[str] = ()  # params {*hydra} passes: those the run sets (spec/hydra.py)
+    hydra_keys: Collection[str] | None = None  # the keys of the app's config (None: not known)
 
 
-def referenced_params(tokens: Sequence[Token], all_params: Sequence[str]) -> tuple[str, ...] | None:
-    """Params a template uses, or None when it depends on all of them ({run}, {name}, {*}, {*hydra})."""
+def referenced_params(tokens: Sequence[Token], all_params: Sequence[str],
+                      hydra_passed: Sequence[str] = ()) -> tuple[str, ...] | None:
+    """Params a template uses (``{*hydra}``: those it passes, ``hydra_passed``), or None when it depends on all
+    of them ({run}, {name}, {*})."""
     names: dict[str, None] = {}
     for token in tokens:
         if isinstance(token, Ref):
             if token.kind in ("param", "flag"):
                 names[token.name] = None
-            elif token.kind in ("run", "name", "all", "hydra"):
+            elif token.kind == "hydra":
+                names.update(dict.fromkeys(hydra_passed))
+            elif token.kind in ("run", "name", "all"):
                 return None
     return tuple(n for n in all_params if n in names)
 
 
 def rest_params(tokens: Sequence[Token], params: Sequence[str], selectors: Sequence[str]) -> list[str]:
-    """Params for {*} / {*hydra}: every param the template does not use otherwise, minus group selectors."""
+    """Params for {*} / {*hydra}: every param the template does not use otherwise, minus group selectors
+    (``{*hydra}`` passes those of them the run sets)."""
     used = {t.name for t in tokens if isinstance(t, Ref) and t.kind in ("param", "flag")}
     return [p for p in params if p not in used and p not in selectors]
 
@@ -100,9 +108,8 @@ def _value(token: Ref, params: Params, ctx: Context) -> str:
     if token.kind == "all":
         return " ".join(f for f in (flag(k, params[k]) for k in ctx.rest) if f)
     if token.kind == "hydra":
-        return " ".join(shlex.quote(f"{k}={hydra_value(params[k])}") for k in ctx.rest)
+        return hydra.overrides(params, ctx.hydra, ctx.hydra_keys)
     raise ValueError(f"unknown placeholder kind {token.kind!r}")  # pragma: no cover - parse makes only these
 
 
-def hydra_value(value: ParamValue) -> str:
-    return "null" if value is None else value_text(value)
+hydra_value = hydra.hydra_value

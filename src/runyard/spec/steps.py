@@ -10,7 +10,7 @@ from runyard.spec.checker import STEP_RE, Checker, memory_size, names_list, pars
 from runyard.spec.types import StepSpec
 from runyard.spec.yamlfile import KeyPath
 
-STEP_KEYS = ("run", "call", "gpus", "gpu_mem", "timeout", "retries", "deps", "workdir", "needs")
+STEP_KEYS = ("run", "call", "gpus", "gpu_mem", "timeout", "retries", "deps", "workdir", "needs", "hydra")
 
 
 def parse_steps(check: Checker, value: object, params: list[str],
@@ -103,11 +103,15 @@ def parse_step(check: Checker, path: KeyPath, name: str, body: object) -> StepSp
     if workdir is not None and not isinstance(workdir, str):
         check.add((*path, "workdir"), "must be a folder path")
         workdir = None
+    hydra = body.get("hydra")
+    if hydra is not None and (not isinstance(hydra, str) or not hydra.strip()):
+        check.add((*path, "hydra"), "must be the path of the Hydra app's primary config file (conf/config.yaml)")
+        hydra = None
     # one command line: a backslash-newline continues the line (as in bash), other line breaks become spaces
     run = " ".join(run.replace("\\\n", "").split("\n")).strip()
     return StepSpec(name=name, run=run, call=call,
                     gpus=gpus, gpu_mem=gpu_mem, timeout=timeout, retries=retries, deps=deps, workdir=workdir,
-                    needs=needs)
+                    needs=needs, hydra=hydra)
 
 
 def _check_cycles(check: Checker, steps: list[StepSpec]) -> None:

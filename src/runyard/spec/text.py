@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from runyard.errors import Problem, SpecError
 from runyard.spec.yamlfile import MAX_DEPTH, KeyPath, shown
@@ -115,3 +116,20 @@ def unsafe_keys(values: Mapping[str, object]) -> list[tuple[str, str]]:
         if problem:
             found.append((shown(str(key)), problem))
     return found
+
+
+def python_value(value: Any) -> Any:
+    """A numpy scalar (a DataFrame's cell, say) as the Python value it holds; anything else as it is. A value
+    of a subclass of a scalar type (numpy's float64 is a float) as that type."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        try:
+            value = item()
+        except (TypeError, ValueError):
+            return value
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return base(value)
+    return value

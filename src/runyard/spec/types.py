@@ -36,6 +36,8 @@ class StepSpec:
     inputs: tuple[str, ...] = ()
     call_code: str = ""
     call_source: str | None = None
+    hydra: str | None = None  # the Hydra app's primary config file, relative to the workdir
+    hydra_keys: frozenset[str] | None = None  # its keys, filled in by the loader
 
     @property
     def kind(self) -> str:
@@ -127,6 +129,7 @@ def step_data(step: StepSpec) -> dict[str, object]:
     body: dict[str, object] = {"call": step.call} if step.call else {"run": step.run}
     body.update({"retries": step.retries, "deps": list(step.deps)})
     optional = {"gpus": step.gpus, "gpu_mem": step.gpu_mem, "timeout": step.timeout, "workdir": step.workdir,
+                "hydra": step.hydra,
                 "needs": None if step.needs is None else list(step.needs)}
     body.update({k: v for k, v in optional.items() if v is not None})
     return body

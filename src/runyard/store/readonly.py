@@ -124,6 +124,34 @@ class ReadOnlyStore(SqlStore):
             rows = conn.execute(select(r.c.name, r.c.id).where(r.c.experiment == experiment)).all()
         return {name: run_id for name, run_id in rows}
 
+    def earlier_runs(self, experiment: str) -> tuple[dict[str, tuple[str, str]], dict[str, Any] | None]:
+        """Run name → (run id, params as stored: JSON text, read only when needed) of the runs of ``experiment``,
+        and the params (defaults) of the spec last submitted for it (None when unknown)."""
+        if self.version is None:
+            return {}, None
+        r, x = schema.runs, schema.experiments
+        with self.tx(write=False) as conn:
+            rows = conn.execute(select(r.c.name, r.c.id, r.c.params).where(r.c.experiment == experiment)).all()
+            spec = conn.execute(select(x.c.spec).where(x.c.name == experiment)).scalar()
+        return ({name: (run_id, params or "{}") for name, run_id, params in rows},
+                spec_params(json.loads(spec) if spec else None))
+
+
+def spec_params(spec: object) -> dict[str, Any] | None:
+    """The ``params:`` of a stored spec (None when it has none that can be read)."""
+    params = spec.get("params") if isinstance(spec, dict) else None
+    return dict(params) if isinstance(params, dict) else None
+
+
+def earlier_runs(url: str, experiment: str) -> tuple[dict[str, tuple[str, str]], dict[str, Any] | None]:
+    """:meth:`ReadOnlyStore.earlier_runs` of the store at ``url`` (nothing when there is no store yet)."""
+    path = sqlite_file(url)
+    if path is not None and not os.path.exists(path):
+        return {}, None
+    with ReadOnlyStore.open_readonly(url, any_schema=True, one_read=True) as reader:
+        assert isinstance(reader, ReadOnlyStore)
+        return reader.earlier_runs(experiment)
+
 
 for _write in WRITE_METHODS:  # every method of a store that writes refuses
     setattr(ReadOnlyStore, _write, _refuse(_write))

@@ -3,8 +3,9 @@
 A worker picks a launcher per kind of step by name from :data:`LAUNCHERS`: ``local`` (a process group on
 this machine, the default), ``inline`` (a call step in the worker's own process: ``runyard run
 --inline``), ``ray`` (a Ray task on a Ray cluster: ``--executor ray``) and ``slurm`` (each step a Slurm
-batch job: ``runyard worker --executor slurm``).  Another launcher registers itself with :func:`register`; it must pass the contract suite in :mod:`runyard.testing.launcher_contract`.
-A launcher's module is imported when it is first opened.
+batch job: ``runyard worker --executor slurm``).  Another launcher registers itself with :func:`register`;
+it must pass the contract suite in :mod:`runyard.testing.launcher_contract`.  A launcher's module is imported
+when it is first opened.
 """
 
 from __future__ import annotations
