@@ -236,3 +236,8 @@ class ResultPaths:
     def named(self, name: str) -> str:
         """The value's file as its metadata names it."""
         return os.path.join(self.folder, name)
+
+
+def set_aside(path: str, stamp: str) -> str:
+    """Where a damaged file is moved before a new one replaces it (``runyard reindex``)."""
+    return f"{path}.damaged-{stamp}"
