@@ -57,8 +57,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rm": ("runyard.cli.past_cmd", "rm", "Remove runs and the step executions only they use (dry run by default)."),
     "gc": ("runyard.cli.past_cmd", "gc", "Clean up old or failed runs and what nothing refers to (dry run by default)."),
     "reindex": ("runyard.cli.reindex_cmd", "reindex", "Rebuild the store from the run and step folders of a home."),
-    "export": ("runyard.cli.transfer_cmd", "export", "Export runs to another tool (mlflow)."),
-    "import": ("runyard.cli.transfer_cmd", "import_", "Import runs from another tool (mlflow)."),
+    "export": ("runyard.cli.export_cmd", "export", "Export runs to another tool (mlflow)."),
+    "import": ("runyard.cli.import_cmd", "import_", "Import runs from another tool (mlflow)."),
 }
 
 
