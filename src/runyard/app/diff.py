@@ -59,10 +59,14 @@ def diff_runs(store: Store, a: str, b: str, *, experiment: str | None = None) ->
     summaries = [store.metric_summaries([x.key for x in e.values()]) for e in execs]
     values: list[dict[str, float | None]] = []
     for ex, summary in zip(execs, summaries, strict=True):
-        values.append({f"{step}.{name}": s.last for step, x in ex.items() for name, s in summary.get(x.key, {}).items()})
-    metrics = [{"name": m, "a": values[0].get(m), "b": values[1].get(m)} for m in sorted(set(values[0]) | set(values[1]))]
+        values.append({f"{step}.{name}": s.last
+                       for step, x in ex.items() for name, s in summary.get(x.key, {}).items()})
+    metrics = [{"name": m, "a": values[0].get(m), "b": values[1].get(m)}
+               for m in sorted(set(values[0]) | set(values[1]))]
     steps = sorted(set(execs[0]) | set(execs[1]), key=lambda s: [*execs[0], *execs[1]].index(s))
-    code, packages, machine = [], {}, {}
+    code: list[dict[str, Any]] = []
+    packages: dict[str, dict[str, str | None]] = {}
+    machine: dict[str, dict[str, Any]] = {}
     for step in steps:
         pair = [e.get(step) for e in execs]
         prov = [dict(x.provenance or {}) if x is not None else {} for x in pair]

@@ -55,7 +55,7 @@ def client(tracking_uri: str | None) -> Any:
 
 
 def _ms(seconds: float | None) -> int | None:
-    return None if seconds is None or math.isnan(seconds) else int(round(seconds * 1000))
+    return None if seconds is None or math.isnan(seconds) else round(seconds * 1000)
 
 
 def _chunks(items: Sequence[Any], size: int = _BATCH) -> Iterable[Sequence[Any]]:

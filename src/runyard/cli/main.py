@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "untag": ("runyard.cli.past_cmd", "untag", "Take tags off a run."),
     "note": ("runyard.cli.past_cmd", "note", "Set the note of a run."),
     "rm": ("runyard.cli.past_cmd", "rm", "Remove runs and the step executions only they use (dry run by default)."),
-    "gc": ("runyard.cli.past_cmd", "gc", "Clean up old or failed runs and what nothing refers to (dry run by default)."),
+    "gc": ("runyard.cli.past_cmd", "gc", "Clean up old or failed runs and what nothing uses (dry run by default)."),
     "reindex": ("runyard.cli.reindex_cmd", "reindex", "Rebuild the store from the run and step folders of a home."),
     "export": ("runyard.cli.export_cmd", "export", "Export runs to another tool (mlflow)."),
     "import": ("runyard.cli.import_cmd", "import_", "Import runs from another tool (mlflow)."),

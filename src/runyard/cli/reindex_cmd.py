@@ -15,7 +15,8 @@ def reindex(home: str | None, store_url: str | None) -> None:
     """Rebuild the store from the folders of a home (experiment.json, run.json, meta.json, logs and
     metrics files): after runyard.db was deleted or damaged, nothing recorded in the folders is lost.
     A damaged SQLite store is moved aside first; folders that cannot be read are reported and skipped."""
-    from runyard.app.reindex import open_for_reindex, reindex as rebuild
+    from runyard.app.reindex import open_for_reindex
+    from runyard.app.reindex import reindex as rebuild
 
     with open_for_reindex(home, store_url, report=lambda line: click.echo(line, err=True)) as (store, root):
         result = rebuild(store, root)

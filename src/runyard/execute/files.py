@@ -169,10 +169,8 @@ def _write_run_folder(run: Run, by_key: Mapping[str, StepExec], now: float) -> N
         old = None
     created = now
     if old is not None:
-        try:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
             created = float(json.loads(old).get("created", now))
-        except (ValueError, TypeError, AttributeError):
-            pass
     content = readable_json({
         "id": run.id, "experiment": run.experiment, "name": run.name, "params": dict(run.params),
         "steps": [{"name": step, "key": key, "folder": by_key[key].folder} for step, key in run.steps],

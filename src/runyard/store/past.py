@@ -93,8 +93,9 @@ class PastMixin(SqlCore):
 
     def _links(self, conn: Connection, ids: Sequence[str]) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
+        stmt = select(_RS.c.run_id, _RS.c.exec_key)
         for part in chunks(ids):
-            found += [(r, k) for r, k in conn.execute(select(_RS.c.run_id, _RS.c.exec_key).where(_RS.c.run_id.in_(part)))]
+            found += [(r, k) for r, k in conn.execute(stmt.where(_RS.c.run_id.in_(part)))]
         return found
 
     def _statuses(self, conn: Connection, keys: Sequence[str], among: Collection[str]) -> dict[str, str]:
@@ -145,7 +146,8 @@ class PastMixin(SqlCore):
 
     def _insert_restored(self, conn: Connection, restored: Restored) -> None:
         seq = int(conn.execute(select(_X.c.seq).order_by(_X.c.seq.desc()).limit(1)).scalar() or 0)
-        rows, needs = [], []
+        rows: list[dict[str, Any]] = []
+        needs: list[dict[str, Any]] = []
         for offset, x in enumerate(restored.executions, start=1):
             rows.append({
                 "key": x.key, "experiment": x.experiment, "step": x.step, "command": x.command,
@@ -164,7 +166,8 @@ class PastMixin(SqlCore):
             conn.execute(insert(_X), list(part))
         for part in chunks(needs):
             conn.execute(insert(_N), list(part))
-        runs, links = [], []
+        runs: list[dict[str, Any]] = []
+        links: list[dict[str, Any]] = []
         for run in restored.runs:
             runs.append({"id": run.id, "experiment": run.experiment, "name": run.name,
                          "params": dumps(dict(run.params)), "folder": run.folder, "created": run.created,
