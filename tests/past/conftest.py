@@ -39,6 +39,7 @@ SCORE = """
 import sys
 lr, seed = float(sys.argv[1]), int(sys.argv[2])
 print("acc =", round(1 - lr / seed, 4))
+sys.exit(3 if "--exit-if-2" in sys.argv and seed == 2 else 0)
 """
 
 
