@@ -163,6 +163,10 @@ def import_mlflow(store: Store, name: str, *, home: str, tracking_uri: str | Non
                   into: str | None = None) -> Transfer:
     """Import the runs of the MLflow experiment ``name`` as runyard experiment ``into`` (default: the same
     name) in ``home``. Importing again replaces the runs imported before."""
+    target = into or name
+    if target in store.experiments() and store.experiment(target).spec_path != _source(tracking_uri, name):
+        raise UsageError(f"experiment {target!r} exists in this store and was not imported from MLflow {name!r}: "
+                         "choose another name with --into")
     mlflow = client(tracking_uri)
     found = mlflow.get_experiment_by_name(name)
     if found is None:
@@ -171,10 +175,6 @@ def import_mlflow(store: Store, name: str, *, home: str, tracking_uri: str | Non
 
         raise RunNotFound(f"no MLflow experiment {name!r} at {tracking_uri or 'the default tracking URI'}"
                           f"{suggest(name, known)} (experiments: {', '.join(known) or 'none'})")
-    target = into or name
-    if target in store.experiments() and store.experiment(target).spec_path != _source(tracking_uri, name):
-        raise UsageError(f"experiment {target!r} exists in this store and was not imported from MLflow {name!r}: "
-                         "choose another name with --into")
     paths = HomePaths(home).experiment(target)
     result = Transfer(target)
     runs: list[RunRecord] = []
