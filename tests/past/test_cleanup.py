@@ -9,12 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.past.conftest import RUNYARD, Yard, finished_sweep
 
 from runyard.app import cleanup
 from runyard.layout import ExecutionPaths, removing
 from runyard.model import Status
 from runyard.testing.processes import wait_for
-from tests.past.conftest import RUNYARD, Yard, finished_sweep
 
 
 @pytest.fixture(scope="module")

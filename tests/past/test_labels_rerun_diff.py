@@ -8,9 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.past.conftest import Yard, finished_sweep
 
 from runyard.layout import RunPaths
-from tests.past.conftest import Yard, finished_sweep
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from tests.past.conftest import Yard, finished_sweep
 
 from runyard.app.mlflow_io import export_mlflow, import_mlflow
 from runyard.errors import RunNotFound
-from tests.past.conftest import Yard, finished_sweep
 
 mlflow = pytest.importorskip("mlflow", reason="needs runyard[mlflow] (mlflow-skinny, alembic)")
 pytest.importorskip("alembic", reason="MLflow's SQLite store needs alembic (runyard[mlflow])")

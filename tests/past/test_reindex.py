@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.past.conftest import Yard, finished_sweep
 
 from runyard.layout import ExecutionPaths
-from tests.past.conftest import Yard, finished_sweep
 
 
 @pytest.fixture(scope="module")
