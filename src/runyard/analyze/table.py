@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 #: Columns every run has (``id`` is the index of the frame).
 BUILTINS = ("id", "name", "status", "stage", "origin", "started", "ended", "duration")
 #: Labels of runs (``runyard tag``, ``note``): ``tags`` (comma-separated) and ``note`` are columns of the frame
-#: when some run has one; ``tag`` is for ``--where`` (``tag = baseline``: the runs with that tag).
+#: when some run has one; ``tag`` is for ``--where`` (``tag = baseline``: the runs with that tag). A param of
+#: one of these names keeps it (the label is then not a column).
 LABELS = ("tag", "tags", "note")
 #: Stages of runs: the sweep's, final runs re-run from selected ones, aggregate runs (study-level steps).
 STAGES = ("sweep", "final", "aggregate")
@@ -252,7 +253,7 @@ def load(store: ResultsReader, experiment: str, *, stats: Collection[str] = ("la
     params = given if isinstance(given, pd.DataFrame) else pd.DataFrame(list(given))
     params = params.iloc[order].reset_index(drop=True) if n else pd.DataFrame(index=pd.RangeIndex(0))
     param_order = sorted(str(c) for c in params.columns)  # the store keeps params (and specs) key-sorted
-    renamed = {p: f"params.{p}" for p in param_order if p in BUILTINS or p in LABELS}
+    renamed = {p: f"params.{p}" for p in param_order if p in BUILTINS}
     params = params[param_order].rename(columns=renamed)
     param_names = [renamed.get(p, p) for p in param_order]
 
@@ -263,7 +264,7 @@ def load(store: ResultsReader, experiment: str, *, stats: Collection[str] = ("la
     combo_codes, combo_values = pd.factorize(step_codes.astype(np.int64) * max(len(name_values), 1) + name_codes)
     pairs = [(str(step_values[c // max(len(name_values), 1)]), str(name_values[c % max(len(name_values), 1)]))
              for c in combo_values]
-    metrics, ambiguous = metric_columns(pairs, {*BUILTINS, *LABELS, *param_names}, spec)
+    metrics, ambiguous = metric_columns(pairs, {*BUILTINS, *param_names}, spec)
     position = {(m.step, m.name): i for i, m in enumerate(metrics)}
     col_of_combo = np.asarray([position[p] for p in pairs], dtype=np.int64)
     rank = np.empty(n, dtype=np.int64)
@@ -293,10 +294,12 @@ def load(store: ResultsReader, experiment: str, *, stats: Collection[str] = ("la
         "duration": np.asarray(runs["duration"], dtype=float)[order],
     }, index=index)
     labels = store.run_labels(experiment)
-    if labels:  # shown only when some run has a tag or a note
+    if labels:  # shown only when some run has a tag or a note; a param of the same name keeps its name
         got = [labels.get(run_id, ((), "")) for run_id in index]
-        base["tags"] = [",".join(tags) for tags, _ in got]
-        base["note"] = [note for _, note in got]
+        if "tags" not in param_names:
+            base["tags"] = [",".join(tags) for tags, _ in got]
+        if "note" not in param_names:
+            base["note"] = [note for _, note in got]
     frame = pd.concat([base, params, wide("last"), times], axis=1)
     summary = {stat: wide(stat) for stat in wanted if stat != "last"}
     return Results(experiment, frame, param_names, metrics, summary, ambiguous, labels)

@@ -273,7 +273,9 @@ class Where:
         import numpy as np
 
         if isinstance(node, (Compare, In)) and node.name == "tag":
-            return self._tagged(node, self._column(resolve, node.name, node.pos), length)
+            tags = self._column(resolve, node.name, node.pos)
+            if len(tags) == 0 or isinstance(tags.iloc[0], tuple):  # the runs' tags, not a param named tag
+                return self._tagged(node, tags, length)
         if isinstance(node, Compare):
             return compare(self._column(resolve, node.name, node.pos), node.op, node.value, self.text)
         if isinstance(node, In):
@@ -296,7 +298,7 @@ class Where:
         negated = node.negated if isinstance(node, In) else node.op == "!="
         if isinstance(node, Compare) and node.op not in ("=", "==", "!="):
             raise WhereError(self.text, node.pos, "tag takes = , != , in or not in (e.g. tag = baseline)")
-        wanted = {v.text if v.kind != "text" else str(v.value) for v in values}
+        wanted = {v.text for v in values}
         hit = np.fromiter((bool(wanted.intersection(tags)) for tags in column), dtype=bool, count=length)
         return ~hit if negated else hit
 
