@@ -137,14 +137,21 @@ def _add_unlinked(store: Store, experiment: str, removal: Removal) -> None:
         if x.key not in linked and x.status not in IN_USE and x.key not in removal.executions:
             removal.executions[x.key] = x.folder
             removal.bytes += folder_bytes(x.folder)
-    known = {os.path.normpath(x.folder) for x in executions}
-    known |= {os.path.normpath(r.folder) for r in store.runs(experiment)}
+    # known by their names under the experiment folder, never by whole paths (a home reached through a
+    # symbolic link, or mounted elsewhere, must not make every folder look unknown)
+    known = {_tail(x.folder, 2) for x in executions} | {_tail(r.folder, 1) for r in store.runs(experiment)}
     paths = HomePaths(store.experiment(experiment).home).experiment(experiment)
-    for parent in (paths.runs, *_children(paths.steps)):
+    for parent, depth in ((paths.runs, 1), *((step, 2) for step in _children(paths.steps))):
         for folder in _children(parent):
-            if os.path.normpath(folder) not in known and not os.path.islink(folder):
+            if _tail(folder, depth) not in known and not os.path.islink(folder):
                 removal.stray.append(folder)
                 removal.bytes += folder_bytes(folder)
+
+
+def _tail(folder: str, depth: int) -> tuple[str, ...]:
+    """The last ``depth`` names of ``folder`` (``<step>/<key12>`` of an execution, ``<name>`` of a run)."""
+    parts = os.path.normpath(folder).split(os.sep)
+    return (str(depth), *parts[-depth:])
 
 
 def _children(folder: str) -> list[str]:

@@ -33,12 +33,11 @@ def rerun(run: str, changes: tuple[str, ...], step: str | None, name: str | None
 
     with open_existing(home, store_url) as store:
         planned = plan_rerun(store, run, changes, step=step, name=name, experiment=experiment)
-        url = store.url if store_url else None
     new = planned.run
     click.echo(f"rerun of {planned.parent.name} ({planned.parent.short}) as {new.name} ({new.short})")
     resources = planned.spec.resources
-    options = RunOptions(home=planned.home, store_url=url, gpus=resources.gpus, per_gpu=resources.per_gpu, jobs=jobs,
-                         force_steps=(step,) if step else ())
+    options = RunOptions(home=planned.home, store_url=store_url, gpus=resources.gpus, per_gpu=resources.per_gpu,
+                         jobs=jobs, force_steps=(step,) if step else ())
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if main_thread() else ()
     previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
