@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.analyze.conftest import SPEC, Project
 
 from runyard.analyze.compare import compare
 from runyard.analyze.where import WhereError
 from runyard.analyze.yard import RunSet, Yard
-from tests.analyze.conftest import SPEC, Project
 
 
 def names(project: Project, where: str) -> list[str]:
