@@ -1,18 +1,27 @@
 """Helpers for the tests of working with past runs: a spec folder with a home, ``runyard`` as a real
-subprocess, and a finished multi-step sweep with metrics (one per test module: runs are shared)."""
+subprocess for what runs steps or rebuilds the store (``run``, ``rerun``, ``reindex``, and wherever a test
+asks for it) and in-process through click's runner for the rest (the same command, without a Python start
+and its imports each time), and a finished multi-step sweep with metrics (one per test module)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from runyard.cli.main import cli
 from runyard.store import Store, open_store
 
 RUNYARD = str(Path(sys.executable).with_name("runyard"))
+#: commands always run as a subprocess (they run steps, or rebuild the store)
+IN_A_PROCESS = ("run", "rerun", "reindex")
 
 #: prep once per `n`, train per lr × seed (a metric in the log, a series through runyard.log), test per run
 SWEEP = """
@@ -43,6 +52,16 @@ sys.exit(3 if "--exit-if-2" in sys.argv and seed == 2 else 0)
 """
 
 
+@contextlib.contextmanager
+def _chdir(folder: Path) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 @dataclass
 class Done:
     code: int
@@ -65,13 +84,21 @@ class Yard:
         env.update({"RUNYARD_HOME": str(self.home), "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200"})
         return env
 
-    def run(self, *args: str) -> Done:
-        done = subprocess.run([RUNYARD, *args], cwd=self.root, env=self.env(), capture_output=True, text=True,
-                              timeout=300)
-        return Done(done.returncode, done.stdout, done.stderr)
+    def run(self, *args: str, subprocess_: bool = False) -> Done:
+        if subprocess_ or args[0] in IN_A_PROCESS:
+            done = subprocess.run([RUNYARD, *args], cwd=self.root, env=self.env(), capture_output=True, text=True,
+                                  timeout=300)
+            return Done(done.returncode, done.stdout, done.stderr)
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith(("RUNYARD_", "MLFLOW_"))}
+        env.update({"RUNYARD_HOME": str(self.home), "COLUMNS": "200"})
+        with _chdir(self.root):
+            result = CliRunner().invoke(cli, list(args), env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception  # a traceback: a bug, never a user mistake
+        return Done(result.exit_code, result.stdout, result.stderr)
 
-    def ok(self, *args: str) -> str:
-        done = self.run(*args)
+    def ok(self, *args: str, subprocess_: bool = False) -> str:
+        done = self.run(*args, subprocess_=subprocess_)
         assert done.code == 0, f"runyard {' '.join(args)}: exit {done.code}\n{done.stdout}\n{done.stderr}"
         return done.stdout
 

@@ -36,7 +36,7 @@ def client(uri: str) -> Any:
 
 
 def test_export_then_import_gives_the_same_table(yard: Yard, uri: str) -> None:
-    out = yard.ok("export", "mlflow", "past", "--tracking-uri", uri)
+    out = yard.ok("export", "mlflow", "past", "--tracking-uri", uri, subprocess_=True)
     assert "exported 6 run(s) to MLflow experiment 'past': 18 params, 24 metric points" in out
     c = client(uri)
     experiment = c.get_experiment_by_name("past")
@@ -54,7 +54,7 @@ def test_export_then_import_gives_the_same_table(yard: Yard, uri: str) -> None:
     assert again.runs == 0 and len(again.skipped) == 6
     assert len(c.search_runs([experiment.experiment_id])) == 6, "a second export adds nothing"
 
-    out = yard.ok("import", "mlflow", "past", "--into", "back", "--tracking-uri", uri)
+    out = yard.ok("import", "mlflow", "past", "--into", "back", "--tracking-uri", uri, subprocess_=True)
     assert "imported 6 run(s) into experiment 'back': 18 params, 24 metric points" in out
     mine = json.loads(yard.ok("compare", "past", "--format", "json", "--cols", "name,tags,note,lr,seed,acc,loss"))
     back = json.loads(yard.ok("compare", "back", "--format", "json", "--cols", "name,tags,note,lr,seed,acc,loss"))
