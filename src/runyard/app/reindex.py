@@ -54,6 +54,9 @@ def reindex(store: Store, home: str) -> Reindexed:
     for folder in _folders(home):
         paths = ExperimentPaths(folder)
         if not os.path.isfile(paths.record):
+            if os.path.isdir(paths.runs) and os.path.isdir(paths.steps):  # an experiment without its record
+                result.problems.append(f"{folder}: no {os.path.basename(paths.record)} (written by each submit "
+                                       "since runyard records it); submit its spec once, then reindex again")
             continue  # env/, code/, snapshots/, workers/ or a folder of something else
         try:
             record = _read(paths.record)
