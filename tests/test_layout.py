@@ -134,6 +134,9 @@ def test_a_real_run_writes_exactly_the_paths_layout_names(tmp_path: Path) -> Non
             assert Path(ep.runs_table).read_text().startswith("id,")
             written_by_steps.add(os.path.join(ep.out, "rows.txt"))
             assert Path(ep.out, "rows.txt").read_text() == "2"
+    recorded = json.loads(Path(experiment.record).read_text())  # what `runyard reindex` reads
+    assert recorded["experiment"] == "lay" and recorded["spec"]["experiment"] == "lay"
+    named.add(experiment.record)
     for record in runs:
         rp = RunPaths(record.folder)
         assert record.folder == experiment.run(record.name)

@@ -9,7 +9,8 @@ The folders stay readable without runyard (docs/architecture.md, "File layout"):
       snapshots/<id>/  <id>.json     a copy of the code a sweep was submitted with, and its record
       workers/<experiment>-....log   the output of a detached worker
       <experiment>/
-        runs/<run name>/             run.json and one link per step to its execution folder
+        experiment.json              the spec it was last submitted with (what `runyard reindex` reads)
+        runs/<run name>/             run.json, labels.json (tags, note) and one link per step
         steps/<step>/<key12>/        one step execution:
           command  log  metrics.jsonl  meta.json  out/  runs.csv (an aggregate's run table)
           attempts/<N>/              log, metrics.jsonl, meta.json of each earlier attempt
@@ -34,6 +35,9 @@ WORKERS = "workers"
 RUNS = "runs"
 STEPS = "steps"
 RUN_RECORD = "run.json"
+RUN_LABELS = "labels.json"  # a run's tags and note
+EXPERIMENT_RECORD = "experiment.json"  # the spec an experiment was last submitted with
+REMOVING = ".removing-"  # a folder being deleted is first renamed to this prefix + its name
 COMMAND = "command"
 LOG = "log"
 METRICS = "metrics.jsonl"
@@ -125,6 +129,7 @@ class RunPaths:
 
     folder: str
     record = Under(RUN_RECORD)
+    labels = Under(RUN_LABELS)
 
     def step_link(self, step: str) -> str:
         return os.path.join(self.folder, file_name(step))
@@ -136,6 +141,8 @@ class ExperimentPaths:
 
     folder: str
     runs = Under(RUNS)
+    steps = Under(STEPS)
+    record = Under(EXPERIMENT_RECORD)
 
     def run(self, name: str) -> str:
         return os.path.join(self.folder, RUNS, name)
@@ -201,6 +208,12 @@ class HomePaths:
         return os.path.join(self.root, WORKERS, f"{safe}-{stamp}-{pid}.log")
 
 
+def removing(folder: str) -> str:
+    """Where ``folder`` is renamed before it is deleted: a sibling no reader takes for a run or an execution."""
+    parent, name = os.path.split(os.path.normpath(folder))
+    return os.path.join(parent, REMOVING + name)
+
+
 def home_in(folder: str) -> str:
     """The home a project folder holds (``<folder>/.runyard``)."""
     return os.path.join(folder, HOME_DIR)
@@ -223,3 +236,8 @@ class ResultPaths:
     def named(self, name: str) -> str:
         """The value's file as its metadata names it."""
         return os.path.join(self.folder, name)
+
+
+def set_aside(path: str, stamp: str) -> str:
+    """Where a damaged file is moved before a new one replaces it (``runyard reindex``)."""
+    return f"{path}.damaged-{stamp}"

@@ -143,6 +143,22 @@ def test_version_1_store_gains_the_version_2_columns_and_keeps_its_rows(store_ur
             assert schema.read_version(conn) == schema.SCHEMA_VERSION
 
 
+def test_version_3_store_gains_tags_and_notes_and_keeps_its_rows(store_url: str, tmp_path: Path) -> None:
+    with open_store(store_url) as store:
+        a = ex(tmp_path, "a")
+        store.submit(plan(tmp_path, a, runs=[Run("r1", "exp", "r1", {"x": 1}, (("a", a.key),), "/tmp/r1")]))
+        with store.tx() as conn:  # type: ignore[attr-defined]
+            for column in ("tags", "note"):  # back to the version 3 layout
+                conn.execute(text(f"ALTER TABLE runs DROP COLUMN {column}"))
+        set_version(store, 3)
+    with open_store(store_url) as store:
+        (run,) = store.runs("exp")
+        assert (run.name, run.tags, run.note) == ("r1", (), "")
+        assert store.tag("r1", ["kept"]) == ("kept",)
+        with store.auto() as conn:  # type: ignore[attr-defined]
+            assert schema.read_version(conn) == schema.SCHEMA_VERSION
+
+
 def test_migrate_errors() -> None:
     with pytest.raises(StoreError, match="cannot migrate"):
         schema.migrate(None, 1, target=3, migrations=[])  # type: ignore[arg-type]

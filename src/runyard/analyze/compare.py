@@ -75,7 +75,7 @@ def compare(results: Results, *, cols: str | Sequence[str] | None = None, sort: 
     if not chosen:
         params = results.params if all_params else differing(frame, results.params)
         metrics = results.metric_columns if every_metric else reported_metrics(results)
-        chosen = ["name", "status", *mixed_stages(results), *params, *metrics]
+        chosen = ["name", "status", *mixed_stages(results), *labelled(results), *params, *metrics]
     import pandas as pd
 
     table = pd.DataFrame({name: results.column(name) for name in dict.fromkeys(chosen)}, index=frame.index)
@@ -156,6 +156,12 @@ def reported_metrics(results: Results) -> list[str]:
     if not len(results.frame):
         return list(results.metric_columns)
     return [name for name in results.metric_columns if bool(results.column(name).notna().any())]
+
+
+def labelled(results: Results) -> list[str]:
+    """``tags`` and ``note`` when some shown run has one (``runyard tag``, ``note``)."""
+    frame = results.frame
+    return [c for c in ("tags", "note") if c in frame.columns and bool((frame[c] != "").any())]
 
 
 def mixed_stages(results: Results) -> list[str]:

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 #: Columns every run has (``id`` is the index of the frame).
 BUILTINS = ("id", "name", "status", "stage", "origin", "started", "ended", "duration")
+#: Labels of runs (``runyard tag``, ``note``): ``tags`` (comma-separated) and ``note`` are columns of the frame
+#: when some run has one; ``tag`` is for ``--where`` (``tag = baseline``: the runs with that tag). A param of
+#: one of these names keeps it (the label is then not a column).
+LABELS = ("tag", "tags", "note")
 #: Stages of runs: the sweep's, final runs re-run from selected ones, aggregate runs (study-level steps).
 STAGES = ("sweep", "final", "aggregate")
 #: ``metric.stat`` suffixes → the store statistics they need.
@@ -93,6 +97,7 @@ class Results:
     metrics: list[MetricColumn]
     summary: dict[str, pd.DataFrame] = field(default_factory=dict)
     ambiguous: dict[str, list[str]] = field(default_factory=dict)  # metric name → its step.name columns
+    labels: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)  # run id → (tags, note)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -110,11 +115,11 @@ class Results:
     def names(self) -> list[str]:
         """Every name :meth:`column` resolves (stat forms of the metrics included)."""
         stats = [f"{m.column}.{stat}" for m in self.metrics for stat in STATS]
-        return [*BUILTINS, *self.params, *self.metric_columns, *stats]
+        return [*BUILTINS, *LABELS, *self.params, *self.metric_columns, *stats]
 
     def problem(self, name: str) -> str | None:
         """Why ``name`` does not resolve (with suggestions), or None when it does."""
-        if name in ("id", *self.frame.columns):
+        if name in ("id", *self.frame.columns, *LABELS):
             return None
         head, dot, stat = name.rpartition(".")
         if dot and self.metric(head) is not None and stat in STATS:
@@ -130,7 +135,7 @@ class Results:
         return f"unknown name {name!r}{suggestions(name, self.names())} ({self._valid()})"
 
     def _valid(self) -> str:
-        parts = ["name, status, stage, origin, id, started, ended, duration"]
+        parts = ["name, status, stage, origin, id, started, ended, duration, tag, tags, note"]
         if self.params:
             parts.append("params: " + ", ".join(self.params[:12]) + (" ..." if len(self.params) > 12 else ""))
         if self.metrics:
@@ -154,6 +159,13 @@ class Results:
         if name in self.frame.columns:
             found: pd.Series[Any] = self.frame[name]
             return found
+        if name in LABELS:
+            empty: tuple[tuple[str, ...], str] = ((), "")
+            got = [self.labels.get(run_id, empty) for run_id in self.frame.index]
+            values: list[Any] = ([tags for tags, _ in got] if name == "tag" else
+                                 [",".join(tags) for tags, _ in got] if name == "tags" else [note for _, note in got])
+            labelled: pd.Series[Any] = pd.Series(values, index=self.frame.index, name=name, dtype=object)
+            return labelled
         head, _, stat = name.rpartition(".")
         metric = self.metric(head)
         assert metric is not None
@@ -175,7 +187,7 @@ class Results:
         if mask is None:
             return self
         return Results(self.experiment, self.frame[mask], self.params, self.metrics,
-                       {k: v[mask] for k, v in self.summary.items()}, self.ambiguous)
+                       {k: v[mask] for k, v in self.summary.items()}, self.ambiguous, self.labels)
 
 
 def _metric_modes(spec: Mapping[str, Any]) -> dict[str, str]:
@@ -281,9 +293,16 @@ def load(store: ResultsReader, experiment: str, *, stats: Collection[str] = ("la
         "ended": to_times(ended),
         "duration": np.asarray(runs["duration"], dtype=float)[order],
     }, index=index)
+    labels = store.run_labels(experiment)
+    if labels:  # shown only when some run has a tag or a note; a param of the same name keeps its name
+        got = [labels.get(run_id, ((), "")) for run_id in index]
+        if "tags" not in param_names:
+            base["tags"] = [",".join(tags) for tags, _ in got]
+        if "note" not in param_names:
+            base["note"] = [note for _, note in got]
     frame = pd.concat([base, params, wide("last"), times], axis=1)
     summary = {stat: wide(stat) for stat in wanted if stat != "last"}
-    return Results(experiment, frame, param_names, metrics, summary, ambiguous)
+    return Results(experiment, frame, param_names, metrics, summary, ambiguous, labels)
 
 
 def to_times(seconds: Any) -> Any:

@@ -272,6 +272,10 @@ class Where:
     def _eval(self, node: Node, resolve: Resolve, length: int) -> Any:
         import numpy as np
 
+        if isinstance(node, (Compare, In)) and node.name == "tag":
+            tags = self._column(resolve, node.name, node.pos)
+            if len(tags) == 0 or isinstance(tags.iloc[0], tuple):  # the runs' tags, not a param named tag
+                return self._tagged(node, tags, length)
         if isinstance(node, Compare):
             return compare(self._column(resolve, node.name, node.pos), node.op, node.value, self.text)
         if isinstance(node, In):
@@ -285,6 +289,18 @@ class Where:
         left = self._eval(node.left, resolve, length)
         right = self._eval(node.right, resolve, length)
         return (left & right) if isinstance(node, And) else (left | right)
+
+    def _tagged(self, node: Compare | In, column: pd.Series[Any], length: int) -> Any:
+        """``tag = x``: the runs with tag ``x``; ``tag != x`` those without; ``tag in (x, y)`` either."""
+        import numpy as np
+
+        values = node.values if isinstance(node, In) else (node.value,)
+        negated = node.negated if isinstance(node, In) else node.op == "!="
+        if isinstance(node, Compare) and node.op not in ("=", "==", "!="):
+            raise WhereError(self.text, node.pos, "tag takes = , != , in or not in (e.g. tag = baseline)")
+        wanted = {v.text for v in values}
+        hit = np.fromiter((bool(wanted.intersection(tags)) for tags in column), dtype=bool, count=length)
+        return ~hit if negated else hit
 
     def _column(self, resolve: Resolve, name: str, pos: int) -> pd.Series[Any]:
         try:

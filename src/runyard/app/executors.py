@@ -97,13 +97,19 @@ def opened(options: ExecutorOptions, *, per_gpu: int = 1, jobs: int | None = Non
         yield Executor("local")
         return
     if options.name == "slurm":  # each step a Slurm job; --gpus and --jobs bound how many run at once
-        from runyard.app.slurm import slurm_launcher
+        from runyard.execute import launchers
+        from runyard.execute.launchers.slurm import SlurmLauncher
         from runyard.execute.slurm_jobs import check_slurm
         from runyard.spec.slurm import SlurmSpec
 
         check_slurm()
-        slurm_launcher(SlurmSpec(partition=options.partition, options=dict(options.slurm_options)))
-        yield Executor("slurm")
+        slurm = SlurmSpec(partition=options.partition, options=dict(options.slurm_options))
+        before_slurm = launchers.LAUNCHERS["slurm"]
+        launchers.register("slurm", lambda clock: SlurmLauncher(clock, settings=slurm))
+        try:
+            yield Executor("slurm")
+        finally:
+            launchers.register("slurm", before_slurm)
         return
     from runyard.execute import launchers
     from runyard.execute.launchers.ray_cluster import check_address, cluster_pool, connected, require_ray

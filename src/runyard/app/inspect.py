@@ -72,7 +72,7 @@ def run_details(store: Store, run: str, experiment: str | None = None) -> dict[s
     return {"id": record.id, "name": record.name, "experiment": record.experiment,
             "status": shown_run_status(record, lost), "stage": record.stage, "origin": record.origin,
             "origin_name": _origin(store, record.origin, record.experiment), "params": dict(record.params),
-            "folder": record.folder, "steps": steps}
+            "folder": record.folder, "tags": list(record.tags), "note": record.note, "steps": steps}
 
 
 def _origin(store: Store, origin: str | None, experiment: str) -> str | None:

@@ -81,7 +81,7 @@ def reparse(store: Store, experiment: str, *, progress: Callable[[Reparsed], Non
         if not os.path.isdir(ex.folder):
             done = Reparsed(ex, 0, (f"its folder {ex.folder} is gone; its stored metrics are kept",))
         else:
-            offsets = _offsets(ex)
+            offsets = read_offsets(ex)
             points, problems, warnings = replay(store, ex, spec.metrics, log_offset=offsets.get("log", 0),
                                                 metrics_offset=offsets.get("metrics", 0), spec_folder=spec.folder)
             done = Reparsed(ex, points, tuple(problems), tuple(warnings))
@@ -91,7 +91,7 @@ def reparse(store: Store, experiment: str, *, progress: Callable[[Reparsed], Non
     return result
 
 
-def _offsets(ex: ExecRecord) -> dict[str, int]:
+def read_offsets(ex: ExecRecord) -> dict[str, int]:
     """Where the last attempt's metrics start in the log and the metrics file (``meta.json``)."""
     try:
         with open(ExecutionPaths(ex.folder).meta, encoding="utf-8") as handle:

@@ -95,10 +95,16 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
     click.echo(f"{data['name']}  ({data['id'][:12]})  {data['experiment']}  {data['status']}")
     if data["stage"] == "final":
         click.echo(f"stage final: selected from run {data['origin_name']} ({(data['origin'] or '')[:12]})")
+    elif data["origin"]:
+        click.echo(f"rerun of run {data['origin_name']} ({data['origin'][:12]})")
     elif data["stage"] == "aggregate":
         click.echo("stage aggregate: its steps ran once over the runs of a sweep (see runs.csv in each "
                    "step folder); the params shown are the defaults")
     click.echo(f"folder  {data['folder']}")
+    if data["tags"]:
+        click.echo(f"tags    {', '.join(data['tags'])}")
+    if data["note"]:
+        click.echo(f"note    {data['note']}")
     for key, value in data["params"].items():
         click.echo(f"  {key} = {value!r}")
     for step in data["steps"]:

@@ -49,6 +49,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": ("runyard.cli.compare_cmd", "compare", "Compare runs: differing params and metrics, filtered, sorted."),
     "select": ("runyard.cli.select_cmd", "select", "Pick the best sweep runs and run the spec's final steps for them."),
     "reparse": ("runyard.cli.reparse_cmd", "reparse", "Re-read the metrics of finished runs after a spec change."),
+    "rerun": ("runyard.cli.rerun_cmd", "rerun", "Run a past run again with changes, as a new run of its experiment."),
+    "diff": ("runyard.cli.rerun_cmd", "diff", "Why two runs differ: params, metrics, code, packages, machine."),
+    "tag": ("runyard.cli.past_cmd", "tag", "Add tags to a run."),
+    "untag": ("runyard.cli.past_cmd", "untag", "Take tags off a run."),
+    "note": ("runyard.cli.past_cmd", "note", "Set the note of a run."),
+    "rm": ("runyard.cli.past_cmd", "rm", "Remove runs and the step executions only they use (dry run by default)."),
+    "gc": ("runyard.cli.past_cmd", "gc", "Clean up old or failed runs and what nothing uses (dry run by default)."),
+    "reindex": ("runyard.cli.reindex_cmd", "reindex", "Rebuild the store from the run and step folders of a home."),
+    "export": ("runyard.cli.export_cmd", "export", "Export runs to another tool (mlflow)."),
+    "import": ("runyard.cli.import_cmd", "import_", "Import runs from another tool (mlflow)."),
 }
 
 

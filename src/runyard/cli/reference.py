@@ -28,6 +28,14 @@ def reference() -> str:
             continue
         sub = click.Context(command, info_name=name, parent=ctx, terminal_width=100, max_content_width=100)
         lines += [f"## `runyard {name}`", "", "```", command.get_help(sub).rstrip(), "```", ""]
+        if isinstance(command, click.Group):  # a group's commands (export mlflow, ...) each get a section
+            for inner_name in command.list_commands(sub):
+                inner = command.get_command(sub, inner_name)
+                if inner is None:  # pragma: no cover
+                    continue
+                deeper = click.Context(inner, info_name=inner_name, parent=sub, terminal_width=100,
+                                       max_content_width=100)
+                lines += [f"### `runyard {name} {inner_name}`", "", "```", inner.get_help(deeper).rstrip(), "```", ""]
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,9 @@ def write_meta(ex: StepExec, *, new: bool = False, **state: Any) -> None:
         "gpus": ex.gpus,
         "timeout": ex.timeout,
         "retries": ex.retries,
+        "kind": ex.kind,
+        "code": ex.code,
+        "snapshot": ex.snapshot,
         **state,
         "attempts": attempts.listing(ex.folder),  # this attempt last; earlier ones under attempts/N/
     }
@@ -128,26 +131,52 @@ def write_meta(ex: StepExec, *, new: bool = False, **state: Any) -> None:
 
 
 def write_run_folders(plan: Plan) -> None:
-    """``run.json`` and step links for every run of the plan; files already up to date are left alone."""
+    """``experiment.json``, and ``run.json`` and step links for every run of the plan; files already up
+    to date are left alone. A run's ``created`` is the time its ``run.json`` was first written (one
+    value for every run of a submission, as the store's)."""
     by_key = {ex.key: ex for ex in plan.executions}
+    now = round(time.time(), 6)
+    _write_experiment_record(plan, now)
     for run in plan.runs:
         with writing(run.folder):
-            _write_run_folder(run, by_key)
+            _write_run_folder(run, by_key, now)
 
 
-def _write_run_folder(run: Run, by_key: Mapping[str, StepExec]) -> None:
+def _write_experiment_record(plan: Plan, now: float) -> None:
+    """``<home>/<experiment>/experiment.json``: the spec and where it came from (``runyard reindex``)."""
+    target = HomePaths(plan.home).experiment(plan.experiment).record
+    record = {"experiment": plan.experiment, "spec_path": plan.spec_path, "home": plan.home, "spec": dict(plan.spec)}
+    try:
+        with open(target, encoding="utf-8") as handle:
+            old = json.load(handle)
+        if {k: old.get(k) for k in record} == json.loads(json.dumps(record, default=str)):
+            return
+        created = old.get("created", now)
+    except (OSError, ValueError, AttributeError):
+        created = now
+    with writing(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+    write_json(target, {**record, "created": created, "updated": now}, levels=1)
+
+
+def _write_run_folder(run: Run, by_key: Mapping[str, StepExec], now: float) -> None:
     paths = RunPaths(run.folder)
     os.makedirs(run.folder, exist_ok=True)
+    target = paths.record
+    try:
+        old = Path(target).read_text(encoding="utf-8")
+    except OSError:
+        old = None
+    created = now
+    if old is not None:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            created = float(json.loads(old).get("created", now))
     content = readable_json({
         "id": run.id, "experiment": run.experiment, "name": run.name, "params": dict(run.params),
         "steps": [{"name": step, "key": key, "folder": by_key[key].folder} for step, key in run.steps],
+        "stage": run.stage, "origin": run.origin, "created": created,
     }) + "\n"
-    target = paths.record
-    try:
-        unchanged = Path(target).read_text(encoding="utf-8") == content
-    except OSError:
-        unchanged = False
-    if not unchanged:
+    if old != content:
         write_atomic(target, content, new=True)
     for step, key in run.steps:
         link = paths.step_link(step)
@@ -163,6 +192,17 @@ def _write_run_folder(run: Run, by_key: Mapping[str, StepExec]) -> None:
         elif os.path.lexists(link):
             continue  # a file or folder a step wrote into {run} under this name: never replace it
         replace_link(relative, link)
+
+
+def write_labels(folder: str, tags: Sequence[str], note: str) -> None:
+    """A run's ``labels.json`` (its tags and note, for ``runyard reindex``); removed when it has neither."""
+    path = RunPaths(folder).labels
+    if not tags and not note:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    if os.path.isdir(folder):
+        write_json(path, {"tags": list(tags), "note": note})
 
 
 def replace_link(target: str, link: str | os.PathLike[str]) -> None:

@@ -22,6 +22,8 @@ from runyard.store.records import (  # re-exported: the store's records are part
     MetricRow,
     MetricSummary,
     Reaped,
+    Removed,
+    Restored,
     ResultTables,
     RunRecord,
     SubmitResult,
@@ -42,6 +44,8 @@ __all__ = [
     "MetricRow",
     "MetricSummary",
     "Reaped",
+    "Removed",
+    "Restored",
     "ResultTables",
     "RunRecord",
     "Store",
@@ -143,6 +147,18 @@ class Store(abc.ABC):
       execution downstream of them; returns a ``Cancelled`` naming those that were running (their
       workers see it through ``holders`` and stop them). ``holders(keys)`` gives each key's status
       and worker. ``set_priority(experiment, n)`` re-prioritises its queued executions.
+    - Past runs: ``tag(run_id, tags, remove=)`` adds (or removes) tags of a run and returns them sorted;
+      ``set_note(run_id, text)`` replaces its note; both raise :class:`RunNotFound` for an unknown id
+      and StoreError for a tag with spaces or commas; ``submit`` never changes them.
+      ``run_labels(experiment)`` maps each run id that has tags or a note to ``(tags, note)``.
+      ``remove_runs(ids)`` deletes the runs, their links, and each of their executions that no
+      remaining run links to, with its need edges and metrics, in one transaction; it raises StoreError
+      and deletes nothing when one of their executions is running, ready or waiting. An execution
+      another run links to is never deleted. ``remove_executions(keys)`` deletes those of ``keys`` no run
+      links to and not in use. Both return :class:`Removed` (the deleted executions with their folders:
+      the caller deletes the folders after the transaction). ``restore(Restored)`` writes back an
+      experiment, its runs (created, stage, origin, tags, note) and executions (status, timings,
+      attempts, provenance) in one transaction, replacing rows of the same name, id or key.
     - ``listener()`` returns a wake-up channel (PostgreSQL ``LISTEN``; None on SQLite): every
       transaction that makes work ready, resumes an experiment or cancels sends a notification.
     - Time comes from the injectable ``clock`` (epoch seconds), never from the database server.
@@ -297,6 +313,25 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def listener(self) -> Listener | None: ...
+
+    # --- past runs ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def tag(self, run_id: str, tags: Collection[str], *, remove: bool = False) -> tuple[str, ...]: ...
+
+    @abc.abstractmethod
+    def set_note(self, run_id: str, note: str) -> None: ...
+
+    @abc.abstractmethod
+    def run_labels(self, experiment: str) -> dict[str, tuple[tuple[str, ...], str]]: ...
+
+    @abc.abstractmethod
+    def remove_runs(self, run_ids: Collection[str]) -> Removed: ...
+
+    @abc.abstractmethod
+    def remove_executions(self, keys: Collection[str]) -> Removed: ...
+
+    @abc.abstractmethod
+    def restore(self, restored: Restored) -> None: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 #: The schema version this code writes (``schema.py`` has the tables and the migrations). Bump it and append
 #: a function to ``schema.MIGRATIONS`` together.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: A 0-byte file younger than this may be a store another process is creating right now (SQLite creates

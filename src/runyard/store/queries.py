@@ -124,6 +124,8 @@ class QueryMixin(SqlCore):
                     created=row["created"],
                     stage=row["stage"],
                     origin=row["origin"],
+                    tags=tuple(json.loads(row["tags"] or "[]")),
+                    note=row["note"] or "",
                     statuses=tuple(Status(s) if s else Status.WAITING for _, _, s in links_of),
                 )
             )

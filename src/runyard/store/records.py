@@ -92,6 +92,8 @@ class RunRecord:
     statuses: tuple[Status, ...] = ()
     stage: str = "sweep"
     origin: str | None = None
+    tags: tuple[str, ...] = ()  # sorted
+    note: str = ""
 
     @property
     def short(self) -> str:
@@ -100,6 +102,26 @@ class RunRecord:
     @property
     def status(self) -> Status:
         return derive_run_status(self.statuses)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What :meth:`Store.remove_runs` / :meth:`Store.remove_executions` deleted: run ids and the
+    execution keys no run links to any more (with their folders, for the caller to delete)."""
+
+    runs: tuple[str, ...] = ()
+    executions: tuple[tuple[str, str], ...] = ()  # (key, folder)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What :meth:`Store.restore` writes back (``runyard reindex``): an experiment, its runs and their
+    executions, as their folders recorded them. ``runs`` hold ``created``, ``stage``, ``origin``,
+    ``tags`` and ``note``; ``executions`` their status and timings."""
+
+    experiment: ExperimentRecord
+    runs: tuple[RunRecord, ...]
+    executions: tuple[ExecRecord, ...]
 
 
 @dataclass(frozen=True)

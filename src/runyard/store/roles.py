@@ -36,7 +36,7 @@ __all__ = ["WRITE_METHODS", "MetricSink", "ResultsReader", "WorkQueue"]
 WRITE_METHODS = (
     "submit", "claim", "started", "finish", "set_status", "reap", "reap_worker", "interrupt", "register_worker",
     "heartbeat", "unregister_worker", "log_metrics", "log_metric_rows", "clear_metrics", "pause", "cancel",
-    "set_priority",
+    "set_priority", "tag", "set_note", "remove_runs", "remove_executions", "restore",
 )
 
 
@@ -114,6 +114,8 @@ class ResultsReader(Protocol):
     def experiment(self, name: str) -> ExperimentRecord: ...
 
     def counts(self, experiment: str | None = None) -> dict[Status, int]: ...
+
+    def run_labels(self, experiment: str) -> dict[str, tuple[tuple[str, ...], str]]: ...
 
     def holders(self, keys: Collection[str]) -> dict[str, tuple[Status, str | None]]: ...
 

@@ -129,6 +129,8 @@ runs = Table(
     Column("created", Float, nullable=False),
     Column("stage", String, nullable=False, server_default="sweep"),  # v2
     Column("origin", String),  # v2
+    Column("tags", Text, nullable=False, server_default="[]"),  # v5: JSON list, sorted
+    Column("note", Text, nullable=False, server_default=""),  # v5
     Index("ix_runs_experiment_name", "experiment", "name"),
 )
 
@@ -205,7 +207,16 @@ def _v3_to_v4(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE executions ADD COLUMN gpu_mem BIGINT"))
 
 
-MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4]
+def _v4_to_v5(conn: Connection) -> None:
+    """Tags and a note on runs (``runyard tag``, ``note``)."""
+    have = {c["name"] for c in inspect(conn).get_columns("runs")}
+    if "tags" not in have:
+        conn.execute(text("ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'"))
+    if "note" not in have:
+        conn.execute(text("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''"))
+
+
+MIGRATIONS: list[Migration] = [_v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5]
 
 
 def read_version(conn: Connection) -> int | None:

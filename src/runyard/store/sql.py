@@ -36,6 +36,7 @@ from runyard.store.base import LOST_LIMIT, ExecRecord, Reaped
 from runyard.store.control import ControlMixin
 from runyard.store.engine import SqlCore, dumps, exec_record
 from runyard.store.metrics import MetricsMixin
+from runyard.store.past import PastMixin
 from runyard.store.queries import QueryMixin
 from runyard.store.results import ResultsMixin
 from runyard.store.submit import SubmitMixin
@@ -67,7 +68,7 @@ CLEARED_ON_CLAIM: dict[str, Any] = dict.fromkeys(
 )
 
 
-class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, SqlCore):
+class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, PastMixin, SqlCore):
     """A :class:`~runyard.store.base.Store` on SQLite or PostgreSQL. Open it with
     :func:`runyard.store.open_store`."""
 

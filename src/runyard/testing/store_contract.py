@@ -32,6 +32,7 @@ from runyard.errors import RunNotFound
 from runyard.model import Run, Status
 from runyard.store.base import ExecRecord, Store
 from runyard.testing.store_contract_control import ControlContract
+from runyard.testing.store_contract_past import PastContract
 from runyard.testing.store_contract_readonly import ReadOnlyContract
 from runyard.testing.store_contract_state import FinishContract, LeaseContract, QueryContract, _Contract
 from runyard.testing.store_helpers import (
@@ -53,6 +54,7 @@ __all__ = [
     "ControlContract",
     "FinishContract",
     "LeaseContract",
+    "PastContract",
     "QueryContract",
     "ReadOnlyContract",
     "StoreContract",
@@ -333,7 +335,7 @@ class ClaimContract(_Contract):
 
 
 class StoreContract(SubmitContract, ClaimContract, FinishContract, LeaseContract, QueryContract, ControlContract,
-                    ReadOnlyContract):
+                    ReadOnlyContract, PastContract):
     """The whole contract. ``opener`` names a ``module:function(url) -> Store`` used to open
     further connections to the same store (in threads and child processes); ``opener(url,
     readonly=True)`` must give the read-only reader."""

@@ -15,7 +15,7 @@ import pytest
 
 from runyard.errors import StoreError
 from runyard.model import Metric, Status, WorkerInfo
-from runyard.store.base import Store
+from runyard.store.base import Restored, Store
 from runyard.store.checks import sqlite_file
 from runyard.store.roles import WRITE_METHODS
 from runyard.testing.store_contract_state import _Contract
@@ -77,6 +77,8 @@ class ReadOnlyContract(_Contract):
             assert reader.metric_points(done) == store.metric_points(done)
             assert reader.metric_summaries([done]) == store.metric_summaries([done])
             assert reader.metric_series("exp", "loss") == store.metric_series("exp", "loss")
+            store.tag(run.id, ["seen"])
+            assert reader.run_labels("exp") == store.run_labels("exp") == {run.id: (("seen",), "")}
             mine, theirs = reader.results("exp", stats=("last", "min")), store.results("exp", stats=("last", "min"))
             assert list(mine.runs["id"]) == list(theirs.runs["id"]) == [run.id]
             assert list(mine.summaries["min"]) == list(theirs.summaries["min"]) == [0.5]
@@ -93,6 +95,7 @@ class ReadOnlyContract(_Contract):
     def test_every_write_is_refused_and_nothing_changes(self, store: Store, clock: FakeClock,
                                                         tmp_path: Path) -> None:
         done, running = _filled(store, clock, tmp_path)
+        (run_id,) = [r.id for r in store.runs("exp")]
         other = ex(tmp_path, "c")
         writes: dict[str, Callable[[Any], object]] = {
             "submit": lambda r: r.submit(plan(tmp_path, other, experiment="exp")),
@@ -113,6 +116,11 @@ class ReadOnlyContract(_Contract):
             "pause": lambda r: r.pause("exp"),
             "cancel": lambda r: r.cancel("exp"),
             "set_priority": lambda r: r.set_priority("exp", 5),
+            "tag": lambda r: r.tag(run_id, ["baseline"]),
+            "set_note": lambda r: r.set_note(run_id, "a note"),
+            "remove_runs": lambda r: r.remove_runs([run_id]),
+            "remove_executions": lambda r: r.remove_executions([done]),
+            "restore": lambda r: r.restore(Restored(store.experiment("exp"), tuple(store.runs("exp")), ())),
         }
         assert sorted(writes) == sorted(WRITE_METHODS), "every write method of the store is tried"
         before, files = _state(store, (done, running)), _files(store.url)
