@@ -159,12 +159,12 @@ class RunSet:
 
     def render(self, fmt: str = "markdown", over: str | Sequence[str] | None = None,
                cols: str | Sequence[str] | None = None, sort: str | Sequence[str] | None = None, *,
-               all_params: bool = False, limit: int | None = None) -> str:
+               all_params: bool = False, limit: int | None = None, raw: bool = False) -> str:
         """The comparison as text: ``table`` (plain, aligned), ``csv``, ``tsv``, ``json`` or ``markdown``
-        (exactly what ``runyard compare --format FMT`` prints)."""
+        (exactly what ``runyard compare --format FMT`` prints; ``raw``: every digit, as ``--raw``)."""
         from runyard.analyze.formats import render
 
-        return render(self.comparison(over, cols, sort, all_params=all_params, limit=limit), fmt)
+        return render(self.comparison(over, cols, sort, all_params=all_params, limit=limit), fmt, raw=raw)
 
     def best(self, metric: str, by: str | Sequence[str] | None = None, *, over: str | Sequence[str] | None = None,
              mode: str | None = None) -> pd.DataFrame:

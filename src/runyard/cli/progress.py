@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from runyard.app.session import Outcome
+from runyard.app.targets import exec_label, runs_by_key
 from runyard.execute.events import Event
 from runyard.execute.slots import SlotPool
 from runyard.layout import ExecutionPaths
@@ -44,6 +45,11 @@ class Display:
         self.peak = 1
         self.started = time.monotonic()
         self.silenced = False
+        self._runs_of = runs_by_key(plan.runs)
+
+    def label(self, step: str, key: str) -> str:
+        """``train lr=0.1,seed=2 (3f2a1b2c4d5e)``: the step and its run, the key as a suffix."""
+        return exec_label(step, self._runs_of.get(key, []), key)
 
     def submitted(self, result: SubmitResult, pool: SlotPool) -> None:
         self.cached = len(result.cached)
@@ -74,16 +80,16 @@ class Display:
                 self.done += 1
             elif event.status == Status.READY:
                 self.retries += 1
-                self._line(f"[yellow]retry[/] {escape(record.step)} {record.short}: {escape(event.message)} "
+                self._line(f"[yellow]retry[/] {escape(self.label(record.step, record.key))}: {escape(event.message)} "
                            f"(attempt {record.attempts} of {record.retries + 1})")
             elif event.status == Status.FAILED:
                 self.failed += 1
-                self._line(f"[red]failed[/] {escape(record.step)} {record.short}: {escape(event.message)} · log "
+                self._line(f"[red]failed[/] {escape(self.label(record.step, record.key))}: {escape(event.message)} · log "
                            f"{escape(ExecutionPaths(record.folder).log)}")
             elif event.status == Status.INTERRUPTED:
-                self._line(f"[yellow]interrupted[/] {escape(record.step)} {record.short}")
+                self._line(f"[yellow]interrupted[/] {escape(self.label(record.step, record.key))}")
             if not self.terminal and event.status == Status.DONE:
-                self._plain(f"done {record.step} {record.short} ({record.duration or 0:.2f} s) "
+                self._plain(f"done {self.label(record.step, record.key)} ({record.duration or 0:.2f} s) "
                             f"[{self.done + self.failed}/{self.to_run}]")
         elif event.kind == "lost":
             if record is not None:
@@ -142,7 +148,7 @@ class Display:
         parts = [f"{counts[s]} {s}" for s in Status if counts.get(s)]
         self._line(f"{escape(self.plan.experiment)}: " + ", ".join(parts))
         for record in outcome.failed:
-            self._line(f"  [red]failed[/] {escape(record.step)} {record.short} "
+            self._line(f"  [red]failed[/] {escape(self.label(record.step, record.key))} "
                                f"({escape(record.error or '')}) · log {escape(ExecutionPaths(record.folder).log)}")
         waiting = counts.get(Status.WAITING, 0)
         if waiting and outcome.failed:
