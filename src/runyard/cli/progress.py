@@ -84,8 +84,8 @@ class Display:
                            f"(attempt {record.attempts} of {record.retries + 1})")
             elif event.status == Status.FAILED:
                 self.failed += 1
-                self._line(f"[red]failed[/] {escape(self.label(record.step, record.key))}: {escape(event.message)} · log "
-                           f"{escape(ExecutionPaths(record.folder).log)}")
+                self._line(f"[red]failed[/] {escape(self.label(record.step, record.key))}: {escape(event.message)} "
+                           f"· log {escape(ExecutionPaths(record.folder).log)}")
             elif event.status == Status.INTERRUPTED:
                 self._line(f"[yellow]interrupted[/] {escape(self.label(record.step, record.key))}")
             if not self.terminal and event.status == Status.DONE:
