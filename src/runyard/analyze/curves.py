@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from runyard.analyze.table import Results
+
 MAX_POINTS = 1000  # points per curve drawn: more are thinned (each bucket keeps its min and max)
 
 
@@ -33,6 +35,30 @@ class Curve:
             if math.isfinite(value):
                 return value
         return math.nan
+
+
+def curves_of(results: Results, points: pd.DataFrame, over: str | Sequence[str] | None = None) -> list[Curve]:
+    """The curves of a metric's ``points`` (``RunSet.metrics``) of the runs of ``results``: one per run, or
+    with ``over`` (params, e.g. ``"seed"``) one per group of runs that differ only in those: the mean at
+    each x and the band mean ± std, labelled by the group's other differing params."""
+    from runyard.analyze.compare import split_list
+    from runyard.analyze.formats import human
+    from runyard.analyze.table import differing
+    from runyard.analyze.where import suggestions
+    from runyard.errors import UsageError
+
+    names = split_list(over)
+    if not names:
+        return run_curves(points)
+    for name in names:
+        if name not in results.params:
+            raise UsageError(f"--over: {name!r} is not a param of {results.experiment}"
+                             f"{suggestions(name, results.params)} (params: {', '.join(results.params) or 'none'})")
+    frame = results.frame
+    groups = [p for p in differing(frame, results.params) if p not in names]
+    label_of = {run_id: ",".join(f"{g}={human(frame.at[run_id, g])}" for g in groups) or "all runs"
+                for run_id in frame.index}
+    return group_curves(points, label_of)
 
 
 def _xs(frame: pd.DataFrame) -> list[float]:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runyard.analyze.compare import Comparison, split_list
-from runyard.analyze.curves import Curve, group_curves, run_curves
+from runyard.analyze.curves import Curve, curves_of
 from runyard.errors import UsageError
 
 if TYPE_CHECKING:
     from runyard.analyze.yard import RunSet
-    from runyard.store.roles import ResultsReader
+    from runyard.store.base import Store
 
 SUMMARY_ROWS = 20  # more runs than this: the best ones only
 SUMMARY_BEST = 10
@@ -30,7 +30,7 @@ class SweepSummary:
     total: int  # runs of the sweep (the table may hold fewer)
 
 
-def run_set(store: ResultsReader, experiment: str | None, where: str | None = None,
+def run_set(store: Store, experiment: str | None, where: str | None = None,
             stage: str | Sequence[str] | None = "sweep") -> RunSet:
     """The runs of ``experiment`` (default: the only one) matching ``where``."""
     from runyard.analyze.yard import Yard
@@ -54,7 +54,7 @@ def headline_metric(runs: RunSet, declared: Sequence[str] = ()) -> str | None:
     return reported[0] if reported else None
 
 
-def sweep_summary(store: ResultsReader, experiment: str, declared: Sequence[str] = ()) -> SweepSummary | None:
+def sweep_summary(store: Store, experiment: str, declared: Sequence[str] = ()) -> SweepSummary | None:
     """The sweep's runs with their differing params, status and headline metric (last value), in run
     order; beyond :data:`SUMMARY_ROWS` runs, the :data:`SUMMARY_BEST` best. None without metrics."""
     runs = run_set(store, experiment)
@@ -74,30 +74,11 @@ def sweep_summary(store: ResultsReader, experiment: str, declared: Sequence[str]
 
 
 def curves(runs: RunSet, metric: str, *, over: str | Sequence[str] | None = None) -> list[Curve]:
-    """The points of ``metric`` per run (x: the training step, else the point's number), or with ``over``
-    one curve per group of runs that differ only in those params: the mean at each x, the band from
-    mean - std to mean + std."""
+    """The points of ``metric`` per run, or per group of runs with ``over`` (:func:`analyze.curves.curves_of`)."""
     results = runs.results()
     if results.metric(metric) is None:
         raise UsageError(results.problem(metric) or f"{metric!r} is not a metric of {runs.experiment}")
-    points = runs.metrics(metric)
-    names = split_list(over)
-    if not names:
-        return run_curves(points)
-    for name in names:
-        if name not in results.params:
-            from runyard.analyze.where import suggestions
-
-            raise UsageError(f"--over: {name!r} is not a param of {runs.experiment}"
-                             f"{suggestions(name, results.params)} (params: {', '.join(results.params) or 'none'})")
-    from runyard.analyze.formats import human
-    from runyard.analyze.table import differing
-
-    frame = results.frame
-    groups = [p for p in differing(frame, results.params) if p not in names]
-    label_of = {run_id: ",".join(f"{g}={human(frame.at[run_id, g])}" for g in groups) or "all runs"
-                for run_id in frame.index}
-    return group_curves(points, label_of)
+    return curves_of(results, runs.metrics(metric), over)
 
 
 @dataclass
@@ -114,7 +95,7 @@ class ReportData:
     runs: int = 0
 
 
-def report_data(store: ResultsReader, experiment: str | None, *, where: str | None = None,
+def report_data(store: Store, experiment: str | None, *, where: str | None = None,
                 over: str | Sequence[str] | None = None) -> ReportData:
     """What ``runyard report`` shows: the comparison table (per run, or per group with ``over``), the
     curves of every reported metric, each run's differing params and last metric values (for the
@@ -133,16 +114,17 @@ def report_data(store: ResultsReader, experiment: str | None, *, where: str | No
         column = results.metric(metric)
         data.modes[metric] = column.mode if column is not None else "max"
         data.metrics[metric] = curves(runs, metric, over=names or None)
+    from runyard.analyze.formats import machine
+
     frame = results.frame
     for run_id in frame.index:
-        row = {"name": frame.at[run_id, "name"], "status": frame.at[run_id, "status"]}
-        row.update({p: frame.at[run_id, p] for p in [*data.params, *metrics]})
+        row = {name: machine(frame.at[run_id, name]) for name in ["name", "status", *data.params, *metrics]}
         data.rows.append(row)
     data.provenance = provenance_summary(store, runs)
     return data
 
 
-def provenance_summary(store: ResultsReader, runs: RunSet) -> list[tuple[str, str]]:
+def provenance_summary(store: Store, runs: RunSet) -> list[tuple[str, str]]:
     """What was recorded with the runs' step executions, each distinct value once: git commits (and
     whether the tree was dirty), hosts, GPUs, Python and runyard versions, and the commands' count."""
     results = runs.results()

@@ -49,6 +49,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": ("runyard.cli.compare_cmd", "compare", "Compare runs: differing params and metrics, filtered, sorted."),
     "select": ("runyard.cli.select_cmd", "select", "Pick the best sweep runs and run the spec's final steps for them."),
     "reparse": ("runyard.cli.reparse_cmd", "reparse", "Re-read the metrics of finished runs after a spec change."),
+    "report": ("runyard.cli.report_cmd", "report", "Write an experiment's results as one self-contained HTML file."),
+    "plot": ("runyard.cli.report_cmd", "plot", "Draw a metric's curves: HTML, PNG or SVG."),
+    "export": ("runyard.cli.export_cmd", "export", "Export an experiment's runs to another tool (TensorBoard)."),
 }
 
 
