@@ -56,17 +56,20 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """Commands live in their own modules, imported only when used, so ``runyard --help`` stays fast."""
+    """Commands live in their own modules, imported only when used, so ``runyard --help`` stays fast.
+    ``table`` maps each command's name to (module, attribute, one-line help)."""
+
+    table = COMMANDS
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
+        return list(self.table)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
-            formatter.write_dl([(name, entry[2]) for name, entry in COMMANDS.items()])
+            formatter.write_dl([(name, entry[2]) for name, entry in self.table.items()])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        target = self.table.get(cmd_name)
         if target is None:
             return None
         import importlib
