@@ -110,11 +110,11 @@ def export_tensorboard(store: Store, experiment: str | None, folder: str, *, whe
                                                          plugin_data_pb2.HParamsPluginData(session_start_info=start))))
         for metric, frame_points in series.items():
             mine = frame_points[frame_points["id"] == run_id]
-            steps = mine["step"].tolist()
+            steps = mine["step"].to_numpy(dtype="float64", na_value=math.nan).tolist()  # no step: NaN
             times = [_seconds(t) for t in mine["time"].tolist()]
             for i, (step, value, when) in enumerate(zip(steps, mine["value"].tolist(), times, strict=True)):
                 writer.add_event(event_pb2.Event(
-                    wall_time=when, step=i if step is None or step != step else int(step),
+                    wall_time=when, step=i if math.isnan(step) else int(step),
                     summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=metric,
                                                                                  simple_value=float(value))])))
                 points += 1
@@ -128,8 +128,9 @@ def export_tensorboard(store: Store, experiment: str | None, folder: str, *, whe
     return Exported(folder, len(frame), len(metrics), points)
 
 
-_STATUS = {"done": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "interrupted": "STATUS_ABORTED",
-           "cancelled": "STATUS_ABORTED"}
+# a run's status → the plugin's (which has no word for interrupted or cancelled: unknown)
+_STATUS = {"done": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "interrupted": "STATUS_UNKNOWN",
+           "cancelled": "STATUS_UNKNOWN"}
 
 
 def _seconds(value: Any) -> float:
