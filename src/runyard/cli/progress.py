@@ -19,6 +19,8 @@ from runyard.layout import ExecutionPaths
 from runyard.model import Plan, Status
 from runyard.store.base import SubmitResult
 
+LIVE_LINES = 8  # running executions listed under the live status line
+
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
@@ -37,7 +39,8 @@ class Display:
         self.live: Live | None = None
         self.to_run = 0
         self.cached = 0
-        self._running: set[str] = set()  # keys of started executions (a launch failure never started)
+        # started executions (a launch failure never started): key → (label, when it started)
+        self._running: dict[str, tuple[str, float]] = {}
         self.done = 0
         self.failed = 0
         self.retries = 0
@@ -70,10 +73,10 @@ class Display:
         record = event.record
         if event.kind == "started":
             if record is not None:
-                self._running.add(record.key)
+                self._running[record.key] = (self.label(record.step, record.key), time.monotonic())
             self.peak = max(self.peak, self.running)
         elif event.kind == "finished" and record is not None:
-            self._running.discard(record.key)
+            self._running.pop(record.key, None)
             if record.duration is not None:
                 self.durations.append(record.duration)
             if event.status == Status.DONE:
@@ -93,7 +96,7 @@ class Display:
                             f"[{self.done + self.failed}/{self.to_run}]")
         elif event.kind == "lost":
             if record is not None:
-                self._running.discard(record.key)
+                self._running.pop(record.key, None)
             self._line(f"[yellow]{escape(event.message)}[/]")
         elif event.kind in ("recovered", "stopping"):
             self._line(f"[yellow]{escape(event.message)}[/]")
@@ -132,11 +135,18 @@ class Display:
         if self.durations and remaining:
             mean = sum(self.durations) / len(self.durations)
             eta = f" · ETA {_fmt(mean * remaining / self.peak)}"
-        elapsed = _fmt(time.monotonic() - self.started)
-        return Text.from_markup(
+        now = time.monotonic()
+        elapsed = _fmt(now - self.started)
+        text = Text.from_markup(
             f"[green]done {self.done}[/] · running {self.running} · [red]failed {self.failed}[/] · "
             f"cached {self.cached} · {finished}/{self.to_run} · {elapsed}{eta}"
         )
+        running = sorted(self._running.values(), key=lambda item: item[1])
+        for label, since in running[:LIVE_LINES]:
+            text.append(f"\n  running {label} · {_fmt(now - since)}", style="dim")
+        if len(running) > LIVE_LINES:
+            text.append(f"\n  … and {len(running) - LIVE_LINES} more", style="dim")
+        return text
 
     def close(self, outcome: Outcome) -> None:
         if self.live is not None:
