@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 SUMMARY_ROWS = 20  # more runs than this: the best ones only
 SUMMARY_BEST = 10
+MAX_CURVES = 20  # curves drawn per metric in a report: the best by last value
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,16 @@ def curves(runs: RunSet, metric: str, *, over: str | Sequence[str] | None = None
     return curves_of(results, runs.metrics(metric), over)
 
 
+def best_curves(found: Sequence[Curve], mode: str, most: int = MAX_CURVES) -> list[Curve]:
+    """The ``most`` curves whose last value is best (``max`` or ``min``), in their order; none without one."""
+    import math
+
+    scored = sorted((i for i, c in enumerate(found) if math.isfinite(c.last)),
+                    key=lambda i: -found[i].last if mode == "max" else found[i].last)
+    keep = set(scored[:most])
+    return [c for i, c in enumerate(found) if i in keep]
+
+
 @dataclass
 class ReportData:
     experiment: str
@@ -93,6 +104,7 @@ class ReportData:
     rows: list[dict[str, Any]] = field(default_factory=list)  # per run: name, status, params, last metric values
     provenance: list[tuple[str, str]] = field(default_factory=list)  # (what, value) pairs
     runs: int = 0
+    thinned: dict[str, int] = field(default_factory=dict)  # metric → how many curves it had (the best shown)
 
 
 def report_data(store: Store, experiment: str | None, *, where: str | None = None,
@@ -113,7 +125,11 @@ def report_data(store: Store, experiment: str | None, *, where: str | None = Non
     for metric in metrics:
         column = results.metric(metric)
         data.modes[metric] = column.mode if column is not None else "max"
-        data.metrics[metric] = curves(runs, metric, over=names or None)
+        found = curves(runs, metric, over=names or None)
+        if len(found) > MAX_CURVES:  # a chart of hundreds of lines shows nothing: the best ones
+            data.thinned[metric] = len(found)
+            found = best_curves(found, data.modes[metric])
+        data.metrics[metric] = found
     from runyard.analyze.formats import machine
 
     frame = results.frame

@@ -33,6 +33,7 @@ dt { font-weight: bold; } dd { margin: 0; }
 svg { max-width: 100%; height: auto; }
 """
 MAX_TABLE_ROWS = 2000  # beyond this the table says how many rows it left out
+MAX_LINES = 2000  # runs drawn in parallel coordinates
 
 
 def table_html(comp: Comparison, *, most: int = MAX_TABLE_ROWS) -> str:
@@ -98,12 +99,18 @@ def page(data: ReportData, *, generated: float | None = None) -> str:
         for metric, curves in data.metrics.items():
             best = best_label(curves, data.modes.get(metric, "max"))
             parts.append(f"<h3>{escape(metric)}</h3>")
+            if metric in data.thinned:
+                parts.append(f"<p class=meta>the {len(curves)} best of {data.thinned[metric]} curves (by last "
+                             "value)</p>")
             parts.append(line_chart(curves, y_label=metric, best=best) if curves else "<p>no points</p>")
     if data.metrics and data.params and len(data.rows) > 1:
         parts.append("<h2>Params against metrics</h2>")
         for metric in data.metrics:
             parts.append(f"<h3>{escape(metric)}</h3>")
-            parts.append(parallel_coordinates(data.rows, data.params, metric, mode=data.modes.get(metric, "max")))
+            parts.append(parallel_coordinates(data.rows[:MAX_LINES], data.params, metric,
+                                              mode=data.modes.get(metric, "max")))
+        if len(data.rows) > MAX_LINES:
+            parts.append(f"<p class=meta>the first {MAX_LINES} of {len(data.rows)} runs</p>")
     parts.append("<h2>Provenance</h2>")
     if data.provenance:
         parts.append("<dl>" + "".join(f"<dt>{escape(what)}</dt><dd>{escape(value)}</dd>"
