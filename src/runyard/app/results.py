@@ -55,9 +55,13 @@ def headline_metric(runs: RunSet, declared: Sequence[str] = ()) -> str | None:
     return reported[0] if reported else None
 
 
-def sweep_summary(store: Store, experiment: str, declared: Sequence[str] = ()) -> SweepSummary | None:
+def sweep_summary(store: Store, experiment: str, declared: Sequence[str] = (),
+                  keys: Sequence[str] | None = None) -> SweepSummary | None:
     """The sweep's runs with their differing params, status and headline metric (last value), in run
-    order; beyond :data:`SUMMARY_ROWS` runs, the :data:`SUMMARY_BEST` best. None without metrics."""
+    order; beyond :data:`SUMMARY_ROWS` runs, the :data:`SUMMARY_BEST` best. None without metrics (with
+    ``keys``, the executions of a plan: when none of them has a metric, answered without pandas)."""
+    if keys is not None and not store.metric_summaries(keys):
+        return None
     runs = run_set(store, experiment)
     metric = headline_metric(runs, declared)
     if metric is None:

@@ -100,11 +100,11 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
             if old is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(sig, old)
     if display.to_run and code != 130:
-        _results_table(options, plan.experiment, [m.name for m in spec.metrics])
+        _results_table(options, plan, [m.name for m in spec.metrics])
     sys.exit(code)
 
 
-def _results_table(options: RunOptions, experiment: str, declared: Sequence[str]) -> None:
+def _results_table(options: RunOptions, plan: Plan, declared: Sequence[str]) -> None:
     """The sweep's runs with their headline metric, the best starred (nothing when no run has metrics)."""
     from runyard.analyze.formats import plain_table, rich_table
     from runyard.app.results import sweep_summary
@@ -113,14 +113,15 @@ def _results_table(options: RunOptions, experiment: str, declared: Sequence[str]
 
     try:
         with open_existing(options.home, options.store_url) as store:
-            summary = sweep_summary(store, experiment, declared)
+            keys = [key for run in plan.runs if run.stage == "sweep" for _, key in run.steps]
+            summary = sweep_summary(store, plan.experiment, declared, keys)
     except RunyardError as err:  # the results stay in the store: say why there is no table, keep the exit code
         click.echo(f"runyard: no results table: {err}", err=True)
         return
     if summary is None:
         return
     shown = len(summary.table.frame)
-    more = f" ({shown} best of {summary.total} runs: `runyard compare {experiment}` shows all)" \
+    more = f" ({shown} best of {summary.total} runs: `runyard compare {plan.experiment}` shows all)" \
         if shown < summary.total else ""
     click.echo(f"\n{summary.metric}, best starred{more}:")
     if sys.stdout.isatty():
