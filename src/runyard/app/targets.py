@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from runyard.errors import RunNotFound
 from runyard.store.base import ExecRecord, RunRecord
@@ -36,12 +37,22 @@ def exec_label(step: str, run_names: Sequence[str], key: str) -> str:
     return f"{step} {run_names[0]}{more} ({key[:12]})"
 
 
-def runs_by_key(runs: Iterable[RunRecord | object]) -> dict[str, list[str]]:
+class NamedRun(Protocol):
+    """A run of a plan (``model.Run``) or of a store (``RunRecord``): its name and its (step, key) pairs."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def steps(self) -> tuple[tuple[str, str], ...]: ...
+
+
+def runs_by_key(runs: Iterable[NamedRun]) -> dict[str, list[str]]:
     """Execution key → the names of the runs holding it, in run order (runs of a plan or of a store)."""
     found: dict[str, list[str]] = {}
     for run in runs:
-        for _, key in getattr(run, "steps", ()):
-            found.setdefault(key, []).append(str(getattr(run, "name", "")))
+        for _, key in run.steps:
+            found.setdefault(key, []).append(run.name)
     return found
 
 
