@@ -62,6 +62,15 @@ class Home:
     home: Path
     run: subprocess.CompletedProcess[str]
 
+    def quick(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``runyard ARGS`` in this process (click's runner): for answers that need no new process."""
+        from click.testing import CliRunner
+
+        from runyard.cli.main import cli
+
+        result = CliRunner().invoke(cli, list(args), env={"RUNYARD_HOME": str(self.home), "RUNYARD_STORE": None})
+        return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
     def cli(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "RUNYARD_HOME": str(self.home)}
         env.pop("RUNYARD_STORE", None)

@@ -68,7 +68,7 @@ def test_report_over_seed_and_where(study: Home, tmp_path: Path) -> None:
     (["plot", "nope", "loss"], "nope"),
 ])
 def test_bad_input_is_one_message(study: Home, args: list[str], message: str) -> None:
-    done = study.cli(*args)
+    done = study.quick(*args)
     assert done.returncode == 2 and message in done.stderr, done
     assert "Traceback" not in done.stderr and done.stderr.startswith("runyard: ")
 

@@ -134,12 +134,12 @@ def test_tensorboard_shows_the_hparams_table(study: Home, board: str) -> None:
 
 
 def test_bad_input(study: Home, exported: Path, tmp_path: Path) -> None:
-    again = study.cli("export", "tensorboard", "study", str(exported))
+    again = study.quick("export", "tensorboard", "study", str(exported))
     assert again.returncode == 2 and "is not an empty folder" in again.stderr and "Traceback" not in again.stderr
-    unknown = study.cli("export", "tensorboard", "nope", str(tmp_path / "x"))
+    unknown = study.quick("export", "tensorboard", "nope", str(tmp_path / "x"))
     assert unknown.returncode == 2 and "no experiment 'nope'" in unknown.stderr
     assert not os.path.exists(tmp_path / "x")
-    missing = study.cli("export", "mlflw", "study", str(tmp_path / "y"))
+    missing = study.quick("export", "mlflw", "study", str(tmp_path / "y"))
     assert missing.returncode == 2 and "No such command 'mlflw'" in missing.stderr
     code = ("import sys; sys.modules['tensorboard'] = None\n"
             "from runyard.cli.main import main\n"

@@ -80,11 +80,11 @@ def test_unknown_and_ambiguous_targets_are_one_clear_message(study: Home) -> Non
     every = sorted({*keys(study).values(), *run_ids})  # a prefix may match runs and step executions alike
     prefix = next(k[:1] for k in every if sum(o.startswith(k[:1]) for o in every) > 1)
     for command in ("show", "logs", "cancel"):
-        ambiguous = study.cli(command, prefix)
+        ambiguous = study.quick(command, prefix)
         assert ambiguous.returncode == 2 and ambiguous.stdout == "", ambiguous
         assert "is ambiguous" in ambiguous.stderr and "Traceback" not in ambiguous.stderr
         assert sum(k[:12] in ambiguous.stderr for k in every if k.startswith(prefix)) >= 2
-        unknown = study.cli(command, "nothing-like-this")
+        unknown = study.quick(command, "nothing-like-this")
         assert unknown.returncode == 2 and "no run matches 'nothing-like-this'" in unknown.stderr
         assert "Traceback" not in unknown.stderr
 
