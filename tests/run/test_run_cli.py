@@ -91,7 +91,8 @@ def test_status_shows_the_worker_and_what_it_runs(project: Project) -> None:
     text = project.cli("status")
     assert text.exit_code == 0, text.output
     assert f"pid {proc.pid}" in text.output and "alive" in text.output
-    assert f"busy nap {ex.short} pid {ex.pid}" in text.output and os.path.join(ex.folder, "log") in text.output
+    assert f"busy nap default ({ex.short}) pid {ex.pid}" in text.output
+    assert os.path.join(ex.folder, "log") in text.output
     assert "queue: 1 running" in text.output
     (worker,) = json.loads(project.cli("status", "--json").output)
     assert worker["pid"] == proc.pid and worker["alive"] is True

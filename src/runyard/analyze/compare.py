@@ -4,7 +4,7 @@ group of runs that differ only in the ``over`` params (mean, std with ddof=1, an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runyard.analyze.table import Results, differing
@@ -27,6 +27,22 @@ class Comparison:
     frame: pd.DataFrame
     aggregated: tuple[str, ...] = ()
     over: tuple[str, ...] = ()
+    modes: dict[str, str] = field(default_factory=dict)  # value column → "max" | "min": which end is best
+
+    def best_rows(self) -> dict[str, int]:
+        """Value column → the row position of its best value (by the metric's mode; the first on ties)."""
+        import numpy as np
+
+        found: dict[str, int] = {}
+        for name, mode in self.modes.items():
+            column = f"{name}.mean" if name in self.aggregated else name
+            if column not in self.frame.columns or not len(self.frame):
+                continue
+            values = np.asarray(self.frame[column].to_numpy(dtype=float, na_value=np.nan), dtype=float)
+            if bool(np.isnan(values).all()):
+                continue
+            found[name] = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values))
+        return found
 
 
 def split_list(value: str | Sequence[str] | None) -> list[str]:
@@ -84,7 +100,7 @@ def compare(results: Results, *, cols: str | Sequence[str] | None = None, sort: 
         table = table.iloc[order]
     if limit is not None:
         table = table.iloc[:limit]
-    return Comparison(table)
+    return Comparison(table, modes=metric_modes(results, [str(c) for c in table.columns]))
 
 
 def _over(results: Results, over: list[str], chosen: list[str], keys: list[tuple[str, bool]], all_params: bool,
@@ -145,9 +161,24 @@ def _over(results: Results, over: list[str], chosen: list[str], keys: list[tuple
     if keys:
         order = sort_order([(_over_key(out, name, aggregated), descending) for name, descending in keys])
         out = out.iloc[order].reset_index(drop=True)
+    elif groups:  # groups in the order of their params' values
+        out = out.iloc[sort_order([(out[name], False) for name in groups])].reset_index(drop=True)
     if limit is not None:
         out = out.iloc[:limit]
-    return Comparison(out, tuple(aggregated), tuple(over))
+    return Comparison(out, tuple(aggregated), tuple(over), metric_modes(results, aggregated))
+
+
+def metric_modes(results: Results, columns: Sequence[str]) -> dict[str, str]:
+    """Which end is best (``max`` | ``min``) for each of ``columns`` that is a metric or a statistic of one."""
+    modes = {}
+    for name in columns:
+        metric = results.metric(name)
+        head, dot, stat = name.rpartition(".")
+        if metric is None and dot and stat in ("last", "min", "max", "best"):
+            metric = results.metric(head)
+        if metric is not None:
+            modes[name] = metric.mode
+    return modes
 
 
 def reported_metrics(results: Results) -> list[str]:

@@ -67,7 +67,8 @@ def machine_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def human(value: Any) -> str:
+def human(value: Any, *, raw: bool = False) -> str:
+    """A value for people: numbers to 6 significant digits (``raw``: every digit), times local."""
     import numpy as np
 
     if _missing(value):
@@ -77,7 +78,7 @@ def human(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):.6g}"
+        return repr(float(value)) if raw else f"{float(value):.6g}"
     if isinstance(value, datetime):
         stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
         return str(stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
@@ -91,12 +92,39 @@ def _is_number(series: pd.Series[Any]) -> bool:
     return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
 
 
-def human_columns(comp: Comparison) -> list[tuple[str, list[str], bool]]:
-    """(header, cells, right-aligned) per displayed column."""
+def mean_std(mean: Any, std: Any, *, raw: bool = False) -> str:
+    """``mean ± std``: the std to 2 significant digits and the mean to the same decimal place (both
+    through ``human``), e.g. ``0.123 ± 0.012``; ``raw`` keeps every digit."""
+    if _missing(mean):
+        return ""
+    if _missing(std):
+        return human(mean, raw=raw)
+    if raw:
+        return f"{human(mean, raw=True)} ± {human(std, raw=True)}"
+    spread, centre = float(std), float(mean)
+    if spread == 0 or not math.isfinite(spread) or not math.isfinite(centre):
+        return f"{human(centre)} ± {human(spread)}"
+    decimals = 1 - math.floor(math.log10(abs(spread)))
+    return f"{human(round(centre, decimals))} ± {human(round(spread, decimals))}"
+
+
+BEST = " *"  # after the best value of a column (table format, --over)
+
+
+def human_columns(comp: Comparison, *, raw: bool = False, mark: bool = False) -> list[tuple[str, list[str], bool]]:
+    """(header, cells, right-aligned) per displayed column; ``mark`` puts :data:`BEST` after each
+    metric column's best value (the others get blanks of its width, so numbers stay aligned)."""
     frame = comp.frame
     out: list[tuple[str, list[str], bool]] = []
     aggregated = set(comp.aggregated)
     skip = {f"{name}.{part}" for name in aggregated for part in ("mean", "std", "n")}
+    best = comp.best_rows() if mark else {}
+
+    def marked(name: str, cells: list[str]) -> list[str]:
+        if name not in best:
+            return cells
+        return [c + (BEST if i == best[name] else " " * len(BEST)) for i, c in enumerate(cells)]
+
     for column in frame.columns:
         name = str(column)
         if name in skip:
@@ -104,20 +132,20 @@ def human_columns(comp: Comparison) -> list[tuple[str, list[str], bool]]:
             if name.endswith(".mean"):
                 means = frame[f"{base}.mean"].to_numpy()
                 stds = frame[f"{base}.std"].to_numpy()
-                cells = [human(m) if _missing(s) or _missing(m) else f"{human(m)} ± {human(s)}"
-                         for m, s in zip(means, stds, strict=True)]
-                out.append((base, cells, True))
+                cells = [mean_std(m, s, raw=raw) for m, s in zip(means, stds, strict=True)]
+                out.append((base, marked(base, cells), True))
             elif name.endswith(".n"):
                 out.append((name, [human(v) for v in frame[name].to_numpy()], True))
             continue
         series = frame[name]
-        out.append((name, [human(v) for v in series.to_numpy(dtype=object)], _is_number(series)))
+        cells = [human(v, raw=raw) for v in series.to_numpy(dtype=object)]
+        out.append((name, marked(name, cells), _is_number(series)))
     return out
 
 
-def plain_table(comp: Comparison) -> str:
+def plain_table(comp: Comparison, *, raw: bool = False, mark: bool = False) -> str:
     """Aligned text with no box characters: two spaces between columns, numbers right-aligned."""
-    columns = human_columns(comp)
+    columns = human_columns(comp, raw=raw, mark=mark)
     if not columns:
         return ""
     widths = [max([len(header), *(len(c) for c in cells)]) for header, cells, _ in columns]
@@ -131,22 +159,24 @@ def plain_table(comp: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rich_table(comp: Comparison) -> Any:
+def rich_table(comp: Comparison, *, raw: bool = False, mark: bool = False) -> Any:
+    """A rich table; with ``mark``, each metric column's best value is bold green and starred."""
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    columns = human_columns(comp)
+    columns = human_columns(comp, raw=raw, mark=mark)
     for header, _, right in columns:
         table.add_column(escape(header), justify="right" if right else "left")
     for i in range(len(columns[0][1]) if columns else 0):
-        table.add_row(*(escape(cells[i]) for _, cells, _ in columns))
+        table.add_row(*(f"[bold green]{escape(cells[i])}[/]" if cells[i].endswith(BEST) else escape(cells[i])
+                        for _, cells, _ in columns))
     return table
 
 
-def markdown(comp: Comparison) -> str:
+def markdown(comp: Comparison, *, raw: bool = False) -> str:
     """A GitHub table: ``|`` in cells escaped, numbers right-aligned."""
-    columns = human_columns(comp)
+    columns = human_columns(comp, raw=raw)
     if not columns:
         return ""
 
@@ -233,8 +263,9 @@ def to_json(comp: Comparison) -> str:
     return "[\n" + ",\n".join("  " + r for r in rows) + "\n]\n" if rows else "[]\n"
 
 
-def render(comp: Comparison, fmt: str) -> str:
-    """The text of ``comp`` in ``fmt`` (``table`` gives the plain text table)."""
+def render(comp: Comparison, fmt: str, *, raw: bool = False) -> str:
+    """The text of ``comp`` in ``fmt`` (``table`` gives the plain text table, with the best value of
+    each metric starred when runs are aggregated); ``raw``: every digit in table and markdown."""
     if fmt == "csv":
         return delimited(comp, ",")
     if fmt == "tsv":
@@ -242,7 +273,7 @@ def render(comp: Comparison, fmt: str) -> str:
     if fmt == "json":
         return to_json(comp)
     if fmt == "markdown":
-        return markdown(comp)
+        return markdown(comp, raw=raw)
     if fmt == "table":
-        return plain_table(comp)
+        return plain_table(comp, raw=raw, mark=bool(comp.aggregated))
     raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")

@@ -28,6 +28,7 @@ from runyard.store.checks import sqlite_file
 if TYPE_CHECKING:
     import pandas as pd
 
+    from runyard.analyze.curves import Curve
     from runyard.store.base import ExecRecord, MetricSummary, RunRecord, Store
     from runyard.store.roles import ResultsReader
 
@@ -159,12 +160,12 @@ class RunSet:
 
     def render(self, fmt: str = "markdown", over: str | Sequence[str] | None = None,
                cols: str | Sequence[str] | None = None, sort: str | Sequence[str] | None = None, *,
-               all_params: bool = False, limit: int | None = None) -> str:
+               all_params: bool = False, limit: int | None = None, raw: bool = False) -> str:
         """The comparison as text: ``table`` (plain, aligned), ``csv``, ``tsv``, ``json`` or ``markdown``
-        (exactly what ``runyard compare --format FMT`` prints)."""
+        (exactly what ``runyard compare --format FMT`` prints; ``raw``: every digit, as ``--raw``)."""
         from runyard.analyze.formats import render
 
-        return render(self.comparison(over, cols, sort, all_params=all_params, limit=limit), fmt)
+        return render(self.comparison(over, cols, sort, all_params=all_params, limit=limit), fmt, raw=raw)
 
     def best(self, metric: str, by: str | Sequence[str] | None = None, *, over: str | Sequence[str] | None = None,
              mode: str | None = None) -> pd.DataFrame:
@@ -211,6 +212,21 @@ class RunSet:
         order = np.lexsort((out["time"].to_numpy(), position.reindex(out["id"]).to_numpy()))
         found: pd.DataFrame = out.iloc[order].reset_index(drop=True)
         return found
+
+    def curves(self, metric: str, over: str | Sequence[str] | None = None) -> list[Curve]:
+        """The curves of ``metric``: one per run, or with ``over`` (``"seed"``) one per group of runs that
+        differ only in those params (the mean at each step, ``low``/``high`` its mean ± std)."""
+        from runyard.analyze.curves import curves_of
+
+        return curves_of(self.results(), self.metrics(metric), over)
+
+    def plot(self, metric: str, over: str | Sequence[str] | None = None, *, ax: Any = None) -> Any:
+        """Draw ``metric``'s curves with matplotlib (``pip install 'runyard[plot]'``): one line per run, or
+        per group with ``over``, its band shaded. Returns the matplotlib axes."""
+        from runyard.analyze.plotting import draw
+
+        return draw(self.curves(metric, over), metric, title=f"{self.experiment}: {metric}", ax=ax,
+                    purpose="RunSet.plot")
 
     def __len__(self) -> int:
         return len(self.results())

@@ -32,15 +32,23 @@ def cancel(store: Store, target: str, experiment: str | None = None) -> Cancelle
         result = store.cancel(target)
         what = f"experiment {target}"
     else:
+        from runyard.app.targets import exec_label, resolve
+
         try:
-            run = store.run(target, experiment)
+            found = resolve(store, target, experiment)
         except RunNotFound as err:
             if experiment is not None:
                 raise
             names = ", ".join(store.experiments()) or "none yet"
             raise RunNotFound(f"{err}; nor is it an experiment (experiments: {names})") from None
-        result = store.cancel(run.experiment, [run.id])
-        what = f"run {run.name} ({run.short}) of {run.experiment}"
+        run = found.run
+        if found.execution is None:
+            result = store.cancel(run.experiment, [run.id])
+            what = f"run {run.name} ({run.short}) of {run.experiment}"
+        else:  # a step execution: the runs holding it (what they share with other runs goes on)
+            result = store.cancel(run.experiment, [r.id for r in found.runs])
+            label = exec_label(found.execution.step, [r.name for r in found.runs], found.execution.key)
+            what = f"step execution {label} of {run.experiment}"
     hosts = sorted({store.execution(k).host or "?" for k in result.running})
     return Cancelled(what, tuple(result.keys), tuple(result.running), tuple(hosts))
 

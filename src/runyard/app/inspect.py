@@ -53,10 +53,13 @@ def run_rows(store: Store, experiment: str, stages: Collection[str]) -> list[dic
 
 
 def run_details(store: Store, run: str, experiment: str | None = None) -> dict[str, Any]:
-    """A run (id prefix or name): params, folder, origin and each step's status, command, error and log."""
+    """A run (name, id, id prefix, or a step execution's key or key prefix: the run holding it): params,
+    folder, origin, each step's status, command, error and log, and each metric's summary and sparkline."""
+    from runyard.app.targets import resolve
     from runyard.execute.lost import LOST, lost_among, shown_run_status, shown_status
 
-    record = store.run(run, experiment)
+    target = resolve(store, run, experiment)
+    record = target.run
     execs = {e.key: e for e in store.executions(record.experiment, keys=[k for _, k in record.steps])}
     running = [e for e in execs.values() if e.status == Status.RUNNING]
     lost = lost_among(running, store.workers()) if running else set()
@@ -72,7 +75,49 @@ def run_details(store: Store, run: str, experiment: str | None = None) -> dict[s
     return {"id": record.id, "name": record.name, "experiment": record.experiment,
             "status": shown_run_status(record, lost), "stage": record.stage, "origin": record.origin,
             "origin_name": _origin(store, record.origin, record.experiment), "params": dict(record.params),
-            "folder": record.folder, "tags": list(record.tags), "note": record.note, "steps": steps}
+            "folder": record.folder, "tags": list(record.tags), "note": record.note, "steps": steps,
+            "metrics": metric_rows(store, record),
+            "named": None if target.execution is None else target.execution.key,
+            "shared_with": [r.name for r in target.runs[1:]]}
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 24) -> str:
+    """One line of block characters: ``values`` (NaN and infinities left out) in at most ``width``
+    buckets, each its bucket's mean, scaled from the smallest to the largest."""
+    finite = [v for v in values if v == v and v not in (float("inf"), float("-inf"))]
+    if not finite:
+        return ""
+    if len(finite) > width:
+        size = len(finite) / width
+        finite = [sum(part) / len(part) for part in
+                  (finite[int(i * size):max(int(i * size) + 1, int((i + 1) * size))] for i in range(width))]
+    low, high = min(finite), max(finite)
+    if high == low:
+        return SPARK[3] * len(finite)
+    top = len(SPARK) - 1
+    return "".join(SPARK[round((v - low) / (high - low) * top)] for v in finite)
+
+
+def metric_rows(store: Store, record: RunRecord) -> list[dict[str, Any]]:
+    """Each metric of a run (``step.name`` when two of its steps report ``name``): its last, min, max,
+    count, the training step of its last point, and a sparkline of its points."""
+    steps = dict(record.steps)
+    found = store.metric_summaries(list(steps.values()))
+    counts: dict[str, int] = {}
+    for key in steps.values():
+        for metric in found.get(key, {}):
+            counts[metric] = counts.get(metric, 0) + 1
+    rows = []
+    for step, key in steps.items():
+        for metric, summary in sorted(found.get(key, {}).items()):
+            points = store.metric_points(key, metric)
+            rows.append({"name": metric if counts[metric] == 1 else f"{step}.{metric}", "step": step,
+                         "last": summary.last, "min": summary.min, "max": summary.max, "count": summary.count,
+                         "last_step": summary.last_step, "spark": sparkline([p.value for p in points])})
+    return rows
 
 
 def _origin(store: Store, origin: str | None, experiment: str) -> str | None:
@@ -117,13 +162,19 @@ def worker_status(store: Store) -> tuple[list[str], list[dict[str, Any]]]:
 
     taken: list[str] = []
     recover(store, "", socket.gethostname(), lambda event: taken.append(event.message))
+    from runyard.app.targets import labels_for
+
     now = time.time()
     rows = []
-    for worker in store.workers():
+    workers = store.workers()
+    records = {key: store.execution(key) for worker in workers for key in worker.running}
+    labels = labels_for(store, list(records.values()))
+    for worker in workers:
         running = []
         for key in worker.running:
-            ex = store.execution(key)
-            running.append({"key": key, "experiment": ex.experiment, "step": ex.step, "pid": ex.pid,
+            ex = records[key]
+            running.append({"key": key, "experiment": ex.experiment, "step": ex.step, "label": labels[key],
+                            "pid": ex.pid,
                             "elapsed": None if ex.started is None else round(now - ex.started, 1),
                             "log": ExecutionPaths(ex.folder).log})
         rows.append({"worker": worker.id, "host": worker.host, "pid": worker.pid, "slots": worker.slots,

@@ -27,6 +27,8 @@ RICH_MAX_ROWS = 300  # rich draws ~600 rows of 27 columns a second: beyond this,
 @click.option("--all-params", "-a", is_flag=True, help="Show every param, not only those that differ.")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table (plain text when not a terminal), or exact machine formats csv, tsv, json, markdown.")
+@click.option("--raw", is_flag=True, help="Every digit of each number in table and markdown (default: 6 significant "
+              "digits; mean ± std to the std's second digit).")
 @click.option("--limit", "-n", type=click.IntRange(min=0), metavar="N", help="Show the first N rows (after sorting).")
 @click.option("--stage", metavar="STAGE,...",
               help="Runs of these stages: sweep, final (re-run by select:), aggregate, or all "
@@ -34,7 +36,7 @@ RICH_MAX_ROWS = 300  # rich draws ~600 rows of 27 columns a second: beyond this,
 @store_options
 @friendly
 def compare(experiment: str | None, where: str | None, sort: str | None, over: str | None, cols: str | None,
-            all_params: bool, fmt: str, limit: int | None, stage: str | None, home: str | None,
+            all_params: bool, fmt: str, raw: bool, limit: int | None, stage: str | None, home: str | None,
             store_url: str | None) -> None:
     """Compare the runs of EXPERIMENT (default: the only one in the store).
 
@@ -62,9 +64,9 @@ def compare(experiment: str | None, where: str | None, sort: str | None, over: s
     if fmt == "table" and sys.stdout.isatty() and len(table.frame) <= RICH_MAX_ROWS:
         from rich.console import Console
 
-        Console(highlight=False).print(rich_table(table))
+        Console(highlight=False).print(rich_table(table, raw=raw, mark=bool(table.aggregated)))
         return
-    text = render(table, fmt)
+    text = render(table, fmt, raw=raw)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -42,6 +42,9 @@ resume = click.command(name="resume", help="Let workers start EXPERIMENT's queue
 def cancel(target: str, experiment: str | None, home: str | None, store_url: str | None) -> None:
     """Cancel an EXPERIMENT's unfinished steps, or a RUN's (what it shares with other runs goes on).
 
+    TARGET is an experiment, a run (name, id or id prefix), or a step execution's key or key prefix
+    (then the runs holding it are cancelled).
+
     Running steps are terminated on whichever machine runs them (SIGTERM, then SIGKILL after the
     worker's grace period). `runyard run` / `submit` queue cancelled steps again.
     """

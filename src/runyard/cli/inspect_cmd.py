@@ -84,7 +84,8 @@ def ls(experiment: str | None, as_json: bool, stage: str | None, home: str | Non
 @store_options
 @friendly
 def show(run: str, experiment: str | None, as_json: bool, home: str | None, store_url: str | None) -> None:
-    """Show a run (id prefix or name): params, folders, and each step's status, command and log."""
+    """Show a run (name, id prefix, or a step execution's key prefix): params, folders, each step's status,
+    command and log, and each metric's summary with a sparkline of its points."""
     from runyard.app.inspect import run_details
 
     with open_existing(home, store_url) as store:
@@ -93,6 +94,10 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
         _echo_json(data)
         return
     click.echo(f"{data['name']}  ({data['id'][:12]})  {data['experiment']}  {data['status']}")
+    if data["named"]:
+        step = next(s["name"] for s in data["steps"] if s["key"] == data["named"])
+        shared = f"; also a step of {', '.join(data['shared_with'])}" if data["shared_with"] else ""
+        click.echo(f"{data['named'][:12]} is its step {step}{shared}")
     if data["stage"] == "final":
         click.echo(f"stage final: selected from run {data['origin_name']} ({(data['origin'] or '')[:12]})")
     elif data["origin"]:
@@ -115,6 +120,22 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
         if step["error"]:  # a done step's error field holds its metrics warning ("metrics warning: ...")
             click.echo(f"  {step['error']}" if step["status"] == "done" else f"  error {step['error']}")
         click.echo(f"  log {step['log']}")
+    if data["metrics"]:
+        _print_metrics(data["metrics"])
+
+
+def _print_metrics(rows: list[dict[str, Any]]) -> None:
+    from runyard.analyze.formats import human
+
+    click.echo("\nmetrics")
+    cells = [(r["name"], human(r["last"]), human(r["min"]), human(r["max"]), str(r["count"]),
+              "" if r["last_step"] is None else str(r["last_step"]), r["spark"]) for r in rows]
+    header = ("metric", "last", "min", "max", "points", "step", "")
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
+    for row in [header, *cells]:
+        text = "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                               strict=True)))
+        click.echo(f"  {text.rstrip()}")
 
 
 @click.command()
@@ -130,12 +151,15 @@ def show(run: str, experiment: str | None, as_json: bool, home: str | None, stor
 @friendly
 def logs(run: str, step_name: str | None, experiment: str | None, follow: bool, attempt: int | None,
          home: str | None, store_url: str | None) -> None:
-    """Print the log of one step of a run (id prefix or name): its latest attempt, or --attempt N."""
+    """Print the log of one step of a run (name or id prefix; or a step execution's key prefix: that step):
+    its latest attempt, or --attempt N."""
     from runyard.app.inspect import step_of
+    from runyard.app.targets import resolve
 
     with open_existing(home, store_url) as store:
-        record = store.run(run, experiment)
-        chosen = step_of(store, record, step_name)
+        target = resolve(store, run, experiment)
+        record = target.run
+        chosen = step_of(store, record, step_name or target.step)
         if follow and attempt is None and chosen.status in (Status.WAITING, Status.READY):
             chosen = _wait_to_start(store, chosen, record.name)
         try:
@@ -216,7 +240,7 @@ def status(as_json: bool, home: str | None, store_url: str | None) -> None:
         click.echo(f"{row['worker']}  host {row['host']} pid {row['pid']}  {row['slots']}  ({state}, "
                    f"seen {row['last_seen']}s ago)")
         for item in row["running"]:
-            click.echo(f"  {item['experiment']} {item['step']} {item['key'][:12]} pid {item['pid']} "
+            click.echo(f"  {item['experiment']} {item['label']} pid {item['pid']} "
                        f"running {item['elapsed']}s · log {item['log']}")
     for line in lines:
         click.echo(line)

@@ -57,20 +57,25 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rm": ("runyard.cli.past_cmd", "rm", "Remove runs and the step executions only they use (dry run by default)."),
     "gc": ("runyard.cli.past_cmd", "gc", "Clean up old or failed runs and what nothing uses (dry run by default)."),
     "reindex": ("runyard.cli.reindex_cmd", "reindex", "Rebuild the store from the run and step folders of a home."),
-    "export": ("runyard.cli.export_cmd", "export", "Export runs to another tool (mlflow)."),
+    "report": ("runyard.cli.report_cmd", "report", "Write an experiment's results as one self-contained HTML file."),
+    "plot": ("runyard.cli.report_cmd", "plot", "Draw a metric's curves: HTML, PNG or SVG."),
+    "export": ("runyard.cli.export_cmd", "export", "Export runs to another tool (TensorBoard, MLflow)."),
     "import": ("runyard.cli.import_cmd", "import_", "Import runs from another tool (mlflow)."),
 }
 
 
 class LazyGroup(click.Group):
-    """Commands live in their own modules, imported only when used, so ``runyard --help`` stays fast."""
+    """Commands live in their own modules, imported only when used, so ``runyard --help`` stays fast.
+    ``table`` maps each command's name to (module, attribute, one-line help)."""
+
+    table = COMMANDS
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
+        return list(self.table)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
-            formatter.write_dl([(name, entry[2]) for name, entry in COMMANDS.items()])
+            formatter.write_dl([(name, entry[2]) for name, entry in self.table.items()])
 
     def resolve_command(self, ctx: click.Context,
                         args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
@@ -82,7 +87,7 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        target = self.table.get(cmd_name)
         if target is None:
             return None
         import importlib

@@ -12,11 +12,14 @@ from rich.markup import escape
 from rich.text import Text
 
 from runyard.app.session import Outcome
+from runyard.app.targets import exec_label, runs_by_key
 from runyard.execute.events import Event
 from runyard.execute.slots import SlotPool
 from runyard.layout import ExecutionPaths
 from runyard.model import Plan, Status
 from runyard.store.base import SubmitResult
+
+LIVE_LINES = 8  # running executions listed under the live status line
 
 
 class _Console(Console):
@@ -36,7 +39,8 @@ class Display:
         self.live: Live | None = None
         self.to_run = 0
         self.cached = 0
-        self._running: set[str] = set()  # keys of started executions (a launch failure never started)
+        # started executions (a launch failure never started): key → (label, when it started)
+        self._running: dict[str, tuple[str, float]] = {}
         self.done = 0
         self.failed = 0
         self.retries = 0
@@ -44,6 +48,11 @@ class Display:
         self.peak = 1
         self.started = time.monotonic()
         self.silenced = False
+        self._runs_of = runs_by_key(plan.runs)
+
+    def label(self, step: str, key: str) -> str:
+        """``train lr=0.1,seed=2 (3f2a1b2c4d5e)``: the step and its run, the key as a suffix."""
+        return exec_label(step, self._runs_of.get(key, []), key)
 
     def submitted(self, result: SubmitResult, pool: SlotPool) -> None:
         self.cached = len(result.cached)
@@ -64,30 +73,30 @@ class Display:
         record = event.record
         if event.kind == "started":
             if record is not None:
-                self._running.add(record.key)
+                self._running[record.key] = (self.label(record.step, record.key), time.monotonic())
             self.peak = max(self.peak, self.running)
         elif event.kind == "finished" and record is not None:
-            self._running.discard(record.key)
+            self._running.pop(record.key, None)
             if record.duration is not None:
                 self.durations.append(record.duration)
             if event.status == Status.DONE:
                 self.done += 1
             elif event.status == Status.READY:
                 self.retries += 1
-                self._line(f"[yellow]retry[/] {escape(record.step)} {record.short}: {escape(event.message)} "
+                self._line(f"[yellow]retry[/] {escape(self.label(record.step, record.key))}: {escape(event.message)} "
                            f"(attempt {record.attempts} of {record.retries + 1})")
             elif event.status == Status.FAILED:
                 self.failed += 1
-                self._line(f"[red]failed[/] {escape(record.step)} {record.short}: {escape(event.message)} · log "
-                           f"{escape(ExecutionPaths(record.folder).log)}")
+                self._line(f"[red]failed[/] {escape(self.label(record.step, record.key))}: {escape(event.message)} "
+                           f"· log {escape(ExecutionPaths(record.folder).log)}")
             elif event.status == Status.INTERRUPTED:
-                self._line(f"[yellow]interrupted[/] {escape(record.step)} {record.short}")
+                self._line(f"[yellow]interrupted[/] {escape(self.label(record.step, record.key))}")
             if not self.terminal and event.status == Status.DONE:
-                self._plain(f"done {record.step} {record.short} ({record.duration or 0:.2f} s) "
+                self._plain(f"done {self.label(record.step, record.key)} ({record.duration or 0:.2f} s) "
                             f"[{self.done + self.failed}/{self.to_run}]")
         elif event.kind == "lost":
             if record is not None:
-                self._running.discard(record.key)
+                self._running.pop(record.key, None)
             self._line(f"[yellow]{escape(event.message)}[/]")
         elif event.kind in ("recovered", "stopping"):
             self._line(f"[yellow]{escape(event.message)}[/]")
@@ -126,11 +135,18 @@ class Display:
         if self.durations and remaining:
             mean = sum(self.durations) / len(self.durations)
             eta = f" · ETA {_fmt(mean * remaining / self.peak)}"
-        elapsed = _fmt(time.monotonic() - self.started)
-        return Text.from_markup(
+        now = time.monotonic()
+        elapsed = _fmt(now - self.started)
+        text = Text.from_markup(
             f"[green]done {self.done}[/] · running {self.running} · [red]failed {self.failed}[/] · "
             f"cached {self.cached} · {finished}/{self.to_run} · {elapsed}{eta}"
         )
+        running = sorted(self._running.values(), key=lambda item: item[1])
+        for label, since in running[:LIVE_LINES]:
+            text.append(f"\n  running {label} · {_fmt(now - since)}", style="dim")
+        if len(running) > LIVE_LINES:
+            text.append(f"\n  … and {len(running) - LIVE_LINES} more", style="dim")
+        return text
 
     def close(self, outcome: Outcome) -> None:
         if self.live is not None:
@@ -142,7 +158,7 @@ class Display:
         parts = [f"{counts[s]} {s}" for s in Status if counts.get(s)]
         self._line(f"{escape(self.plan.experiment)}: " + ", ".join(parts))
         for record in outcome.failed:
-            self._line(f"  [red]failed[/] {escape(record.step)} {record.short} "
+            self._line(f"  [red]failed[/] {escape(self.label(record.step, record.key))} "
                                f"({escape(record.error or '')}) · log {escape(ExecutionPaths(record.folder).log)}")
         waiting = counts.get(Status.WAITING, 0)
         if waiting and outcome.failed:

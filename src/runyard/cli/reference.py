@@ -28,14 +28,13 @@ def reference() -> str:
             continue
         sub = click.Context(command, info_name=name, parent=ctx, terminal_width=100, max_content_width=100)
         lines += [f"## `runyard {name}`", "", "```", command.get_help(sub).rstrip(), "```", ""]
-        if isinstance(command, click.Group):  # a group's commands (export mlflow, ...) each get a section
-            for inner_name in command.list_commands(sub):
-                inner = command.get_command(sub, inner_name)
-                if inner is None:  # pragma: no cover
+        if isinstance(command, click.Group):  # its subcommands, each with its own section
+            for inner in command.list_commands(sub):
+                leaf = command.get_command(sub, inner)
+                if leaf is None:  # pragma: no cover - a group lists only real commands
                     continue
-                deeper = click.Context(inner, info_name=inner_name, parent=sub, terminal_width=100,
-                                       max_content_width=100)
-                lines += [f"### `runyard {name} {inner_name}`", "", "```", inner.get_help(deeper).rstrip(), "```", ""]
+                leaf_ctx = click.Context(leaf, info_name=inner, parent=sub, terminal_width=100, max_content_width=100)
+                lines += [f"### `runyard {name} {inner}`", "", "```", leaf.get_help(leaf_ctx).rstrip(), "```", ""]
     return "\n".join(lines)
 
 

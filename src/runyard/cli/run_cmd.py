@@ -104,6 +104,8 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         for sig, old in previous.items():
             if old is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(sig, old)
+    if display.to_run and code != 130:
+        _results_table(options, plan, [m.name for m in spec.metrics])
     sys.exit(code)
 
 
@@ -129,6 +131,32 @@ def _run_on_slurm(executor: ExecutorOptions, spec: Spec, plan: Plan, options: Ru
             if old is not None:
                 signal.signal(sig, old)
     return code
+def _results_table(options: RunOptions, plan: Plan, declared: Sequence[str]) -> None:
+    """The sweep's runs with their headline metric, the best starred (nothing when no run has metrics)."""
+    from runyard.analyze.formats import plain_table, rich_table
+    from runyard.app.results import sweep_summary
+    from runyard.app.stores import open_existing
+    from runyard.errors import RunyardError
+
+    try:
+        with open_existing(options.home, options.store_url) as store:
+            keys = [key for run in plan.runs if run.stage == "sweep" for _, key in run.steps]
+            summary = sweep_summary(store, plan.experiment, declared, keys)
+    except RunyardError as err:  # the results stay in the store: say why there is no table, keep the exit code
+        click.echo(f"runyard: no results table: {err}", err=True)
+        return
+    if summary is None:
+        return
+    shown = len(summary.table.frame)
+    more = f" ({shown} best of {summary.total} runs: `runyard compare {plan.experiment}` shows all)" \
+        if shown < summary.total else ""
+    click.echo(f"\n{summary.metric}, best starred{more}:")
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        Console(highlight=False).print(rich_table(summary.table, mark=True))
+    else:
+        click.echo(plain_table(summary.table, mark=True), nl=False)
 
 
 def _run_detached(plan: Plan, options: RunOptions, *, fake_gpus: bool) -> None:
