@@ -45,5 +45,5 @@ def test_routes_choose_inline_for_call_steps_only() -> None:
 def test_unknown_launcher_names_the_known_ones() -> None:
     with pytest.raises(UsageError, match="unknown launcher 'locale'; did you mean 'local'"):
         open_launcher("locale")
-    with pytest.raises(UsageError, match="known: inline, local, slurm$"):
+    with pytest.raises(UsageError, match=r"known: inline, local, slurm$"):
         routes("pbs")
