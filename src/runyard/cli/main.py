@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare": ("runyard.cli.compare_cmd", "compare", "Compare runs: differing params and metrics, filtered, sorted."),
     "select": ("runyard.cli.select_cmd", "select", "Pick the best sweep runs and run the spec's final steps for them."),
     "reparse": ("runyard.cli.reparse_cmd", "reparse", "Re-read the metrics of finished runs after a spec change."),
+    "ui": ("runyard.ui.command", "ui", "Serve the web dashboard: runs tables, curves, compare, step graph, queue."),
 }
 
 
