@@ -68,7 +68,8 @@ def provenance(execs: list[ExecRecord], record: RunRecord, home: str) -> list[di
         rows: list[tuple[str, Any]] = [("command", ex.command), ("host", ex.host)]
         files: list[tuple[str, str]] = []
         _flatten("", data, rows, files, home)
-        out.append({"step": step, "rows": [(k, v) for k, v in rows if v not in (None, "", [], {})], "files": files})
+        shown = list(dict.fromkeys((k, str(v)) for k, v in rows if v not in (None, "", [], {})))
+        out.append({"step": step, "rows": shown, "files": files})
     return out
 
 

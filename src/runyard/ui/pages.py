@@ -150,10 +150,15 @@ async def control(request: Request) -> Response:
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import PlainTextResponse, RedirectResponse
 
+    from urllib.parse import parse_qsl
+
     dashboard = dashboard_of(request)
-    form = await request.form()
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        return PlainTextResponse("refused: too large", status_code=413)
+    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     token = request.headers.get(security.CSRF_HEADER) or form.get(security.CSRF_FIELD)
-    if not isinstance(token, str) or not security.same(token, dashboard.csrf):
+    if token is None or not security.same(token, dashboard.csrf):
         return PlainTextResponse("refused: no valid CSRF token", status_code=403)
     action = request.path_params["action"]
     experiment = str(form.get("experiment") or "")

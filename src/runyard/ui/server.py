@@ -139,7 +139,7 @@ class Guard:
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 extra = {b"x-content-type-options": b"nosniff", b"x-frame-options": b"DENY",
-                         b"referrer-policy": b"no-referrer",
+                         b"referrer-policy": b"same-origin",
                          b"content-security-policy": CSP.format(eval=" 'unsafe-eval'" if eval_ok else "").encode()}
                 headers += [(k, v) for k, v in extra.items() if k not in names]
                 message = {**message, "headers": headers}
