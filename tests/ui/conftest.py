@@ -2,7 +2,8 @@
 real ``runyard ui`` subprocesses, started once for all the tests here and stopped by their pid.
 
 ``study`` (8 runs: lr × seed × note, one note being ``<img src=x onerror=alert(1)>``; one ``prep`` step
-shared by all) logs ``loss`` per epoch and writes ``out/model.txt``; a symbolic link out of the home is added to one run's ``out/``.
+shared by all) logs ``loss`` per epoch and writes ``out/model.txt``; a symbolic link out of the home is
+added to one run's ``out/``.
 ``live`` runs while a test watches it: its step logs, then waits for a ``go`` file.
 
 Browser tests use pytest-playwright's ``page`` with Debian's chromium (``executable_path``, no sandbox;

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("pytest_playwright", reason="the browser tests need playwright and pytest-playwright (dev extra)")
 
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect
+from tests.ui.conftest import RUNYARD, XSS, Yard, screenshot
 
-from runyard.store import open_store  # noqa: E402
-from runyard.testing.processes import wait_for  # noqa: E402
-from tests.ui.conftest import RUNYARD, XSS, Yard, screenshot  # noqa: E402
+from runyard.store import open_store
+from runyard.testing.processes import wait_for
 
 
 def runs_of(yard: Yard, experiment: str) -> list[Any]:
@@ -29,7 +30,8 @@ def test_runs_table_sorts_filters_groups_and_marks_the_best(yard: Yard, page: Pa
     page.get_by_role("link", name="study", exact=True).click()
     rows = page.locator("#runs-table tbody tr")
     expect(rows).to_have_count(8)
-    expect(page.locator("#runs-table thead th")).to_contain_text(["name", "status", "lr", "note", "seed", "acc", "loss", "duration"])
+    headers = ["name", "status", "lr", "note", "seed", "acc", "loss", "duration"]
+    expect(page.locator("#runs-table thead th")).to_contain_text(headers)
     acc = page.locator("#runs-table thead a.sort", has_text="acc")
     acc.click()  # ascending, then descending: the server sorts
     expect(page.locator("#runs-table thead")).to_contain_text("acc ▲")
@@ -80,7 +82,7 @@ def test_run_page_draws_the_stored_curve_and_lists_artifacts_and_provenance(yard
     link = page.locator("#steps a", has_text="model.txt")
     with page.expect_download() as download:
         link.click()
-    assert open(download.value.path()).read().startswith("lr=")
+    assert Path(download.value.path()).read_text().startswith("lr=")
     assert page.locator("#steps a", has_text="escape").count() == 0  # a link out of the home is not listed
     expect(page.locator("table.prov").last).to_contain_text("python train.py")
     screenshot(page, "run")

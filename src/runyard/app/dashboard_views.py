@@ -34,7 +34,7 @@ def plan_graph(store: ResultsReader, experiment: str, *, limit: int = MAX_GRAPH_
     for ex in kept:  # submission order puts needs first
         depth[ex.key] = 1 + max((depth.get(k, 0) for k in ex.needs if k in known), default=-1)
     columns: dict[int, int] = {}
-    nodes = []
+    nodes: list[dict[str, Any]] = []
     for ex in kept:
         column = depth[ex.key]
         row = columns.get(column, 0)
@@ -43,13 +43,13 @@ def plan_graph(store: ResultsReader, experiment: str, *, limit: int = MAX_GRAPH_
         nodes.append({"key": ex.key, "short": ex.key[:12], "step": ex.step, "status": str(ex.status),
                       "runs": shared.get(ex.key, 0), "label": label,
                       "x": 10 + column * (NODE_W + GAP_X), "y": 10 + row * (NODE_H + GAP_Y)})
-    where = {n["key"]: n for n in nodes}
+    at = {str(n["key"]): (int(n["x"]), int(n["y"])) for n in nodes}
     edges = []
     for ex in kept:
         for need in ex.needs:
-            if need in where:
-                a, b = where[need], where[ex.key]
-                edges.append({"x1": a["x"] + NODE_W, "y1": a["y"] + NODE_H / 2, "x2": b["x"], "y2": b["y"] + NODE_H / 2})
+            if need in at:
+                (x1, y1), (x2, y2) = at[need], at[ex.key]
+                edges.append({"x1": x1 + NODE_W, "y1": y1 + NODE_H / 2, "x2": x2, "y2": y2 + NODE_H / 2})
     width = 20 + max(columns, default=0) * (NODE_W + GAP_X) + NODE_W
     height = 20 + max(columns.values(), default=1) * (NODE_H + GAP_Y)
     return {"experiment": name, "nodes": nodes, "edges": edges, "width": width, "height": height,
@@ -67,7 +67,7 @@ def queue(store: ResultsReader) -> dict[str, Any]:
     running = store.executions(None, statuses=[Status.RUNNING])
     workers = store.workers()
     lost = lost_among(running, workers) if running else set()
-    names = {}
+    names: dict[str, tuple[str | None, str | None, str | None]] = {}
     for run in store.runs(None) if running else []:
         for step, key in run.steps:
             names.setdefault(key, (run.id, run.name, step))

@@ -14,7 +14,8 @@ MIN_POINTS = 4
 MAX_POINTS = 20_000
 
 
-def min_max(steps: Sequence[float] | Any, values: Sequence[float] | Any, points: int) -> tuple[list[float], list[float]]:
+def min_max(steps: Sequence[float] | Any, values: Sequence[float] | Any,
+            points: int) -> tuple[list[float], list[float]]:
     """``(steps, values)`` sorted by step, at most ``points`` long (``points`` clamped to 4 … 20,000)."""
     import numpy as np
 

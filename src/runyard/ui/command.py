@@ -67,7 +67,8 @@ def ui(host: str, port: int, token: str | None, readonly: bool, home: str | None
     from runyard.app.stores import open_existing
     from runyard.home import resolve_home, resolve_store_url
     from runyard.ui import security
-    from runyard.ui.server import Dashboard, serve
+    from runyard.ui.context import Dashboard
+    from runyard.ui.server import serve
 
     resolved = resolve_home(home)
     url = resolve_store_url(store_url, resolved)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from runyard.ui.server import Dashboard
+    from runyard.ui.context import Dashboard
 
 INLINE_IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                  ".webp": "image/webp"}
@@ -55,8 +55,8 @@ def runs_page(request: Request) -> Response:
 
     experiment = request.path_params["experiment"]
     query = request.query_params
-    args = {"where": query.get("where", ""), "sort": query.get("sort", ""), "over": query.get("over", ""),
-            "stage": query.get("stage") or None}
+    args: dict[str, Any] = {"where": query.get("where", ""), "sort": query.get("sort", ""),
+                            "over": query.get("over", ""), "stage": query.get("stage") or None}
     error = None
     try:
         page = int(query.get("page", "1") or 1)
@@ -77,7 +77,8 @@ def runs_page(request: Request) -> Response:
 
 
 def run_page(request: Request) -> Response:
-    from runyard.app.dashboard_run import log_tail, run_page as details
+    from runyard.app.dashboard_run import log_tail
+    from runyard.app.dashboard_run import run_page as details
 
     dashboard = dashboard_of(request)
     with dashboard.reading() as store:
@@ -88,7 +89,8 @@ def run_page(request: Request) -> Response:
 
 def run_live(request: Request) -> Response:
     """The steps table and the log tail of a run, polled while it runs; the last answer stops the polling."""
-    from runyard.app.dashboard_run import log_tail, run_page as details
+    from runyard.app.dashboard_run import log_tail
+    from runyard.app.dashboard_run import run_page as details
 
     dashboard = dashboard_of(request)
     with dashboard.reading() as store:
@@ -147,10 +149,10 @@ def queue_live(request: Request) -> Response:
 
 async def control(request: Request) -> Response:
     """POST /control/pause|resume|cancel|priority (CSRF token in the form or the X-CSRF-Token header)."""
+    from urllib.parse import parse_qsl
+
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import PlainTextResponse, RedirectResponse
-
-    from urllib.parse import parse_qsl
 
     dashboard = dashboard_of(request)
     body = await request.body()

@@ -21,7 +21,7 @@ def environment() -> jinja2.Environment:
         from runyard.errors import MissingDependency
 
         raise MissingDependency("jinja2", "ui", "runyard ui") from err
-    from runyard.ui.server import TEMPLATES
+    from runyard.ui.context import TEMPLATES
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
