@@ -5,7 +5,7 @@ chart. Paths are given relative to the home, so the UI serves files from inside 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runyard.errors import RunNotFound, suggest
@@ -157,39 +157,66 @@ def run_series(store: ResultsReader, run: str, metric: str, points: int = 2000,
 
 def series(store: ResultsReader, experiment: str, run_ids: list[str], metric: str,
            points: int = 2000) -> list[dict[str, Any]]:
-    """Metric ``metric`` of each of ``run_ids`` (one query), each cut to at most ``points`` points."""
-    import numpy as np
+    """Metric ``metric`` of each of ``run_ids``, each cut to at most ``points`` points: a short series is
+    read whole and cut here; a long one (over ENVELOPE_ABOVE points) is cut by the database."""
+    from runyard.app.downsample import MAX_POINTS, MIN_POINTS
 
-    from runyard.app.downsample import min_max
-
-    step_name, name = _metric_name(store, experiment, run_ids, metric)
-    data = store.metric_series(experiment, name, run_ids=run_ids)
-    run_col = np.asarray(data.get("run_id", []), dtype=object)
-    step_col = np.asarray(data.get("step_name", []), dtype=object)
-    x_col = np.asarray([np.nan if s is None else s for s in data.get("step", [])], dtype=float)
-    y_col = np.asarray([np.nan if v is None else v for v in data.get("value", [])], dtype=float)
-    t_col = np.asarray(data.get("time", []), dtype=float)
+    points = max(MIN_POINTS, min(MAX_POINTS, int(points)))
+    records = [store.run(r, experiment) for r in run_ids]
+    keys = [key for record in records for _, key in record.steps]
+    summaries = store.metric_summaries(keys)
     out = []
-    for run_id in run_ids:
-        mask = run_col == run_id
-        if step_name is not None:
-            mask &= step_col == step_name
-        x, y = x_col[mask], y_col[mask]
-        if len(x) and bool(np.isnan(x).all()):  # no steps logged: the order they came in
-            x = np.arange(len(x), dtype=float)
-        elif len(x) and bool(np.isnan(x).any()):
-            order = np.argsort(t_col[mask], kind="stable")
-            x, y = np.arange(len(x), dtype=float), y[order]
-        steps, values = min_max(x, y, points)
-        out.append({"run": run_id, "metric": metric, "total": int(mask.sum()), "steps": steps, "values": values})
+    for record in records:
+        found = _reporting(record.steps, summaries, metric)
+        if found is None:
+            out.append({"run": record.id, "metric": metric, "total": 0, "steps": [], "values": []})
+            continue
+        key, name, count = found
+        envelope = store.metric_envelope(key, name, points // 2) if count > ENVELOPE_ABOVE else None
+        if envelope is not None:
+            steps, values = _from_envelope(envelope)
+        else:
+            steps, values = _cut(store.metric_points(key, name), points)
+        out.append({"run": record.id, "metric": metric, "total": count, "steps": steps, "values": values})
     return out
 
 
-def _metric_name(store: ResultsReader, experiment: str, run_ids: list[str], metric: str) -> tuple[str | None, str]:
-    """``loss`` → (None, "loss"); ``train.loss`` → ("train", "loss") when some run has a step ``train``."""
+ENVELOPE_ABOVE = 20_000
+
+
+def _reporting(steps: Sequence[tuple[str, str]], summaries: Mapping[str, Mapping[str, Any]],
+               metric: str) -> tuple[str, str, int] | None:
+    """(execution key, metric name, points) of the step of the run reporting ``metric`` (``loss`` when
+    one step reports it, ``train.loss`` for the step ``train``)."""
     head, dot, tail = metric.partition(".")
-    if dot and tail:
-        steps = {step for r in run_ids for step, _ in store.run(r, experiment).steps}
-        if head in steps:
-            return head, tail
-    return None, metric
+    for step, key in steps:
+        if dot and step == head and tail in summaries.get(key, {}):
+            return key, tail, int(summaries[key][tail].count)
+    for _, key in steps:
+        if metric in summaries.get(key, {}):
+            return key, metric, int(summaries[key][metric].count)
+    return None
+
+
+def _cut(found: Sequence[Any], points: int) -> tuple[list[float], list[float]]:
+    """Points read whole, cut to ``points`` (no steps logged: numbered in the order they came)."""
+    from runyard.app.downsample import min_max
+
+    ordered = sorted(found, key=lambda p: (p.time or 0.0))
+    if any(p.step is None for p in ordered):
+        return min_max(list(range(len(ordered))), [p.value for p in ordered], points)
+    return min_max([p.step for p in ordered], [p.value for p in ordered], points)
+
+
+def _from_envelope(rows: Sequence[tuple[int, int, float | None, float | None, int]]) -> tuple[list[float], list[Any]]:
+    """Each bucket as two points, its lowest value at its first step and its highest at its last (one point
+    for a bucket of one step): steps stay strictly increasing, and the chart draws the series' envelope."""
+    steps: list[float] = []
+    values: list[Any] = []
+    for first, last, low, high, _ in rows:
+        steps.append(float(first))
+        values.append(low)
+        if last != first:
+            steps.append(float(last))
+            values.append(high)
+    return steps, values
