@@ -4,10 +4,13 @@ Builds SQLite stores of N synthetic finished runs (``bench/compare.py``'s builde
 3 steps a run), serves each with a real ``runyard ui`` subprocess and times, best of ``--repeat``, HTTP
 requests of the runs table (first page, sorted, filtered + sorted, grouped ``--over seed``, and the JSON
 API), against the baseline in the same run: ``runyard.open(home).runs(exp).df``, the DataFrame the table is
-made from (in-process, no HTTP). Then one execution gets a 1,000,000-point series: the time to answer
-``/api/runs/<run>/metrics/loss?points=2000`` and the points it returns, against reading the raw series from
-the store (``Store.metric_series``). Last, the bytes of each page and of the files it loads, as sent
-(gzip) and unpacked.
+made from (in-process, no HTTP). "first" is the first request of a view, "best" the best of
+``--repeat``: the dashboard keeps the runs it read (per experiment and filter) while nothing changes, so a
+re-sort, a page or a grouping of the same view answers without reading the store again.
+
+Then one execution gets a 1,000,000-point series: the time to answer ``/api/runs/<run>/metrics/loss?points=2000``
+and the points it returns, against reading the raw series from the store (``Store.metric_series``).
+Last, the bytes of each page and of the files it loads, as sent (gzip) and unpacked.
 
 Budgets: the runs table of 10,000 runs in <= 1 s; 100,000 usable; 1,000,000 points sent as <= 2,000.
 
@@ -58,24 +61,30 @@ def fetch(port: int, path: str, *, packed: bool = False) -> tuple[int, bytes]:
         connection.close()
 
 
-def best(func: Callable[[], object], repeat: int) -> tuple[float, object]:
+def timings(func: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    """(first, best) wall time of ``repeat`` calls, and the last result."""
     times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)
-    return min(times), result
+    return times[0], min(times), result
 
 
-def timed_get(port: int, path: str, repeat: int) -> tuple[float, int]:
+def best(func: Callable[[], object], repeat: int) -> tuple[float, object]:
+    _, fastest, result = timings(func, repeat)
+    return fastest, result
+
+
+def timed_get(port: int, path: str, repeat: int) -> tuple[float, float, int]:
     def get() -> object:
         status, body = fetch(port, path)
         if status != 200:
             sys.exit(f"GET {path}: {status} {body[:300]!r}")
         return len(body)
 
-    seconds, size = best(get, repeat)
-    return seconds, int(size)  # type: ignore[call-overload]
+    first, fastest, size = timings(get, repeat)
+    return first, fastest, int(size)  # type: ignore[call-overload]
 
 
 def add_long_series(home: Path) -> tuple[str, str]:
@@ -147,19 +156,20 @@ def main() -> None:
             try:
                 fetch(port, "/")  # the first request opens the store
                 print(f"\n{count:,} runs — baseline runyard.open().runs().df: {t_base:.3f} s")
-                print(f"{'request':58} {'seconds':>8} {'× base':>7} {'bytes':>9}")
+                print(f"{'request':52} {'first s':>8} {'× base':>7} {'best s':>7} {'× base':>7} {'bytes':>8}")
                 where = quote("lr < 0.05 and data == wmt14")
                 for label, path in [
                     ("runs table, first page", f"/e/{EXPERIMENT}"),
                     ("sorted by -bleu", f"/e/{EXPERIMENT}?sort=-bleu"),
-                    ("filtered (lr < 0.05 and data == wmt14), sorted", f"/e/{EXPERIMENT}?where={where}&sort=loss"),
+                    ("filtered (lr < 0.05, data == wmt14), sorted", f"/e/{EXPERIMENT}?where={where}&sort=loss"),
                     ("grouped over seed (mean ± std)", f"/e/{EXPERIMENT}?over=seed&sort=-bleu"),
                     ("page 100", f"/e/{EXPERIMENT}?sort=-bleu&page=100"),
                     ("/api/runs sorted (JSON, 50 rows)", "/api/runs?" + urlencode(
                         {"experiment": EXPERIMENT, "sort": "-bleu"})),
                 ]:
-                    seconds, size = timed_get(port, path, args.repeat)
-                    print(f"{label:58} {seconds:8.3f} {seconds / t_base:7.2f} {size:9,}")
+                    first, seconds, size = timed_get(port, path, args.repeat)
+                    print(f"{label:52} {first:8.3f} {first / t_base:7.2f} {seconds:7.3f} {seconds / t_base:7.2f} "
+                          f"{size:8,}")
                 if count == sizes[0]:
                     series_figures(home, port, args.repeat)
                     print("\npage weights (10k-run store): HTML and the files it loads, unpacked / as sent (gzip)")
@@ -190,10 +200,10 @@ def series_figures(home: Path, port: int, repeat: int) -> None:
         t_raw, raw = best(lambda: store.metric_series(EXPERIMENT, "loss", run_ids=[run_id]), repeat)
     total = len(raw["value"])  # type: ignore[index]
     path = f"/api/runs/{run_id}/metrics/loss?points=2000"
-    seconds, size = timed_get(port, path, repeat)
+    _, seconds, size = timed_get(port, path, repeat)
     answer = json.loads(fetch(port, path)[1])
     print(f"\n{total:,}-point series — baseline Store.metric_series (raw rows): {t_raw:.3f} s")
-    print(f"{'/api/runs/<run>/metrics/loss?points=2000':58} {seconds:8.3f} {seconds / t_raw:7.2f} {size:9,}"
+    print(f"{'/api/runs/<run>/metrics/loss?points=2000':52} {seconds:8.3f} {seconds / t_raw:7.2f} {size:9,}"
           f"  → {len(answer['steps']):,} points of {answer['total']:,}")
 
 

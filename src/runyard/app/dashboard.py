@@ -69,10 +69,43 @@ class RunsPage:
                 "pages": self.pages, "per_page": self.per_page, "best": self.best, "running": self.running}
 
 
+class RunSets:
+    """The runs of recent tables, kept while their experiment has nothing running and nothing changed
+    (same counts by status, same update time) for at most ``max_age`` seconds: sorting, paging and
+    grouping a large sweep then reads the store once."""
+
+    def __init__(self, max_age: float = 15.0, size: int = 8) -> None:
+        self.max_age = max_age
+        self.size = size
+        self._kept: dict[tuple[str, str, str], tuple[tuple[Any, ...], float, Any]] = {}
+
+    def get(self, store: ResultsReader, experiment: str, where: str, stage: str | None) -> Any:
+        import time
+
+        from runyard.analyze.yard import RunSet, Yard
+        from runyard.model import Status
+
+        counts = store.counts(experiment)
+        state = (tuple(sorted((str(k), v) for k, v in counts.items())), store.experiment(experiment).updated)
+        now = time.monotonic()
+        key = (experiment, where, stage or "")
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == state and now - kept[1] < self.max_age:
+            return kept[2]
+        runset = RunSet(Yard(store), experiment, where or None, stage)  # type: ignore[arg-type]
+        if not counts.get(Status.RUNNING):
+            if len(self._kept) >= self.size:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = (state, now, runset)
+        return runset
+
+
 def runs_page(store: ResultsReader, experiment: str, *, where: str | None = None, sort: str | None = None,
-              over: str | None = None, page: int = 1, per_page: int = PER_PAGE, stage: str | None = None) -> RunsPage:
+              over: str | None = None, page: int = 1, per_page: int = PER_PAGE, stage: str | None = None,
+              cache: RunSets | None = None) -> RunsPage:
     """One page of the runs table of ``experiment``. ``where``/``sort``/``over``/``stage`` as in
-    ``runyard compare``. UsageError (one clear message) for a bad expression or an unknown name."""
+    ``runyard compare``; ``cache`` keeps the runs read for the next call. UsageError (one clear message)
+    for a bad expression or an unknown name."""
     from runyard.analyze.compare import compare, parse_sort
     from runyard.analyze.table import choose_experiment
     from runyard.analyze.yard import RunSet, Yard
@@ -83,7 +116,10 @@ def runs_page(store: ResultsReader, experiment: str, *, where: str | None = None
         raise UsageError(f"page must be 1 or more, not {page}")
     name = choose_experiment(store, experiment)
     where = (where or "").strip()
-    runset = RunSet(Yard(store), name, where or None, stage)  # type: ignore[arg-type]
+    if cache is not None:
+        runset = cache.get(store, name, where, stage)
+    else:
+        runset = RunSet(Yard(store), name, where or None, stage)  # type: ignore[arg-type]
 
     results = runset.results([n for n, _ in parse_sort(sort)])
     table = compare(results, sort=sort or None, over=over or None)

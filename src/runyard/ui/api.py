@@ -45,7 +45,8 @@ def runs(request: Request) -> Response:
     with dashboard_of(request).reading() as store:
         page = runs_page(store, query.get("experiment", ""), where=query.get("where"), sort=query.get("sort"),
                          over=query.get("over"), stage=query.get("stage") or None,
-                         page=_int(request, "page", 1), per_page=_int(request, "per_page", 50))
+                         page=_int(request, "page", 1), per_page=_int(request, "per_page", 50),
+                         cache=dashboard_of(request).runsets)
     return reply(page.to_json())
 
 

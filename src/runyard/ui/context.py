@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runyard.app.dashboard import RunSets
 from runyard.ui import security
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Dashboard:
     token: str | None
     csrf: str = field(default_factory=security.new_token)
     allowed_hosts: set[str] = field(default_factory=set)
+    runsets: RunSets = field(default_factory=RunSets)
     _reader: ResultsReader | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -67,7 +67,7 @@ def runs_page(request: Request) -> Response:
         if experiment not in store.experiments():
             raise RunNotFound(f"no experiment {experiment!r} (experiments: {', '.join(store.experiments()) or 'none'})")
         try:
-            result = table(store, experiment, page=page, **args)
+            result = table(store, experiment, page=page, cache=dashboard_of(request).runsets, **args)
         except UsageError as err:
             error = str(err)
     values = {"experiment": experiment, "table": result, "error": error, "args": args, "title": experiment}
