@@ -74,7 +74,7 @@ class RunSets:
     (same counts by status, same update time) for at most ``max_age`` seconds: sorting, paging and
     grouping a large sweep then reads the store once."""
 
-    def __init__(self, max_age: float = 15.0, size: int = 8) -> None:
+    def __init__(self, max_age: float = 120.0, size: int = 8) -> None:
         self.max_age = max_age
         self.size = size
         self._kept: dict[tuple[str, str, str], tuple[tuple[Any, ...], float, Any]] = {}
