@@ -14,10 +14,17 @@ import pytest
 pytest.importorskip("pytest_playwright", reason="the browser tests need playwright and pytest-playwright (dev extra)")
 
 from playwright.sync_api import Page, expect
-from tests.ui.conftest import RUNYARD, XSS, Yard, screenshot
 
 from runyard.store import open_store
 from runyard.testing.processes import wait_for
+
+from .conftest import RUNYARD, XSS, Yard, screenshot
+
+
+@pytest.fixture(autouse=True)
+def patient_expect() -> None:
+    """Waits end on the event; 60 s only bounds a hang on a busy machine (not a timing assumption)."""
+    expect.set_options(timeout=60_000)
 
 
 def runs_of(yard: Yard, experiment: str) -> list[Any]:
@@ -91,7 +98,7 @@ def test_run_page_draws_the_stored_curve_and_lists_artifacts_and_provenance(yard
 def test_compare_overlays_curves_and_draws_parallel_coordinates(yard: Yard, page: Page) -> None:
     page.goto(f"{yard.server.url}compare?experiment=study&metric=acc")
     parcoords = page.locator("#parcoords")
-    expect(parcoords).to_have_attribute("data-drawn", "1", timeout=30_000)
+    expect(parcoords).to_have_attribute("data-drawn", "1")
     assert parcoords.get_attribute("data-runs") == "8"
     titles = parcoords.locator("text.axis-title").all_text_contents()
     assert sorted(titles[:-1]) == ["lr", "note", "seed"] and titles[-1] == "acc"
@@ -166,8 +173,8 @@ def test_a_running_run_updates_without_a_reload(yard: Yard, page: Page) -> None:
         navigations: list[str] = []
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
         go.touch()
-        expect(page.locator("#log")).to_contain_text("epoch 2 finished", timeout=30_000)
-        expect(page.locator("#live")).to_have_attribute("data-status", "done", timeout=30_000)
+        expect(page.locator("#log")).to_contain_text("epoch 2 finished")
+        expect(page.locator("#live")).to_have_attribute("data-status", "done")
         expect(page.locator("#steps")).to_contain_text("done")
         expect(curve).to_have_attribute("data-total", "2")
         assert navigations == []  # all of it without reloading the page

@@ -8,10 +8,9 @@ import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import pytest
-from tests.ui.conftest import Server, Yard
-
 from runyard.store import open_store
+
+from .conftest import Server, Yard
 
 
 def request(server: Server, method: str, path: str, *, body: str | None = None,
@@ -64,10 +63,10 @@ TRAVERSALS = [
 ]
 
 
-@pytest.mark.parametrize("path", TRAVERSALS)
-def test_files_outside_the_home_are_refused(yard: Yard, path: str) -> None:
-    status, _, body = request(yard.server, "GET", path)
-    assert status in (403, 404) and "root:" not in body
+def test_files_outside_the_home_are_refused(yard: Yard) -> None:
+    for path in TRAVERSALS:
+        status, _, body = request(yard.server, "GET", path)
+        assert status in (403, 404) and "root:" not in body, path
 
 
 def test_a_symbolic_link_out_of_the_home_is_refused_and_a_real_artifact_is_served(yard: Yard) -> None:

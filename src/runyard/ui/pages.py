@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -209,30 +208,6 @@ def file_download(request: Request) -> Response:
     ext = os.path.splitext(name)[1].lower()
     media = INLINE_IMAGES.get(ext, "text/plain; charset=utf-8")
     return FileResponse(path, media_type=media, headers={"content-security-policy": "sandbox"})
-
-
-def plotly_js(request: Request) -> Response:
-    """plotly.js from the installed ``plotly`` package (parallel coordinates), cached by the browser."""
-    from starlette.responses import FileResponse, PlainTextResponse
-
-    found = plotly_file()
-    if found is None:
-        return PlainTextResponse("plotly.js is not installed: pip install 'runyard[ui]'", status_code=404)
-    return FileResponse(found, media_type="text/javascript", headers={"cache-control": "max-age=86400"})
-
-
-@cache
-def plotly_file() -> str | None:
-    import importlib.util
-
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        candidate = os.path.join(folder, "package_data", "plotly.min.js")
-        if os.path.isfile(candidate):
-            return candidate
-    return None
 
 
 def exception_handlers() -> dict[Any, Any]:

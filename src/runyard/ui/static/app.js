@@ -97,7 +97,7 @@ async function parcoords() {
   if (el.dataset.where) params.set("where", el.dataset.where);
   try {
     const data = await getJSON("/api/parallel?" + params.toString());
-    if (typeof Plotly === "undefined") throw new Error("plotly.js is not installed: pip install 'runyard[ui]'");
+    if (typeof Plotly === "undefined") throw new Error("plotly.js did not load");
     const metric = data.dimensions[data.dimensions.length - 1];
     const trace = {
       type: "parcoords",
