@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from runyard.store.roles import ResultsReader
 
 MAX_GRAPH_NODES = 400
+MAX_NAMED = 20_000  # step executions of an experiment beyond which the queue does not look up run names
 NODE_W, NODE_H, GAP_X, GAP_Y = 170, 44, 60, 14
 
 
@@ -68,9 +69,12 @@ def queue(store: ResultsReader) -> dict[str, Any]:
     workers = store.workers()
     lost = lost_among(running, workers) if running else set()
     names: dict[str, tuple[str | None, str | None, str | None]] = {}
-    for run in store.runs(None) if running else []:
-        for step, key in run.steps:
-            names.setdefault(key, (run.id, run.name, step))
+    for experiment in sorted({e.experiment for e in running}):
+        if sum(store.counts(experiment).values()) > MAX_NAMED:
+            continue  # a huge sweep: its running steps are shown without their run's name
+        for run in store.runs(experiment):
+            for step, key in run.steps:
+                names.setdefault(key, (run.id, run.name, step))
     steps = [{"key": e.key, "short": e.key[:12], "experiment": e.experiment, "step": e.step,
               "run": names.get(e.key, (None, None, None))[0], "run_name": names.get(e.key, (None, None, None))[1],
               "worker": e.worker_id, "host": e.host, "pid": e.pid, "attempts": e.attempts,

@@ -210,6 +210,12 @@ def file_download(request: Request) -> Response:
     return FileResponse(path, media_type=media, headers={"content-security-policy": "sandbox"})
 
 
+def no_icon(request: Request) -> Response:
+    from starlette.responses import Response
+
+    return Response(status_code=204)
+
+
 def exception_handlers() -> dict[Any, Any]:
     async def known(request: Request, exc: Exception) -> Response:
         from starlette.responses import JSONResponse

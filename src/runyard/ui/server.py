@@ -52,6 +52,7 @@ def make_app(dashboard: Dashboard) -> Starlette:
         Route("/api/parallel", api.parallel),
         Route("/api/graph/{experiment:path}", api.graph),
         Route("/api/queue", api.queue),
+        Route("/favicon.ico", pages.no_icon),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
     if not dashboard.readonly:  # read-only: no route changes anything
