@@ -1,10 +1,11 @@
-"""The dashboard under test: a home with real finished runs (made by a real ``runyard run``) served by
-real ``runyard ui`` subprocesses, started once for all the tests here and stopped by their pid.
+"""The dashboard under test: a home with real finished runs (made by a real ``runyard run``, once for the
+whole test run) served by a real ``runyard ui`` subprocess per test process, stopped by its pid.
 
 ``study`` (8 runs: lr × seed × note, one note being ``<img src=x onerror=alert(1)>``; one ``prep`` step
 shared by all) logs ``loss`` per epoch and writes ``out/model.txt``; a symbolic link out of the home is
 added to one run's ``out/``.
-``live`` runs while a test watches it: its step logs, then waits for a ``go`` file.
+``quiet`` (one run) is the experiment the queue's controls pause and resume. ``live`` runs while a test
+watches it: its step logs, then waits for a ``go`` file.
 
 Browser tests use pytest-playwright's ``page`` with Debian's chromium (``executable_path``, no sandbox;
 no browser is downloaded). Set RUNYARD_UI_SCREENSHOTS=docs/img to write docs/ui.md's screenshots."""
@@ -67,6 +68,12 @@ runyard.log(loss=0.25, step=2)
 print("epoch 2 finished", flush=True)
 '''
 
+QUIET_YAML = '''
+experiment: quiet
+steps:
+  noop: python -c "print('nothing to do')"
+'''
+
 LIVE_YAML = '''
 experiment: live
 steps:
@@ -121,23 +128,46 @@ def stop(server: Server) -> None:
 @pytest.fixture(scope="session")
 def yard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Yard]:
     pytest.importorskip("starlette", reason="runyard ui needs the ui extra: pip install 'runyard[ui]'")
-    folder = tmp_path_factory.mktemp("ui")
+    folder = made_once(tmp_path_factory)
+    server = start_ui(folder / ".runyard")
+    try:
+        yield Yard(folder, folder / ".runyard", server)
+    finally:
+        stop(server)
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the runs, made by the first pytest-xdist worker that needs it (under a lock in the
+    folder the workers share) and read by the others, each serving it with its own ``runyard ui``."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "ui-runs"
+    with open(shared / "ui-runs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / "made").exists():
+            make_runs(folder)
+            (folder / "made").touch()
+    return folder
+
+
+def make_runs(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
     (folder / "train.py").write_text(TRAIN_PY)
     (folder / "runyard.yaml").write_text(textwrap.dedent(STUDY_YAML))
     (folder / "live.py").write_text(LIVE_PY)
     (folder / "live.yaml").write_text(textwrap.dedent(LIVE_YAML))
     home = folder / ".runyard"
     env = {**os.environ, "RUNYARD_HOME": str(home)}
-    done = subprocess.run([RUNYARD, "run", "runyard.yaml"], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
+    (folder / "quiet.yaml").write_text(textwrap.dedent(QUIET_YAML))
+    for spec in ("runyard.yaml", "quiet.yaml"):
+        done = subprocess.run([RUNYARD, "run", spec], cwd=folder, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
     model = next(home.glob("study/steps/train/*/out/model.txt"))
     (model.parent / "escape").symlink_to("/etc/passwd")
-    server = start_ui(home)
-    try:
-        yield Yard(folder, home, server)
-    finally:
-        stop(server)
 
 
 @pytest.fixture(scope="session")

@@ -123,15 +123,15 @@ def test_step_graph_draws_a_shared_step_once_and_the_queue_controls_work(yard: Y
     screenshot(page, "graph")
 
     page.goto(f"{yard.server.url}queue")
-    row = page.locator("#queue-experiments tr", has_text="study")
+    row = page.locator("#queue-experiments tr", has_text="quiet")
     row.get_by_role("button", name="pause").click()
-    expect(page.locator("#note")).to_contain_text("study paused")
+    expect(page.locator("#note")).to_contain_text("quiet paused")
     with open_store(yard.store_url, readonly=True) as store:
-        assert store.experiment("study").paused
-    page.locator("#queue-experiments tr", has_text="study").get_by_role("button", name="resume").click()
-    expect(page.locator("#note")).to_contain_text("study resumed")
+        assert store.experiment("quiet").paused
+    page.locator("#queue-experiments tr", has_text="quiet").get_by_role("button", name="resume").click()
+    expect(page.locator("#note")).to_contain_text("quiet resumed")
     with open_store(yard.store_url, readonly=True) as store:
-        assert not store.experiment("study").paused
+        assert not store.experiment("quiet").paused
     screenshot(page, "queue")
 
 
