@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from runyard.store import open_store
 
@@ -92,6 +92,14 @@ def test_state_changes_need_a_post_with_the_csrf_token(yard: Yard) -> None:
     assert status == 403
     status, _, _ = request(yard.server, "GET", "/control/pause")
     assert status == 405
+    for action, said in (("priority", "quiet: 0 queued steps now have priority 3"),
+                         ("cancel", "cancelled experiment quiet: 0 steps")):
+        status, headers, _ = request(yard.server, "POST", f"/control/{action}", headers=form,
+                                     body=f"experiment=quiet&priority=3&csrf={csrf}")
+        assert status == 303 and unquote(headers["location"]) == f"/queue?done={said}"
+    status, _, body = request(yard.server, "POST", "/control/priority", headers=form,
+                              body=f"experiment=quiet&priority=high&csrf={csrf}")
+    assert status == 400 and "priority must be a whole number, not &#39;high&#39;" in body  # escaped
     with open_store(yard.store_url, readonly=True) as store:
         assert not store.experiment("study").paused
     status, _, _ = request(yard.server, "GET", "/", headers={"host": "evil.example"})  # DNS rebinding
