@@ -113,7 +113,8 @@ class Guard:
                 if not security.same(given, dashboard.token):
                     return PlainTextResponse("refused: wrong token", status_code=401)
                 rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+                path = "/" + request.url.path.lstrip("/")  # never //elsewhere (another site)
+                target = path + (f"?{urlencode(rest)}" if rest else "")
                 response = RedirectResponse(target, status_code=303)
                 response.set_cookie(security.TOKEN_COOKIE, dashboard.token, httponly=True, samesite="strict")
                 return response
