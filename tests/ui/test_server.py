@@ -119,6 +119,8 @@ def test_every_interface_needs_the_token_and_read_only_serves_no_change(yard: Ya
     status, headers, _ = request(exposed, "GET", f"/e/study?token={exposed.token}&sort=acc")
     assert status == 303 and headers["location"] == "/e/study?sort=acc"
     cookie = headers["set-cookie"].split(";", 1)[0]
+    status, headers, _ = request(exposed, "GET", f"//evil.example/?token={exposed.token}")
+    assert status == 303 and headers["location"] == "/evil.example/"  # stays on the dashboard
     status, _, page = request(exposed, "GET", "/queue", headers={"cookie": cookie})
     assert status == 200 and 'method="post"' not in page and "read-only" in page
     csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
