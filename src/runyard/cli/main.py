@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plot": ("runyard.cli.report_cmd", "plot", "Draw a metric's curves: HTML, PNG or SVG."),
     "export": ("runyard.cli.export_cmd", "export", "Export runs to another tool (TensorBoard, MLflow)."),
     "import": ("runyard.cli.import_cmd", "import_", "Import runs from another tool (mlflow)."),
+    "ui": ("runyard.ui.command", "ui", "Serve the web dashboard: runs tables, curves, compare, step graph, queue."),
 }
 
 

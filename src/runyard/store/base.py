@@ -142,6 +142,9 @@ class Store(abc.ABC):
       by the executions of the experiment's runs (of ``run_ids`` only when given), column-wise:
       ``run_id``, ``step_name`` (the run's step), ``step`` (the training step, or None),
       ``value`` (NaN when not a number) and ``time``, ordered by run, step name, time and step.
+    - ``metric_envelope(key, name, buckets)`` reads a long series of execution ``key`` as at most
+      ``buckets`` rows ``(first step, last step, min value, max value, points)``: its step range cut in
+      equal parts, in step order, aggregated by the database; None when some point has no step.
     - ``cancel(experiment, run_ids=None)`` marks the unfinished executions of the experiment (of
       those runs only, minus what they share with other runs) ``cancelled``, with every waiting
       execution downstream of them; returns a ``Cancelled`` naming those that were running (their
@@ -258,6 +261,26 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def metric_points(self, key: str, name: str | None = None) -> list[Metric]: ...
+
+    def metric_envelope(self, key: str, name: str,
+                        buckets: int) -> list[tuple[int, int, float | None, float | None, int]] | None:
+        """See the contract; this default reads every point (SQL stores aggregate in the database)."""
+        points = self.metric_points(key, name)
+        if not points or any(p.step is None for p in points):
+            return None if points else []
+        low = min(p.step for p in points if p.step is not None)
+        span = max(p.step for p in points if p.step is not None) - low + 1
+        rows: dict[int, list[Any]] = {}
+        for p in points:
+            assert p.step is not None
+            bucket = (p.step - low) * buckets // span
+            value = None if p.value != p.value else p.value
+            row = rows.setdefault(bucket, [p.step, p.step, value, value, 0])
+            row[0], row[1], row[4] = min(row[0], p.step), max(row[1], p.step), row[4] + 1
+            if value is not None:
+                row[2] = value if row[2] is None else min(row[2], value)
+                row[3] = value if row[3] is None else max(row[3], value)
+        return [tuple(rows[b]) for b in sorted(rows)]
 
     @abc.abstractmethod
     def metric_summaries(self, keys: Collection[str]) -> dict[str, dict[str, MetricSummary]]: ...

@@ -159,3 +159,29 @@ class MetricsMixin(SqlCore):
             rows = conn.execute(stmt.order_by(m.c.name, m.c.time, m.c.step)).all()
         nan = float("nan")
         return [Metric(n, nan if v is None else v, step, t) for n, v, step, t in rows]
+
+    def metric_envelope(self, key: str, name: str,
+                        buckets: int) -> list[tuple[int, int, float | None, float | None, int]] | None:
+        """Aggregated by the database: one scan of the (exec_key, name) index, ``buckets`` rows out."""
+        from sqlalchemy import BigInteger, cast
+
+        m = _M
+        mine = (m.c.exec_key == key) & (m.c.name == name)
+        with self.tx(write=False) as conn:
+            low, high, stepped, total = conn.execute(
+                select(func.min(m.c.step), func.max(m.c.step), func.count(m.c.step), func.count()).where(mine)).one()
+            if total == 0:
+                return []
+            if stepped != total:
+                return None
+            span = int(high) - int(low) + 1
+            bucket = ((cast(m.c.step, BigInteger) - int(low)) * max(1, int(buckets)) // span).label("bucket")
+            rows = conn.execute(
+                select(bucket, func.min(m.c.step), func.max(m.c.step), func.min(m.c.value), func.max(m.c.value),
+                       func.count()).where(mine).group_by(bucket).order_by(bucket)).all()
+        return [(int(r[1]), int(r[2]), _number(r[3]), _number(r[4]), int(r[5])) for r in rows]
+
+
+def _number(value: Any) -> float | None:
+    """A value as read back: None for NULL and NaN (PostgreSQL keeps NaN, and ranks it above numbers)."""
+    return None if value is None or value != value else float(value)
