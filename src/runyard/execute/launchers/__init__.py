@@ -1,8 +1,8 @@
 """Launchers: how a step is started, watched and terminated (see :mod:`.base` for the protocol).
 
 A worker picks a launcher per kind of step by name from :data:`LAUNCHERS`: ``local`` (a process group on
-this machine, the default) and ``inline`` (a call step in the worker's own process: ``runyard run
---inline``).  Another launcher registers itself with :func:`register`; it must pass the contract suite in
+this machine, the default), ``inline`` (a call step in the worker's own process: ``runyard run
+--inline``) and ``warm`` (call steps in persistent Python processes, one per slot: ``runyard run --warm``).  Another launcher registers itself with :func:`register`; it must pass the contract suite in
 :mod:`runyard.testing.launcher_contract`.  A launcher's module is imported when it is first opened.
 """
 
@@ -22,6 +22,7 @@ __all__ = ["LAUNCHERS", "Capabilities", "Clock", "Exit", "Handle", "LaunchReques
 LAUNCHERS: dict[str, str | Callable[[Clock], Launcher]] = {
     "local": "runyard.execute.launchers.local:LocalLauncher",
     "inline": "runyard.execute.launchers.inline:InlineLauncher",
+    "warm": "runyard.execute.launchers.warm:WarmLauncher",
 }
 
 
@@ -40,11 +41,12 @@ def open_launcher(name: str, clock: Clock = time.monotonic) -> Launcher:
     return factory(clock)
 
 
-def routes(default: str = "local", *, inline: bool = False,
+def routes(default: str = "local", *, inline: bool = False, warm: bool = False,
            by_kind: Mapping[str, str] | None = None) -> Callable[[str], str]:
     """Which launcher runs a step of each kind: ``default`` for all, ``inline`` for call steps with
-    ``inline`` (``runyard run --inline``), and ``by_kind`` over both."""
-    chosen = {"call": "inline"} if inline else {}
+    ``inline`` (``runyard run --inline``), ``warm`` for them with ``warm`` (``runyard run --warm``), and
+    ``by_kind`` over these."""
+    chosen = {"call": "inline"} if inline else {"call": "warm"} if warm else {}
     chosen.update(by_kind or {})
     for name in {default, *chosen.values()}:
         _known(name)
