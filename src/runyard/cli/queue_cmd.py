@@ -85,10 +85,13 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
                 grace_help="How long a terminated step may take to exit after SIGTERM before SIGKILL.")
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
+@click.option("--warm", is_flag=True,
+              help="Run Python (call:) steps in warm processes, one per slot, that import the step's module once "
+                   "and run call after call.")
 @friendly
 def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, per_gpu: int, jobs: int | None,
            experiments: tuple[str, ...], burst: bool, max_runs: int | None, lease: float, grace: float,
-           poll: float, store_timeout: float) -> None:
+           poll: float, store_timeout: float, warm: bool) -> None:
     """Pull queued step executions from the store and run them on this machine's slots.
 
     Start one per machine (PostgreSQL store) or several on one (SQLite). Ctrl-C once: finish the
@@ -103,7 +106,7 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
         click.echo(f"warning: {warning}", err=True)
     with open_existing(home, store_url) as store:
         runner = make_worker(store, pool, experiments, lease_seconds=lease, grace=grace, poll_interval=poll,
-                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout)
+                              on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout, warm=warm)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
         _say(f"worker {runner.id} on {store.url}: slots {pool.describe()}; {where}"

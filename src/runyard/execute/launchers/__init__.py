@@ -2,7 +2,8 @@
 
 A worker picks a launcher per kind of step by name from :data:`LAUNCHERS`: ``local`` (a process group on
 this machine, the default), ``inline`` (a call step in the worker's own process: ``runyard run
---inline``) and ``warm`` (call steps in persistent Python processes, one per slot: ``runyard run --warm``).  Another launcher registers itself with :func:`register`; it must pass the contract suite in
+--inline``) and ``warm`` (call steps in persistent Python processes, one per slot: ``runyard run
+--warm``).  Another launcher registers itself with :func:`register`; it must pass the contract suite in
 :mod:`runyard.testing.launcher_contract`.  A launcher's module is imported when it is first opened.
 """
 

@@ -95,7 +95,7 @@ def main(argv: list[str]) -> None:
     os.set_inheritable(answers, False)
     devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     watch = ModuleWatch()
     with os.fdopen(calls, "rb") as lines:
         for line in lines:
