@@ -11,7 +11,11 @@ baselines, in the same run.
 4. Optuna's in-memory loop: `optuna.create_study().optimize(f, n_trials=N, n_jobs=S)` with the same trivial
    objective (when optuna is importable: `pip install optuna`).
 
+The worker's own CPU per execution is printed too: one worker process records every execution, so on an
+idle machine it bounds the rate (a second core runs the calls).
+
 Usage: .venv/bin/python bench/calls.py [--steps 10000] [--slots 2] [--cold-steps 300] [--xargs-steps 1000]
+       [--no-metric] [--no-optuna]  (0 steps: that part is skipped)
 """
 
 from __future__ import annotations
@@ -39,17 +43,30 @@ def write_spec(folder: Path, steps: int, metric: bool) -> Path:
     return spec
 
 
-def time_runyard(folder: Path, steps: int, slots: int, metric: bool, *extra: str) -> tuple[float, float]:
-    """(wall of the whole `runyard run`, span from the first recorded start to the last recorded end)."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def time_runyard(folder: Path, steps: int, slots: int, metric: bool, *extra: str) -> tuple[float, float, float]:
+    """(wall of the whole `runyard run`, span from the first recorded start to the last recorded end, CPU
+    of the `runyard run` process itself: user + sys without its children's, read from /proc once it has
+    exited and before it is reaped)."""
     home = folder / f"home-{time.monotonic_ns()}"
     spec = write_spec(folder, steps, metric)
     start = time.perf_counter()
-    done = subprocess.run([str(BIN / "runyard"), "run", str(spec), "--jobs", str(slots), "--home", str(home), *extra],
-                          env=ENV, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"runyard run {' '.join(extra)} failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
-    return wall, recorded_span(home, steps)
+    argv = [str(BIN / "runyard"), "run", str(spec), "--jobs", str(slots), "--home", str(home), *extra]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, env=ENV, cwd=folder, stdout=subprocess.DEVNULL, stderr=err)
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        wall = time.perf_counter() - start
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / TICKS
+        except OSError:
+            cpu = float("nan")
+        if proc.wait() != 0:
+            err.seek(0)
+            sys.exit(f"runyard run {' '.join(extra)} failed ({proc.returncode}):\n{err.read().decode()[-2000:]}")
+    return wall, recorded_span(home, steps), cpu
 
 
 def recorded_span(home: Path, steps: int) -> float:
@@ -95,34 +112,38 @@ def main() -> None:
     parser.add_argument("--cold-steps", type=int, default=300)
     parser.add_argument("--xargs-steps", type=int, default=1000)
     parser.add_argument("--no-metric", dest="metric", action="store_false", help="the step returns None")
+    parser.add_argument("--no-optuna", dest="optuna", action="store_false", help="skip Optuna's loop")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="runyard-bench-calls-"))
     try:
         rates: dict[str, float] = {}
         print(f"trivial call steps on {args.slots} slots ({'one metric each' if args.metric else 'no metric'})")
-        wall, span = time_runyard(folder, args.steps, args.slots, args.metric, "--warm")
-        rates["warm"] = args.steps / span
-        print(f"  runyard run --warm   {args.steps:6d} executions: {args.steps / wall:8.1f}/s over the whole run "
-              f"({wall:.1f} s), {args.steps / span:8.1f}/s first start to last end ({span:.1f} s)")
-        wall, span = time_runyard(folder, args.cold_steps, args.slots, args.metric)
-        rates["cold"] = args.cold_steps / span
-        print(f"  runyard run (cold)   {args.cold_steps:6d} executions: {args.cold_steps / wall:8.1f}/s over the whole "
-              f"run ({wall:.1f} s), {args.cold_steps / span:8.1f}/s first start to last end ({span:.1f} s)")
-        took = time_xargs(args.xargs_steps, args.slots)
-        rates["xargs"] = args.xargs_steps / took
-        print(f"  xargs -P{args.slots} python -c  {args.xargs_steps:6d} processes:  {rates['xargs']:8.1f}/s ({took:.1f} s)")
-        took_optuna = time_optuna(args.steps, args.slots)
+        for name, steps, extra in (("warm", args.steps, ["--warm"]), ("cold", args.cold_steps, [])):
+            if steps <= 0:
+                continue
+            wall, span, cpu = time_runyard(folder, steps, args.slots, args.metric, *extra)
+            rates[name] = steps / span
+            print(f"  runyard run {' '.join(extra) or '(cold)':7s} {steps:6d} executions: {steps / wall:8.1f}/s over "
+                  f"the whole run ({wall:.1f} s), {steps / span:8.1f}/s first start to last end ({span:.1f} s); "
+                  f"the worker's own CPU: {cpu:.1f} s, {cpu / steps * 1000:.2f} ms per execution")
+        if args.xargs_steps > 0:
+            took = time_xargs(args.xargs_steps, args.slots)
+            rates["xargs"] = args.xargs_steps / took
+            print(f"  xargs -P{args.slots} python -c  {args.xargs_steps:6d} processes:  {rates['xargs']:8.1f}/s "
+                  f"({took:.1f} s)")
+        took_optuna = time_optuna(args.steps, args.slots) if args.optuna else None
         if took_optuna is None:
-            print("  optuna: not installed (pip install optuna), skipped")
+            print("  optuna: skipped" + ("" if not args.optuna else " (not installed: pip install optuna)"))
         else:
             rates["optuna"] = args.steps / took_optuna
             print(f"  optuna optimize n_jobs={args.slots} {args.steps:6d} trials:  {rates['optuna']:8.1f}/s "
                   f"({took_optuna:.1f} s, in memory, nothing recorded)")
         print("ratios (executions/s, warm first start to last end):")
         for name in ("cold", "xargs", "optuna"):
-            if name in rates:
+            if name in rates and "warm" in rates:
                 print(f"  warm / {name:6s} {rates['warm'] / rates[name]:6.2f}x")
-        print(f"  target 1000/s: {'met' if rates['warm'] >= 1000 else 'not met'} ({rates['warm']:.0f}/s)")
+        if "warm" in rates:
+            print(f"  target 1000/s: {'met' if rates['warm'] >= 1000 else 'not met'} ({rates['warm']:.0f}/s)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
