@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import select
-import shlex
 import signal
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from runyard.execute.processes import kill_orphan_group, leader_exited, signal_g
 __all__ = ["SlotProcess", "WarmHandle", "WarmLauncher"]
 
 _SLOT_MAIN = "runyard.execute.launchers.warm_slot"
+_CALL = "python -m runyard.call "
 _EPOLL = hasattr(select, "epoll") and hasattr(os, "pidfd_open")
 
 #: (CUDA_VISIBLE_DEVICES or None, spec folder or None): the calls a slot process may run
@@ -281,7 +281,7 @@ class WarmLauncher:
         self._busy: set[SlotProcess] = set()
 
     def start(self, request: LaunchRequest) -> WarmHandle:
-        if shlex.split(request.command)[:3] != ["python", "-m", "runyard.call"]:
+        if not request.command.startswith(_CALL):  # what spec.calls renders (shlex costs 0.2 ms per step)
             raise LaunchError(f"cannot run step in a warm slot: only call steps do: {request.command}")
         if not os.path.isdir(request.cwd):
             raise LaunchError(f"cannot start step in {request.cwd}: no such folder")
