@@ -37,7 +37,8 @@ def note(into, label="call"):
     os.write(2, f"{{label}} on fd 2\\n".encode())
     with open(into, "a") as f:
         f.write(json.dumps({{"label": label, "pid": os.getpid(), "version": VERSION,
-                            "devices": os.environ.get("CUDA_VISIBLE_DEVICES")}}) + "\\n")
+                            "devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                            "only_first": os.environ.get("RUNYARD_ONLY_FIRST")}}) + "\\n")
 
 
 def crash():
@@ -79,11 +80,11 @@ def spec(tmp_path: Path) -> Path:
 
 
 def request(tmp_path: Path, name: str, function: str, *, devices: str | None = None, timeout: float | None = None,
-            **params: Any) -> LaunchRequest:
+            env: dict[str, str] | None = None, **params: Any) -> LaunchRequest:
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    env = {"PATH": path, "RUNYARD_OUT": str(folder / "out")}
+    env = {"PATH": path, "RUNYARD_OUT": str(folder / "out"), **(env or {})}
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = devices
     command = f"python -m runyard.call wsteps:{function} --params {shlex.quote(json.dumps(params))}"
@@ -107,9 +108,11 @@ def imports(spec: Path) -> list[int]:
 def test_one_import_for_many_calls_each_with_its_own_log(launcher: WarmLauncher, spec: Path, tmp_path: Path) -> None:
     into = tmp_path / "calls.jsonl"
     for i in range(5):
-        assert run(launcher, request(tmp_path, f"c{i}", "note", into=str(into), label=f"call {i}")) == Exit(0)
+        env = {"RUNYARD_ONLY_FIRST": "yes"} if i == 0 else {}
+        assert run(launcher, request(tmp_path, f"c{i}", "note", env=env, into=str(into), label=f"call {i}")) == Exit(0)
     (pid,) = imports(spec)  # imported once, by the one process that ran every call
     assert [c["pid"] for c in calls(into)] == [pid] * 5
+    assert [c["only_first"] for c in calls(into)] == ["yes", None, None, None, None]  # a call's variables: its own
     for i in range(5):
         log = (tmp_path / f"c{i}" / "log").read_text()
         assert log == f"call {i} says hello\ncall {i} on fd 2\n"  # its own output only, Python's and fd 2's

@@ -63,7 +63,8 @@ class SlotProcess:
     def __init__(self, key: SlotKey, request: LaunchRequest, base_env: dict[str, str],
                  guardian: Guardian | None) -> None:
         self.key = key
-        env = {**base_env, **request.env}
+        # the slot's variables (CUDA_VISIBLE_DEVICES ...); a call's own RUNYARD_* are set for the call only
+        env = {**base_env, **{k: v for k, v in request.env.items() if not k.startswith("RUNYARD_")}}
         if request.pythonpath_first:
             old = env.get("PYTHONPATH")
             env["PYTHONPATH"] = request.pythonpath_first + os.pathsep + old if old else request.pythonpath_first
