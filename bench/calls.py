@@ -46,10 +46,12 @@ def write_spec(folder: Path, steps: int, metric: bool) -> Path:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def time_runyard(folder: Path, steps: int, slots: int, metric: bool, *extra: str) -> tuple[float, float, float]:
+def time_runyard(folder: Path, steps: int, slots: int, metric: bool,
+                 *extra: str) -> tuple[float, float, float, float]:
     """(wall of the whole `runyard run`, span from the first recorded start to the last recorded end, CPU
-    of the `runyard run` process itself: user + sys without its children's, read from /proc once it has
-    exited and before it is reaped)."""
+    of the `runyard run` process itself: user + sys without its children's, and the CPU of its children it
+    reaped (the steps' processes, warm slot processes included), read from /proc once it has exited and
+    before it is reaped)."""
     home = folder / f"home-{time.monotonic_ns()}"
     spec = write_spec(folder, steps, metric)
     start = time.perf_counter()
@@ -61,12 +63,13 @@ def time_runyard(folder: Path, steps: int, slots: int, metric: bool, *extra: str
         try:
             fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
             cpu = (int(fields[11]) + int(fields[12])) / TICKS
+            children = (int(fields[13]) + int(fields[14])) / TICKS
         except OSError:
-            cpu = float("nan")
+            cpu = children = float("nan")
         if proc.wait() != 0:
             err.seek(0)
             sys.exit(f"runyard run {' '.join(extra)} failed ({proc.returncode}):\n{err.read().decode()[-2000:]}")
-    return wall, recorded_span(home, steps), cpu
+    return wall, recorded_span(home, steps), cpu, children
 
 
 def recorded_span(home: Path, steps: int) -> float:
@@ -121,11 +124,12 @@ def main() -> None:
         for name, steps, extra in (("warm", args.steps, ["--warm"]), ("cold", args.cold_steps, [])):
             if steps <= 0:
                 continue
-            wall, span, cpu = time_runyard(folder, steps, args.slots, args.metric, *extra)
+            wall, span, cpu, children = time_runyard(folder, steps, args.slots, args.metric, *extra)
             rates[name] = steps / span
             print(f"  runyard run {' '.join(extra) or '(cold)':7s} {steps:6d} executions: {steps / wall:8.1f}/s over "
                   f"the whole run ({wall:.1f} s), {steps / span:8.1f}/s first start to last end ({span:.1f} s); "
-                  f"the worker's own CPU: {cpu:.1f} s, {cpu / steps * 1000:.2f} ms per execution")
+                  f"CPU per execution: the worker's own {cpu / steps * 1000:.2f} ms, the steps' processes "
+                  f"{children / steps * 1000:.2f} ms")
         if args.xargs_steps > 0:
             took = time_xargs(args.xargs_steps, args.slots)
             rates["xargs"] = args.xargs_steps / took
