@@ -172,14 +172,17 @@ class SlotProcess:
     def signal(self, sig: int) -> None:
         signal_group(self.pid, sig)
 
-    def close(self) -> None:
-        """Kill the group, reap the leader, release the descriptors."""
+    def close(self, *, wait: float = 0.0) -> None:
+        """Kill the group, reap the leader, release the descriptors.  ``wait``: an idle process first gets
+        that many seconds to end by itself at the end of its calls (its exit handlers run)."""
         if self._proc.returncode is None:
             with contextlib.suppress(ChildProcessError):
-                if not leader_exited(self.pid):
+                if wait > 0 and not self.doomed and not leader_exited(self.pid):
                     with contextlib.suppress(OSError):
-                        os.close(self._calls)  # it ends at the end of its calls; the kill makes sure
-                        self._calls = -1
+                        os.close(self._calls)
+                    self._calls = -1
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._proc.wait(wait)
                 signal_group(self.pid, signal.SIGKILL)
                 self._proc.wait()
         if self.guardian is not None:
@@ -332,8 +335,11 @@ class WarmLauncher:
         return [*self._idle, *self._busy]
 
     def close(self) -> None:
-        """Kill every slot process (a call still running too), then stop the guardian."""
-        for process in self.processes:
+        """End the idle slot processes (killed if they take more than a second), kill the busy ones, then stop
+        the guardian."""
+        for process in self._idle:
+            process.close(wait=1.0)
+        for process in self._busy:
             process.close()
         self._idle.clear()
         self._busy.clear()
