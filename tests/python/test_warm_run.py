@@ -87,3 +87,15 @@ def test_ctrl_c_twice_stops_a_warm_call(project: Project) -> None:
     assert str(ex.status) == "interrupted" and ex.exit_code == 128 + signal.SIGTERM
     meta = json.loads(Path(ExecutionPaths(ex.folder).meta).read_text())
     assert meta["status"] == "interrupted"
+
+
+def test_inline_and_warm_do_not_mix(project: Project) -> None:
+    project.file("steps.py", STEPS)
+    project.spec("""
+        experiment: both
+        steps:
+          square: {call: steps:square}
+        """)
+    result = project.cli("run", "--inline", "--warm")
+    assert result.exit_code == 2
+    assert "--inline and --warm do not mix" in result.output and "Traceback" not in result.output
