@@ -139,9 +139,10 @@ class Experiment:
     def run(self, *, gpus: Sequence[int] | str | None = None, per_gpu: int | None = None, jobs: int | None = None,
             sweep: str | None = None, sample: int | None = None, sample_seed: int = 0, force: bool = False,
             force_steps: Sequence[str] = (), inline: bool = False, quiet: bool = False, store: str | None = None,
-            overrides: Mapping[str, Any] | None = None, **values: Any) -> RunSet:
+            overrides: Mapping[str, Any] | None = None, warm: bool = False, **values: Any) -> RunSet:
         """Run every run of the plan with a local worker, like ``runyard run`` (done executions are cached).
-        Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works).
+        Params as in :meth:`plan`. ``inline``: call steps run in this process, one at a time (pdb works);
+        ``warm``: in warm slot processes, one per slot, that import the step's module once (``--warm``).
         Returns the experiment's runs; raises :class:`~runyard.errors.StepFailed` (naming each failed step's
         log) when a step failed."""
         from runyard.app.session import RunOptions, run_session
@@ -152,7 +153,7 @@ class Experiment:
         home = Path(plan.home)
         plan = self._by_value(plan, home) if not inline else plan
         options = RunOptions(home=home, store_url=store, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
-                             jobs=jobs, force=force, force_steps=force_steps, inline=inline)
+                             jobs=jobs, force=force, force_steps=force_steps, inline=inline, warm=warm)
         display = _Printer(quiet)
         final = None
         if spec.select is not None:  # the final runs: same printer, functions by value like the sweep's

@@ -1,4 +1,4 @@
-"""The launcher contract suite (runyard.testing.launcher_contract) for the local and the inline launcher,
+"""The launcher contract suite (runyard.testing.launcher_contract) for the local, inline and warm launchers,
 and the registry that opens them by name."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from runyard.execute.launchers import open_launcher, routes
 from runyard.execute.launchers.base import Launcher
 from runyard.execute.launchers.inline import InlineLauncher
 from runyard.execute.launchers.local import LocalLauncher
+from runyard.execute.launchers.warm import WarmLauncher
 from runyard.testing.launcher_contract import LauncherContract
 from runyard.testing.store_helpers import FakeClock
 
@@ -36,14 +37,21 @@ class TestInlineLauncher(LauncherContract):
         yield from opened("inline", InlineLauncher, clock)
 
 
+class TestWarmLauncher(LauncherContract):
+    @pytest.fixture
+    def launcher(self, clock: FakeClock) -> Iterator[Launcher]:
+        yield from opened("warm", WarmLauncher, clock)
+
+
 def test_routes_choose_inline_for_call_steps_only() -> None:
     route = routes("local", inline=True)
     assert [route(kind) for kind in ("command", "call", "aggregate")] == ["local", "inline", "local"]
     assert routes("local")("call") == "local"
+    assert [routes("local", warm=True)(kind) for kind in ("command", "call")] == ["local", "warm"]
 
 
 def test_unknown_launcher_names_the_known_ones() -> None:
     with pytest.raises(UsageError, match="unknown launcher 'locale'; did you mean 'local'"):
         open_launcher("locale")
-    with pytest.raises(UsageError, match=r"known: inline, local, ray, slurm$"):
+    with pytest.raises(UsageError, match=r"known: inline, local, ray, slurm, warm$"):
         routes("pbs")

@@ -59,9 +59,13 @@ class Recorder:
         self.points.clear()
         return True
 
-    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None) -> None:
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None,
+                        replace: bool = False) -> None:
         if self.down:
             raise StoreUnavailable("down")
+        if replace:  # in the same write: nothing cleared while the store is down
+            self.clears += 1
+            self.points.clear()
         assert all(r[0] == key for r in rows)
         self.points += [Metric(name, value if value is not None else math.nan, step, when)
                         for _, name, step, value, when in rows]

@@ -34,6 +34,7 @@ class RunOptions:
     lease_seconds: float = 30.0
     grace: float = 10.0
     inline: bool = False
+    warm: bool = False  # call steps in warm slot processes (the "warm" launcher)
     store_timeout: float = 300.0  # seconds the store may stay unreachable before the worker gives up (exit 75)
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)  # where the steps run (--executor)
 
@@ -201,8 +202,8 @@ def drain(store: Store, plan: Plan, options: RunOptions, display: Display, pool:
     from runyard.execute.worker import Worker
 
     worker = Worker(store, pool, experiment=plan.experiment, lease_seconds=options.lease_seconds,
-                    grace=options.grace, on_event=display.event, inline=options.inline, hooks=worker_hooks(),
-                    store_timeout=options.store_timeout, launcher=launcher)
+                    grace=options.grace, on_event=display.event, inline=options.inline, warm=options.warm,
+                    hooks=worker_hooks(), store_timeout=options.store_timeout, launcher=launcher)
     if install_signals is not None:  # from here on Ctrl-C is a request to the worker, never a traceback
         install_signals(worker.request_stop)
     try:

@@ -52,7 +52,7 @@ def worker_pool(gpus: str, *, per_gpu: int = 1, jobs: int | None = None, fake_gp
 
 def make_worker(store: Store, pool: SlotPool, experiments: Sequence[str] = (), *, lease_seconds: float,
                  grace: float, poll_interval: float, store_timeout: float, on_event: EventSink,
-                 max_executions: int | None = None, launcher: str = "local") -> Worker:
+                 max_executions: int | None = None, launcher: str = "local", warm: bool = False) -> Worker:
     """A worker of every experiment of ``store`` (or of ``experiments``: RunNotFound, with suggestions,
     for an unknown name rather than an idle worker) that runs the final stage of what it drains, its
     steps started through ``launcher`` (an executor's: :func:`runyard.app.executors.opened`)."""
@@ -60,4 +60,4 @@ def make_worker(store: Store, pool: SlotPool, experiments: Sequence[str] = (), *
         store.experiment(name)
     return Worker(store, pool, experiment=list(experiments) or None, lease_seconds=lease_seconds, grace=grace,
                   poll_interval=poll_interval, on_event=on_event, max_executions=max_executions,
-                  hooks=worker_hooks(final_stage=True), store_timeout=store_timeout, launcher=launcher)
+                  hooks=worker_hooks(final_stage=True), store_timeout=store_timeout, launcher=launcher, warm=warm)

@@ -91,10 +91,13 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
 @click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True, metavar="SECONDS",
               help="How often an idle worker looks for work without a wake-up channel (SQLite).")
 @executor_options
+@click.option("--warm", is_flag=True,
+              help="Run Python (call:) steps in warm processes, one per slot, that import the step's module once "
+                   "and run call after call.")
 @friendly
 def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, per_gpu: int, jobs: int | None,
            experiments: tuple[str, ...], burst: bool, max_runs: int | None, lease: float, grace: float,
-           poll: float, store_timeout: float, executor: ExecutorOptions) -> None:
+           poll: float, store_timeout: float, executor: ExecutorOptions, warm: bool) -> None:
     """Pull queued step executions from the store and run them on this machine's slots.
 
     Start one per machine (PostgreSQL store) or several on one (SQLite). Ctrl-C once: finish the
@@ -105,13 +108,18 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     from runyard.app.executors import opened
     from runyard.app.workers import make_worker, worker_pool
 
+    if warm and executor.name != "local":
+        from runyard.errors import UsageError
+
+        raise UsageError(f"--warm runs call steps on this machine's slots: it does not go with --executor {executor.name}")
+
     with open_existing(home, store_url) as store, opened(executor, per_gpu=per_gpu, jobs=jobs) as chosen:
         pool, warning = worker_pool(gpus, per_gpu=per_gpu, jobs=jobs, fake_gpus=fake_gpus, executor=chosen)
         if warning:
             click.echo(f"warning: {warning}", err=True)
         runner = make_worker(store, pool, experiments, lease_seconds=lease, grace=grace, poll_interval=poll,
                               on_event=_print_event, max_executions=max_runs, store_timeout=store_timeout,
-                              launcher=chosen.launcher)
+                              launcher=chosen.launcher, warm=warm)
         install_stop_signals(runner.request_stop)
         where = ", ".join(experiments) if experiments else "every experiment"
         on = {"local": "", "ray": f" (ray at {executor.ray_address})"}.get(chosen.launcher, f" ({chosen.launcher})")

@@ -49,11 +49,14 @@ if TYPE_CHECKING:
 @click.option("--inline", is_flag=True,
               help="Run Python (call:) steps one at a time in this process, so breakpoint() and pdb work.")
 @executor_options
+@click.option("--warm", is_flag=True,
+              help="Run Python (call:) steps in warm processes, one per slot, that import the step's module once "
+                   "and run call after call.")
 @friendly
 def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
         gpus: str | None, fake_gpus: bool, per_gpu: int | None, jobs: int | None, force: bool,
         force_steps: tuple[str, ...], store_url: str | None, dry_run: bool, detach: bool, lease: float, grace: float,
-        store_timeout: float, inline: bool, executor: ExecutorOptions) -> None:
+        store_timeout: float, inline: bool, executor: ExecutorOptions, warm: bool) -> None:
     """Run SPEC (default ./runyard.yaml): every run of its sweeps, on every free slot, resumable.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Finished step executions are cached:
@@ -76,7 +79,16 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
         return
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, force=force, force_steps=force_steps, lease_seconds=lease, grace=grace,
-                         inline=inline, store_timeout=store_timeout, executor=executor)
+                         inline=inline, warm=warm, store_timeout=store_timeout, executor=executor)
+    if inline and warm:
+        from runyard.errors import UsageError
+
+        raise UsageError("--inline and --warm do not mix: --inline runs call steps in this process, --warm in "
+                         "processes of their own")
+    if warm and executor.name != "local":
+        from runyard.errors import UsageError
+
+        raise UsageError(f"--warm runs call steps on this machine's slots: it does not go with --executor {executor.name}")
     if executor.name == "slurm":
         sys.exit(_run_on_slurm(executor, spec, plan, options, inline=inline, detach=detach, fake_gpus=fake_gpus))
     if detach:
@@ -166,6 +178,8 @@ def _run_detached(plan: Plan, options: RunOptions, *, fake_gpus: bool) -> None:
     result, worker_args, url = run_detached(plan, options)
     if fake_gpus:
         worker_args = [*worker_args, "--fake-gpus"]
+    if options.warm:
+        worker_args = [*worker_args, "--warm"]
     from runyard.app.submission import describe
 
     click.echo(describe(result))

@@ -171,12 +171,12 @@ class Ingest:
         return consumed + len(log_data), more
 
     def _store(self, tracked: Tracked, rows: Sequence[MetricRow]) -> None:
-        if not tracked.cleared:
-            self.store.clear_metrics(tracked.key, owner=self.owner)
-            tracked.cleared = True
-        if rows:
-            self.store.log_metric_rows(tracked.key, rows, owner=self.owner)
+        if rows:  # the attempt's first rows replace what an earlier attempt stored, in one transaction
+            self.store.log_metric_rows(tracked.key, rows, owner=self.owner, replace=not tracked.cleared)
             tracked.stored += len(rows)
+        elif not tracked.cleared:
+            self.store.clear_metrics(tracked.key, owner=self.owner)
+        tracked.cleared = True
 
 
 #: How a done step's stored ``error`` starts when it holds metrics warnings (``runyard show``).

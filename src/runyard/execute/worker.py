@@ -58,8 +58,8 @@ class Worker:
                  lease_seconds: float = 30.0,
                  poll_interval: float = 0.5, grace: float = 10.0, on_event: EventSink | None = None,
                  max_executions: int | None = None, metrics_interval: float = 1.0, inline: bool = False,
-                 hooks: Hooks | None = None, store_timeout: float = DEFAULT_WINDOW, launcher: str = "local",
-                 clock: Clock = time.monotonic) -> None:
+                 warm: bool = False, hooks: Hooks | None = None, store_timeout: float = DEFAULT_WINDOW,
+                 launcher: str = "local", clock: Clock = time.monotonic) -> None:
         # every store call of the worker goes through one retry policy (execute/retrying.py)
         self._retry = StoreRetry(store_timeout)
         self.store = store = guarded(store, self._retry)
@@ -71,6 +71,7 @@ class Worker:
         self.on_event = on_event or (lambda event: None)
         self.max_executions = max_executions
         self.inline = inline  # call steps run in this process (runyard run --inline): the "inline" launcher
+        # call steps run in persistent processes, one per slot (runyard run --warm): the "warm" launcher
         self._clock = clock  # heartbeats, timeouts and grace periods (tests drive it)
         self._hooks = hooks or Hooks()
         self.host = socket.gethostname()
@@ -93,7 +94,7 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._running = Running(self._selector, routes(launcher, inline=inline), clock=clock, grace=grace,
+        self._running = Running(self._selector, routes(launcher, inline=inline, warm=warm), clock=clock, grace=grace,
                                 poll_interval=poll_interval)
         self._control: Control | None = None
         self._listen_fd = -1

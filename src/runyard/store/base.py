@@ -127,6 +127,7 @@ class Store(abc.ABC):
       every one of execution ``key`` (the worker's ingest path: no object per point).
     - ``clear_metrics(key, owner=)`` deletes every point and summary of execution ``key`` in one
       transaction (a new attempt starts its metrics afresh); returns whether there was any.
+      ``log_metric_rows(..., replace=True)`` does the same before it writes, in its own transaction.
     - With ``owner`` (a worker id), ``log_metric_rows`` and ``clear_metrics`` write only while that
       worker holds ``key`` ``running``, checked in the same transaction (a takeover waits for it);
       otherwise they write nothing and raise :class:`LeaseLost`: the points of an attempt whose
@@ -250,9 +251,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def clear_metrics(self, key: str, *, owner: str | None = None) -> bool: ...
 
-    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None) -> None:
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None,
+                        replace: bool = False) -> None:
         """:meth:`log_metrics` for rows; backends override it with a path that builds no objects, and
-        that checks ``owner`` in the transaction that writes (here it is checked just before)."""
+        that checks ``owner`` in the transaction that writes (here it is checked just before).
+        ``replace``: :meth:`clear_metrics` first (backends: in the same transaction)."""
+        if replace:
+            self.clear_metrics(key, owner=owner)
         if owner is not None and self.holders([key]).get(key) != (Status.RUNNING, owner):
             raise LeaseLost(f"{key[:12]}: the worker {owner} no longer holds this execution; metrics not stored")
         nan = float("nan")

@@ -49,10 +49,27 @@ def summarize(key: str, rows: Sequence[MetricRow], now: float) -> list[dict[str,
 
 # built once: this read runs for every step execution that ends
 _ANY_SUMMARY = select(_S.c.name).where(_S.c.exec_key == bindparam("key")).limit(1)
+_DROP_POINTS = delete(_M).where(_M.c.exec_key == bindparam("key"))
+_DROP_SUMMARIES = delete(_S).where(_S.c.exec_key == bindparam("key"))
+
+
+_HELD = select(schema.executions.c.key).where(
+    schema.executions.c.key == bindparam("key"),
+    schema.executions.c.status == Status.RUNNING.value,
+    schema.executions.c.worker_id == bindparam("owner"),
+)
 
 
 class MetricsMixin(SqlCore):
+    _built_upsert: Any = None
+
     def _summary_upsert(self) -> Any:
+        """The upsert of summaries, built once per store (building it cost more than running it)."""
+        if self._built_upsert is None:
+            self._built_upsert = self._build_summary_upsert()
+        return self._built_upsert
+
+    def _build_summary_upsert(self) -> Any:
         # only the dialect in use is imported: PostgreSQL's costs more than all the rest of a start-up
         stmt: Any
         if self.is_pg:
@@ -83,8 +100,11 @@ class MetricsMixin(SqlCore):
     def log_metrics(self, key: str, points: Sequence[Metric]) -> None:
         self.log_metric_rows(key, [(key, p.name, p.step, _value(p.value), p.time) for p in points])
 
-    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None) -> None:
+    def log_metric_rows(self, key: str, rows: Sequence[MetricRow], *, owner: str | None = None,
+                        replace: bool = False) -> None:
         if not rows:
+            if replace:
+                self.clear_metrics(key, owner=owner)
             return
         now = self.clock()
         if any(r[4] is None for r in rows):
@@ -92,6 +112,9 @@ class MetricsMixin(SqlCore):
         summaries = summarize(key, rows, now)
         with self.tx() as conn:
             self._check_owner(conn, key, owner)
+            if replace:  # in the writing transaction: no read and no transaction of its own
+                conn.execute(_DROP_POINTS, {"key": key})
+                conn.execute(_DROP_SUMMARIES, {"key": key})
             self._insert_points(conn, rows)
             conn.execute(self._summary_upsert(), summaries)
 
@@ -103,8 +126,8 @@ class MetricsMixin(SqlCore):
             return False
         with self.tx() as conn:
             self._check_owner(conn, key, owner)
-            conn.execute(delete(_M).where(_M.c.exec_key == key))
-            conn.execute(delete(_S).where(_S.c.exec_key == key))
+            conn.execute(_DROP_POINTS, {"key": key})
+            conn.execute(_DROP_SUMMARIES, {"key": key})
         return True
 
     def _check_owner(self, conn: Connection, key: str, owner: str | None) -> None:
@@ -113,11 +136,8 @@ class MetricsMixin(SqlCore):
         FOR SHARE, so a reap or claim of it waits for this transaction."""
         if owner is None:
             return
-        x = schema.executions
-        held = select(x.c.key).where(x.c.key == key, x.c.status == Status.RUNNING.value, x.c.worker_id == owner)
-        if self.is_pg:
-            held = held.with_for_update(read=True)
-        if conn.execute(held).first() is None:
+        held = _HELD.with_for_update(read=True) if self.is_pg else _HELD
+        if conn.execute(held, {"key": key, "owner": owner}).first() is None:
             raise LeaseLost(f"{key[:12]}: the worker {owner} no longer holds this execution; metrics not stored")
 
     def _insert_points(self, conn: Connection, rows: Sequence[MetricRow]) -> None:

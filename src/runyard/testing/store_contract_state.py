@@ -93,6 +93,20 @@ class FinishContract(_Contract):
         store.log_metric_rows(a.key, [(a.key, "loss", 1, 6.0, None)])  # no owner (reparse): no check
         assert len(store.metric_points(a.key)) == 2
 
+    def test_metric_rows_replacing_an_earlier_attempts(self, store: Store, tmp_path: Path) -> None:
+        a = ex(tmp_path, "a")
+        store.submit(plan(tmp_path, a))
+        store.claim("w1", accept_all, limit=1)
+        store.log_metric_rows(a.key, [(a.key, "loss", 0, 1.0, None), (a.key, "acc", 0, 0.5, None)], owner="w1")
+        with pytest.raises(LeaseLost):  # not the owner: nothing replaced
+            store.log_metric_rows(a.key, [(a.key, "loss", 0, 9.0, None)], owner="w2", replace=True)
+        store.log_metric_rows(a.key, [(a.key, "loss", 0, 3.0, None)], owner="w1", replace=True)
+        assert [(p.name, p.value) for p in store.metric_points(a.key)] == [("loss", 3.0)]
+        summaries = store.metric_summaries([a.key])[a.key]
+        assert list(summaries) == ["loss"] and summaries["loss"].count == 1 and summaries["loss"].min == 3.0
+        store.log_metric_rows(a.key, [], owner="w1", replace=True)  # no rows: cleared all the same
+        assert store.metric_points(a.key) == []
+
     def test_started_sets_the_lease_it_is_given(self, store: Store, clock: FakeClock, tmp_path: Path) -> None:
         a = ex(tmp_path, "a")
         store.submit(plan(tmp_path, a))

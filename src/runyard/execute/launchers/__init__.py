@@ -2,10 +2,11 @@
 
 A worker picks a launcher per kind of step by name from :data:`LAUNCHERS`: ``local`` (a process group on
 this machine, the default), ``inline`` (a call step in the worker's own process: ``runyard run
---inline``), ``ray`` (a Ray task on a Ray cluster: ``--executor ray``) and ``slurm`` (each step a Slurm
-batch job: ``runyard worker --executor slurm``).  Another launcher registers itself with :func:`register`;
-it must pass the contract suite in :mod:`runyard.testing.launcher_contract`.  A launcher's module is imported
-when it is first opened.
+--inline``), ``warm`` (call steps in persistent Python processes, one per slot: ``runyard run --warm``),
+``ray`` (a Ray task on a Ray cluster: ``--executor ray``) and ``slurm`` (each step a Slurm batch job:
+``runyard worker --executor slurm``).  Another launcher registers itself with :func:`register`; it must pass
+the contract suite in :mod:`runyard.testing.launcher_contract`.  A launcher's module is imported when it is
+first opened.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ LAUNCHERS: dict[str, str | Callable[[Clock], Launcher]] = {
     "inline": "runyard.execute.launchers.inline:InlineLauncher",
     "ray": "runyard.execute.launchers.ray_launcher:RayLauncher",
     "slurm": "runyard.execute.launchers.slurm:SlurmLauncher",
+    "warm": "runyard.execute.launchers.warm:WarmLauncher",
 }
 
 
@@ -44,11 +46,12 @@ def open_launcher(name: str, clock: Clock = time.monotonic) -> Launcher:
     return factory(clock)
 
 
-def routes(default: str = "local", *, inline: bool = False,
+def routes(default: str = "local", *, inline: bool = False, warm: bool = False,
            by_kind: Mapping[str, str] | None = None) -> Callable[[str], str]:
     """Which launcher runs a step of each kind: ``default`` for all, ``inline`` for call steps with
-    ``inline`` (``runyard run --inline``), and ``by_kind`` over both."""
-    chosen = {"call": "inline"} if inline else {}
+    ``inline`` (``runyard run --inline``), ``warm`` for them with ``warm`` (``runyard run --warm``), and
+    ``by_kind`` over these."""
+    chosen = {"call": "inline"} if inline else {"call": "warm"} if warm else {}
     chosen.update(by_kind or {})
     for name in {default, *chosen.values()}:
         _known(name)

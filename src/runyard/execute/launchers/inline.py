@@ -29,7 +29,7 @@ from runyard.errors import LaunchError
 from runyard.execute import pycall
 from runyard.execute.launchers.base import Capabilities, Clock, Exit, LaunchRequest
 
-__all__ = ["InlineHandle", "InlineLauncher", "StepTimeout", "run_inline"]
+__all__ = ["InlineHandle", "InlineLauncher", "StepTimeout", "run_inline", "step_environment"]
 
 
 class StepTimeout(BaseException):
@@ -58,7 +58,9 @@ class _Tee:
 
 
 @contextlib.contextmanager
-def _environment(env: Mapping[str, str], cwd: str, folders: list[str]) -> Iterator[None]:
+def step_environment(env: Mapping[str, str], cwd: str, folders: list[str]) -> Iterator[None]:
+    """While the block runs: ``env`` in ``os.environ``, ``cwd`` as the current folder, ``folders`` first on
+    ``sys.path``, a fresh ``runyard.log``; all put back after (a call step run in a process that goes on)."""
     from runyard import track
 
     saved_env = {k: os.environ.get(k) for k in env}
@@ -117,7 +119,7 @@ def run_inline(command: str, *, cwd: str, env: Mapping[str, str], log_path: str,
         note: Callable[[str], None] = lambda text: print(pycall.NOTE + text, file=sys.stderr, flush=True)  # noqa: E731
         sys.stdout, sys.stderr = _Tee(out, log), _Tee(err, log)
         try:
-            with _environment(env, cwd, folders), _signals(timeout):
+            with step_environment(env, cwd, folders), _signals(timeout):
                 return pycall.call(request, folders=folders, note=note), ""
         except StepTimeout:
             note(f"timed out after {timeout:g} s")
