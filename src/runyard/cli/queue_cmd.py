@@ -111,7 +111,8 @@ def worker(home: str | None, store_url: str | None, gpus: str, fake_gpus: bool, 
     if warm and executor.name != "local":
         from runyard.errors import UsageError
 
-        raise UsageError(f"--warm runs call steps on this machine's slots: it does not go with --executor {executor.name}")
+        raise UsageError("--warm runs call steps on this machine's slots: it does not go with "
+                         f"--executor {executor.name}")
 
     with open_existing(home, store_url) as store, opened(executor, per_gpu=per_gpu, jobs=jobs) as chosen:
         pool, warning = worker_pool(gpus, per_gpu=per_gpu, jobs=jobs, fake_gpus=fake_gpus, executor=chosen)

@@ -88,7 +88,8 @@ def run(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_see
     if warm and executor.name != "local":
         from runyard.errors import UsageError
 
-        raise UsageError(f"--warm runs call steps on this machine's slots: it does not go with --executor {executor.name}")
+        raise UsageError("--warm runs call steps on this machine's slots: it does not go with "
+                         f"--executor {executor.name}")
     if executor.name == "slurm":
         sys.exit(_run_on_slurm(executor, spec, plan, options, inline=inline, detach=detach, fake_gpus=fake_gpus))
     if detach:
