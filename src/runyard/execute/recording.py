@@ -169,6 +169,8 @@ class Recorder:
             self.finished(record, Status.INTERRUPTED, code, "interrupted")
         elif reason == "timeout":
             self.finished(record, Status.FAILED, code, f"timed out after {record.timeout:g} s")
+        elif reason == "pruned":  # the tuner stopped it: its trial is recorded pruned, its metrics kept
+            self.finished(record, Status.FAILED, code, "pruned")
         elif code == 0:
             self.finished(record, Status.DONE, code, None)
         else:

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from runyard.errors import DiskFull, LaunchError, StoreUnavailable
 from runyard.execute import attempts, files
@@ -38,6 +38,19 @@ from runyard.store.base import ExecRecord, Store
 #: How long one store call of a worker waits for a SQLite lock held by another process before the retry
 #: policy takes over: a worker answers signals at least this often while another process holds the store.
 LOCK_SLICE = 1.0
+PRUNED = "pruned"  # why a step was stopped: the tuner pruned its trial
+
+
+class Tuning(Protocol):
+    """What tuning plugs into a worker (``app.tuning.Tuner``): ``feed(free)`` submits up to ``free`` new
+    trials right before the worker claims; ``prune(keys)`` names the running executions to stop (key →
+    reason); ``recorded(record)`` hears of every recorded execution; ``pending`` says more may come."""
+
+    def feed(self, free: int) -> int: ...
+    def prune(self, running: Sequence[str]) -> dict[str, str]: ...
+    def recorded(self, record: ExecRecord) -> None: ...
+    @property
+    def pending(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,7 @@ class Hooks:
     """
     launch_env: Callable[[Store, ExecRecord], dict[str, str]] | None = None
     after_record: Callable[[Store, EventSink], Callable[[ExecRecord], int]] | None = None
+    tuning: Callable[[Store, str, EventSink], Tuning] | None = None  # (store, worker id, emit) → the tuner
 
 
 class Worker:
@@ -83,10 +97,10 @@ class Worker:
         self._ingest = Ingest(store, owner=self.id)
         self._ingest.abandon = lambda: self._stop_requests > 1  # terminating: a running parser is stopped too
         self._pacer = Pacer(metrics_interval)
+        self._tuning = self._hooks.tuning(store, self.id, self._emit) if self._hooks.tuning is not None else None
+        after = self._hooks.after_record(store, self._emit) if self._hooks.after_record is not None else None
         self._record = Recorder(store, self.id, self.host, ingest=self._ingest, provenance=self._provenance,
-                                result=self.result, emit=self._emit,
-                                after=(self._hooks.after_record(store, self._emit)
-                                       if self._hooks.after_record is not None else None))
+                                result=self.result, emit=self._emit, after=self._after_record(after))
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -144,6 +158,7 @@ class Worker:
                 if gave_up:
                     self._emit(Event("stopping", message=gave_up))
                 if not self.stopping and not self._window.gave_up and not self._limit_reached():
+                    self._feed()
                     claimed = self._fill()
                 if self._stop_requests > 1 and not terminated:
                     self._running.terminate_all("interrupted")
@@ -154,7 +169,7 @@ class Worker:
                 if not self._running:
                     if self.stopping or self._window.gave_up or self._limit_reached():
                         break
-                    if burst and claimed == 0 and self._drained():
+                    if burst and claimed == 0 and not self._tuning_pending() and self._drained():
                         break
                 now = self._clock()
                 if now >= next_beat:
@@ -275,6 +290,28 @@ class Worker:
             self._launch(record, reserved[record.key])
         return len(claimed)
 
+    def _after_record(self, after: Callable[[ExecRecord], int] | None) -> Callable[[ExecRecord], object] | None:
+        tuning = self._tuning
+        if tuning is None:
+            return after
+
+        def both(record: ExecRecord) -> object:
+            self._safe(lambda: tuning.recorded(record))
+            return after(record) if after is not None else 0
+        return both
+
+    def _feed(self) -> None:
+        """Tuning: the free slots get new trials at once, before the claim."""
+        if self._tuning is not None:
+            free = self.pool.gpu_units_free + self.pool.cpu_free
+            if free > 0:
+                tuning = self._tuning
+                self._safe(lambda: tuning.feed(free))
+
+    def _tuning_pending(self) -> bool:
+        tuning = self._tuning
+        return tuning is not None and bool(self._safe(lambda: tuning.pending))
+
     def _drained(self) -> bool:
         """Nothing left that this worker could ever run: no ready work that fits, nothing running elsewhere."""
         scope = [self.experiment] if self.experiment is None or isinstance(self.experiment, str) else self.experiment
@@ -362,6 +399,11 @@ class Worker:
         now = time.monotonic()
         if self._ingest.tracked and self._pacer.due(now):  # the store away and not due: nothing read
             self._pacer.done(now, busy=self._retry.due() and self._ingest.poll())
+            tuning = self._tuning
+            if tuning is not None and self._running:
+                stops = self._safe(lambda: tuning.prune(list(self._running)))
+                if stops:
+                    self._running.stop(stops)
 
     def _watch_listener(self) -> None:
         """Wait on the store's wake-up channel (PostgreSQL) next to the children."""

@@ -15,11 +15,12 @@ from runyard.spec.checker import NAME_RE, PARAM_RE, RESERVED, Checker, names_lis
 from runyard.spec.metrics import parse_metrics
 from runyard.spec.stages import parse_aggregates, parse_select, stage_step_names
 from runyard.spec.steps import parse_steps
+from runyard.spec.tune import check_objectives, parse_tune
 from runyard.spec.types import Grid, ResourceSpec, Spec
 from runyard.spec.yamlfile import KeyPath, in_line_order
 
 TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources", "aggregate",
-             "select")
+             "select", "tune")
 RESOURCE_KEYS = ("gpus", "per_gpu")
 GRID_STEPS_KEYS = ("_steps", "_cmd")
 
@@ -37,8 +38,15 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     params = _params(check, data.get("params"))
     groups = _groups(check, data.get("groups"), params)
     names = list(dict.fromkeys([*params, *groups, *(k for c in groups.values() for v in c.values() for k in v)]))
+    tune = parse_tune(check, data.get("tune"), names=names)
+    searched = list(tune.names) if tune else []
+    names = list(dict.fromkeys([*names, *searched]))
     steps, taken = parse_steps(check, data.get("steps"), names, folder)
     params, required = calls.merge_defaults(check.add, params, taken, names)
+    if tune:  # a conditional param has no value unless its condition holds: no default is passed or recorded
+        conditional = {p.name for p in tune.params if p.when}
+        params = {k: v for k, v in params.items() if k not in conditional}
+        required = tuple(r for r in required if r not in searched)
     names = list(dict.fromkeys([*names, *params, *required]))
     step_names = [s.name for s in steps]
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)
@@ -48,6 +56,8 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     select = parse_select(check, data.get("select"), steps=step_names, params=names, metrics=metrics,
                           taken=[*step_names, *(a.name for a in aggregates)], folder=folder)
     resources = _resources(check, data.get("resources"))
+    if tune:
+        check_objectives(check, tune, metrics=[m.name for m in metrics], has_calls=any(s.call for s in steps))
     description = data.get("description") or ""
     if not isinstance(description, str):
         check.add(("description",), "must be text")
@@ -56,7 +66,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
                 description=str(description), raw={"experiment": experiment, **data},
-                required=required, aggregates=aggregates, select=select)
+                required=required, aggregates=aggregates, select=select, tune=tune)
 
 
 def _experiment(check: Checker, value: object) -> str:

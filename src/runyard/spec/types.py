@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runyard.model import ParamValue
+
+if TYPE_CHECKING:
+    from runyard.spec.tune import TuneSpec
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,7 @@ class Spec:
     required: tuple[str, ...] = ()  # params a step function takes that have no default (set them per run)
     aggregates: tuple[AggregateSpec, ...] = ()
     select: SelectSpec | None = None
+    tune: TuneSpec | None = None  # the ``tune:`` block (spec/tune.py)
 
     def to_data(self) -> dict[str, object]:
         """This spec as plain data in the native format (what ``spec_from_dict`` reads back)."""
@@ -177,6 +182,8 @@ class Spec:
             stages["aggregate"] = {a.name: a.to_data() for a in self.aggregates}
         if self.select is not None:
             stages["select"] = self.select.to_data()
+        if self.tune is not None:
+            stages["tune"] = dict(self.tune.data)
         return {
             "experiment": self.experiment,
             "description": self.description,
@@ -204,7 +211,7 @@ class Spec:
     @property
     def param_names(self) -> tuple[str, ...]:
         """Every name a run can have a value for: defaults, group selectors and group members."""
-        names = dict.fromkeys([*self.params, *self.required])
+        names = dict.fromkeys([*self.params, *self.required, *(self.tune.names if self.tune else ())])
         for group, choices in self.groups.items():
             names.setdefault(group)
             for values in choices.values():

@@ -39,6 +39,7 @@ from runyard.store.metrics import MetricsMixin
 from runyard.store.queries import QueryMixin
 from runyard.store.results import ResultsMixin
 from runyard.store.submit import SubmitMixin
+from runyard.store.trials import TrialsMixin
 
 _X = schema.executions
 _N = schema.exec_needs
@@ -67,7 +68,7 @@ CLEARED_ON_CLAIM: dict[str, Any] = dict.fromkeys(
 )
 
 
-class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, SqlCore):
+class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, TrialsMixin, SqlCore):
     """A :class:`~runyard.store.base.Store` on SQLite or PostgreSQL. Open it with
     :func:`runyard.store.open_store`."""
 
