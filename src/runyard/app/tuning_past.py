@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import Any
 
 from runyard.errors import RunNotFound
 from runyard.model import ParamValue, Status
@@ -30,7 +31,7 @@ def past_runs(store: Store, experiment: str, tune: TuneSpec, cell: Mapping[str, 
     done = Status.DONE.value
     found: list[PastRun] = []
     for position, (run_id, params, status, stage) in enumerate(
-            zip(runs["id"], runs["params"], runs["status"], runs["stage"], strict=True)):
+            zip(runs["id"], _param_dicts(runs["params"]), runs["status"], runs["stage"], strict=True)):
         got = values.get(position)
         if status != done or stage != "sweep" or run_id in skip or got is None or len(got) < len(metrics):
             continue
@@ -40,3 +41,12 @@ def past_runs(store: Store, experiment: str, tune: TuneSpec, cell: Mapping[str, 
         if searched is not None:
             found.append((searched, [got[m] for m in metrics], None))
     return found
+
+
+def _param_dicts(params: Any) -> list[dict[str, ParamValue]]:
+    """The runs' params as dicts, whether the store gave dicts or a DataFrame (a missing param is NaN there:
+    left out)."""
+    if isinstance(params, list):
+        return params
+    records = params.to_dict("records")
+    return [{k: v for k, v in record.items() if not (isinstance(v, float) and v != v)} for record in records]

@@ -178,7 +178,9 @@ class Worker:
                     if self._control.keep_alive():
                         self._watch_listener()
                     next_beat = now + self.lease_seconds / 3
-                self._wait(self._timeout(next_beat, idle=not self._running or claimed == 0))
+                # a trial that ran in this thread (inline) ended: the next one is asked for at once
+                again = claimed > 0 and self._tuning is not None and not self._running
+                self._wait(0.0 if again else self._timeout(next_beat, idle=not self._running or claimed == 0))
                 self._collect()
                 self._apply_stops()
                 self._poll_metrics()
