@@ -9,7 +9,8 @@ import os
 
 from runyard.model import Status
 from runyard.testing.processes import group_alive, process_running, wait_for
-from tests.tune.conftest import Project
+
+from .conftest import Project
 
 SCORE_PY = '''
 import os, signal, sys, time
@@ -59,7 +60,8 @@ def test_a_falling_shell_step_is_pruned_and_its_process_is_gone(project: Project
     assert [t.state for t in trials] == ["complete"] * 5 + ["pruned"]
     pruned = trials[-1]
     assert pruned.intermediate and max(pruned.intermediate.values()) <= 10  # the partial metrics it logged
-    pid, pgid = map(int, open(pid_file).read().split())
+    with open(pid_file) as pids:
+        pid, pgid = map(int, pids.read().split())
     wait_for(lambda: not process_running(pid) and not group_alive(pgid), what="the pruned step's group to be gone")
     with project.store() as store:
         run = store.run(pruned.run_id, "prune")

@@ -5,7 +5,8 @@ a conditional param is never passed, nor recorded, when its condition is false."
 from __future__ import annotations
 
 from runyard.model import Status
-from tests.tune.conftest import QUADRATIC_PY, QUADRATIC_SPEC, Project
+
+from .conftest import QUADRATIC_PY, QUADRATIC_SPEC, Project
 
 TOLERANCE = 0.2  # the best loss found is within this of the optimum (0); branch a cannot go below 1
 

@@ -8,7 +8,8 @@ import os
 import signal
 
 from runyard.testing.processes import complete_lines, group_alive, wait_for
-from tests.tune.conftest import Project
+
+from .conftest import Project
 
 GATE_PY = '''
 import os, sys, time

@@ -11,8 +11,10 @@ import pytest
 from runyard.errors import SpecError
 from runyard.spec.load import load_spec, spec_from_dict
 
+METRICS = "metrics: {acc: {step: train, regex: 'acc=(\\\\S+)'}}"
 
-def _problems(tmp_path: Path, tune: str, *, metrics: str = "metrics: {acc: {step: train, regex: 'acc=(\\\\S+)'}}") -> str:
+
+def _problems(tmp_path: Path, tune: str, *, metrics: str = METRICS) -> str:
     spec = tmp_path / "runyard.yaml"
     spec.write_text("experiment: e\nparams: {opt: adam}\nsteps:\n  train: python t.py [lr] [momentum]\n"
                     + metrics + "\ntune:\n" + textwrap.indent(textwrap.dedent(tune).strip(), "  ") + "\n")

@@ -98,6 +98,16 @@ class Tuner:
                         continue
                 if known.exhausted and len(self.trials.tune_trials(name, study)) < target:
                     known.exhausted = False
+        self._settle()
+
+    def _settle(self) -> None:
+        """Tell the trials whose run ended on another worker (a queue: any worker may claim a trial's step)."""
+        seen: set[int] = set()
+        for trials in list(self._mine.values()):
+            for trial in list(trials):
+                if id(trial) not in seen:
+                    seen.add(id(trial))
+                    self._check(trial)
 
     def _open(self, experiment: str, study: str) -> Study | None:
         if experiment in self._specs:
@@ -198,13 +208,16 @@ class Tuner:
     def recorded(self, record: ExecRecord) -> None:
         """An execution ended: tell the trials that used it whose run is now over."""
         for trial in list(self._mine.get(record.key, [])):
-            records = self.store.executions(trial.study.experiment, keys=trial.keys)
-            if any(r.status in (Status.READY, Status.RUNNING) for r in records):
-                continue
-            if any(r.status == Status.INTERRUPTED for r in records):  # stopped with the worker: resumed later
-                self._forget(trial)
-            elif all(r.status == Status.DONE for r in records) or any(r.status.finished for r in records):
-                self._tell(trial, records)
+            self._check(trial)
+
+    def _check(self, trial: Trial) -> None:
+        records = self.store.executions(trial.study.experiment, keys=trial.keys)
+        if any(r.status in (Status.READY, Status.RUNNING) for r in records):
+            return
+        if any(r.status == Status.INTERRUPTED for r in records):  # stopped with its worker: resumed later
+            self._forget(trial)
+        elif all(r.status == Status.DONE for r in records) or any(r.status.finished for r in records):
+            self._tell(trial, records)
 
     def _forget(self, trial: Trial) -> None:
         for key in trial.keys:
@@ -224,7 +237,7 @@ class Tuner:
             if found and found[-1] is not None:
                 values.append(float(found[-1]))
         intermediate = self._intermediate(trial.keys, objectives[0].metric)
-        pruned = any(r.key in self._pruned for r in records)
+        pruned = any(r.key in self._pruned or (r.status == Status.FAILED and r.error == PRUNED) for r in records)
         if pruned:
             state = "pruned"
         elif all(r.status == Status.DONE for r in records) and len(values) == len(objectives):
@@ -248,6 +261,8 @@ class Tuner:
     def prune(self, running: Sequence[str]) -> dict[str, str]:
         """The running executions whose trial the pruner stops, with the reason (``pruned``)."""
         stops: dict[str, str] = {}
+        if any(key not in self._mine for key in running):
+            self._follow_running()
         for key in running:
             for trial in self._mine.get(key, []):
                 tune = trial.study.tune
@@ -264,6 +279,17 @@ class Tuner:
                     self._flag(key, trial)
                     stops[key] = PRUNED
         return stops
+
+    def _follow_running(self) -> None:
+        """Follow the running trials other workers asked for: this worker may be running their steps."""
+        followed = {(t.study.experiment, t.study.name, t.number) for ts in self._mine.values() for t in ts}
+        for study in list(self._studies.values()):
+            for row in self.trials.tune_trials(study.experiment, study.name):
+                if row.state == "running" and (study.experiment, study.name, row.number) not in followed:
+                    trial = Trial(study, row.number, dict(row.params), self._plan(study, row.params))
+                    trial.keys = tuple(key for _, key in trial.plan.runs[0].steps)
+                    for key in trial.keys:
+                        self._mine.setdefault(key, []).append(trial)
 
     def _flag(self, key: str, trial: Trial) -> None:
         """Tell the step itself too: ``runyard.should_prune()`` is true from now on."""
