@@ -15,7 +15,7 @@ from runyard.spec.checker import NAME_RE, PARAM_RE, RESERVED, Checker, names_lis
 from runyard.spec.metrics import parse_metrics
 from runyard.spec.stages import parse_aggregates, parse_select, stage_step_names
 from runyard.spec.steps import parse_steps
-from runyard.spec.tune import check_objectives, parse_tune
+from runyard.spec.tune import check_names, check_objectives, parse_tune
 from runyard.spec.types import Grid, ResourceSpec, Spec
 from runyard.spec.yamlfile import KeyPath, in_line_order
 
@@ -47,6 +47,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
         conditional = {p.name for p in tune.params if p.when}
         params = {k: v for k, v in params.items() if k not in conditional}
         required = tuple(r for r in required if r not in searched)
+        check_names(check, tune, list(dict.fromkeys([*names, *params, *required])))
     names = list(dict.fromkeys([*names, *params, *required]))
     step_names = [s.name for s in steps]
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)

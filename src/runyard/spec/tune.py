@@ -200,8 +200,6 @@ def _when(check: Checker, path: KeyPath, value: object, earlier: list[str],
           names: Sequence[str]) -> dict[str, ParamValue]:
     when = check.mapping(value, path, "param names to the value they must have")
     for key, wanted in when.items():
-        if key not in earlier and key not in names:
-            check.add((*path, key), f"{key!r} is neither a param nor a searched param listed before this one")
         problem = scalar_problem(wanted)
         if problem:
             check.add((*path, key), problem)
@@ -211,9 +209,6 @@ def _when(check: Checker, path: KeyPath, value: object, earlier: list[str],
 def _grid(check: Checker, value: object, names: Sequence[str]) -> tuple[tuple[str, tuple[ParamValue, ...]], ...]:
     axes = []
     for key, values in check.mapping(value, ("tune", "grid"), "params to lists of values").items():
-        if key not in names:
-            check.add(("tune", "grid", key), f"{key!r} is not a param (params: {', '.join(names) or 'none'})")
-            continue
         seq = values if isinstance(values, list) else [values]
         if not seq:
             check.add(("tune", "grid", key), "empty list: a grid axis needs at least one value")
@@ -258,6 +253,20 @@ def _one_of(check: Checker, path: KeyPath, value: object, valid: tuple[str, ...]
         check.add(path, f"unknown {what} {value!r}{suggest(str(value), valid)} (valid: {', '.join(valid)})")
         return valid[0]
     return str(value)
+
+
+def check_names(check: Checker, tune: TuneSpec, names: Sequence[str]) -> None:
+    """Grid axes and conditions name params (``names``: the spec's, with its functions' parameters) or
+    searched params (a condition: one listed before its own)."""
+    for key, _ in tune.grid:
+        if key not in names:
+            check.add(("tune", "grid", key), f"{key!r} is not a param (params: {', '.join(names) or 'none'})")
+    searched = list(tune.names)
+    for index, param in enumerate(tune.params):
+        for key in param.when:
+            if key not in searched[:index] and (key not in names or key in searched):
+                check.add(("tune", "params", param.name, "when", key),
+                          f"{key!r} is neither a param nor a searched param listed before this one")
 
 
 def check_objectives(check: Checker, tune: TuneSpec, *, metrics: Sequence[str], has_calls: bool) -> None:
