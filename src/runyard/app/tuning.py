@@ -20,7 +20,7 @@ from typing import Any, cast
 from runyard.app.tuning_engine import Engine
 from runyard.execute import files
 from runyard.execute.events import EventSink
-from runyard.execute.worker import PRUNED
+from runyard.execute.tuning import PRUNED
 from runyard.layout import ExecutionPaths
 from runyard.model import ParamValue, Plan, Status
 from runyard.spec.tune import TuneSpec
@@ -141,6 +141,14 @@ class Tuner:
         """More trials may come from this worker: a study not exhausted, or a trial of it running."""
         self._refresh()
         return bool(self._mine) or any(not s.exhausted for s in self._studies.values())
+
+    def busy(self, experiment: str) -> bool:
+        """Whether a study of ``experiment`` has trials left to ask or running."""
+        for name, study, target in self.trials.tune_studies(experiment):
+            rows = self.trials.tune_trials(name, study)
+            if len(rows) < target or any(row.state == "running" for row in rows):
+                return True
+        return False
 
     def feed(self, free: int) -> int:
         """Ask for and submit up to ``free`` trials that need running (cached ones are told at once)."""

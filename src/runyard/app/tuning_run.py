@@ -61,7 +61,8 @@ def run_tune(spec: Spec, options: RunOptions, *, trials: int | None = None, laun
              on_trial: TrialSink | None = None,
              install_signals: Callable[[Callable[[], None]], None] | None = None) -> TuneOutcome:
     """Tune ``spec`` with a local worker on the slots of ``options`` until every study reaches its target
-    (trials left running by a killed ``runyard tune`` are requeued and counted once)."""
+    (trials left running by a killed ``runyard tune`` are requeued and counted once), then, with a
+    ``select:`` block, run the final runs of the best trials."""
     from runyard.app.workers import worker_hooks
     from runyard.execute.worker import Worker
 
@@ -80,7 +81,7 @@ def run_tune(spec: Spec, options: RunOptions, *, trials: int | None = None, laun
         hook = tuning_hook(experiments=[spec.experiment], specs={spec.experiment: (spec, str(options.home))},
                            on_trial=told)
         worker = Worker(store, pool, experiment=spec.experiment, lease_seconds=options.lease_seconds,
-                        grace=options.grace, inline=options.inline, hooks=worker_hooks(tuning=hook),
+                        grace=options.grace, inline=options.inline, hooks=worker_hooks(final_stage=True, tuning=hook),
                         store_timeout=options.store_timeout, launcher=launcher)
         if install_signals is not None:
             install_signals(worker.request_stop)

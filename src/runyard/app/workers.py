@@ -10,7 +10,8 @@ from runyard.app.finals import FinalStage
 from runyard.app.runs_table import ENV as RUNS_ENV
 from runyard.app.runs_table import runs_table_for_launch
 from runyard.execute.events import EventSink
-from runyard.execute.worker import Hooks, Tuning, Worker
+from runyard.execute.tuning import Tuning
+from runyard.execute.worker import Hooks, Worker
 from runyard.store.base import ExecRecord, Store
 
 if TYPE_CHECKING:

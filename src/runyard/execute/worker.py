@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from runyard.errors import DiskFull, LaunchError, StoreUnavailable
 from runyard.execute import attempts, files
@@ -32,27 +32,14 @@ from runyard.execute.recovery import recover
 from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
 from runyard.execute.running import Running, record_end
 from runyard.execute.slots import Slot, SlotPool
+from runyard.execute.tuning import PRUNED as PRUNED
+from runyard.execute.tuning import Tuning
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
 
 #: How long one store call of a worker waits for a SQLite lock held by another process before the retry
 #: policy takes over: a worker answers signals at least this often while another process holds the store.
 LOCK_SLICE = 1.0
-PRUNED = "pruned"  # why a step was stopped: the tuner pruned its trial
-
-
-class Tuning(Protocol):
-    """What tuning plugs into a worker (``app.tuning.Tuner``): ``feed(free)`` submits up to ``free`` new
-    trials right before the worker claims; ``prune(keys)`` names the running executions to stop (key →
-    reason); ``recorded(record)`` hears of every recorded execution; ``pending`` says more may come."""
-
-    def feed(self, free: int) -> int: ...
-    def prune(self, running: Sequence[str]) -> dict[str, str]: ...
-    def recorded(self, record: ExecRecord) -> None: ...
-    @property
-    def pending(self) -> bool: ...
-
-
 @dataclass(frozen=True)
 class Hooks:
     """What the layers above plug into a worker (``app.workers.worker_hooks`` builds the usual ones).
@@ -299,7 +286,9 @@ class Worker:
 
         def both(record: ExecRecord) -> object:
             self._safe(lambda: tuning.recorded(record))
-            return after(record) if after is not None else 0
+            if after is None or self._safe(lambda: tuning.busy(record.experiment)) is not False:
+                return 0  # a study still going: its final stage comes after its last trial
+            return after(record)
         return both
 
     def _feed(self) -> None:
