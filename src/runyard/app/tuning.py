@@ -190,12 +190,11 @@ class Tuner:
     def _submit(self, trial: Trial) -> bool:
         """Submit the trial's run; False when every execution of it is done already (told at once)."""
         plan = trial.plan
-        self.store.submit(plan)
+        result = self.store.submit(plan)
         files.write_run_folders(plan)
         trial.keys = tuple(key for _, key in plan.runs[0].steps)
-        records = self.store.executions(trial.study.experiment, keys=trial.keys)
-        if all(r.status == Status.DONE for r in records):
-            self._tell(trial, records)
+        if set(trial.keys) <= set(result.cached):  # params run already: their recorded result, at once
+            self._tell(trial, self.store.executions(trial.study.experiment, keys=trial.keys))
             return False
         for key in trial.keys:
             self._mine.setdefault(key, []).append(trial)
@@ -244,7 +243,9 @@ class Tuner:
             found = [s[objective.metric].last for s in summaries.values() if objective.metric in s]
             if found and found[-1] is not None:
                 values.append(float(found[-1]))
-        intermediate = self._intermediate(trial.keys, objectives[0].metric)
+        tune = trial.study.tune
+        pruning = tune.pruner != "none" and len(objectives) == 1  # the pruner reads the trials' steps
+        intermediate = self._intermediate(trial.keys, objectives[0].metric) if pruning else None
         pruned = any(r.key in self._pruned or (r.status == Status.FAILED and r.error == PRUNED) for r in records)
         if pruned:
             state = "pruned"
