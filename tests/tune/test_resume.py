@@ -37,6 +37,7 @@ tune:
   objective: value
   trials: 6
   seed: 2
+  pruner: none
 '''
 
 
