@@ -77,7 +77,7 @@ class Engine:
         self.tune = tune
         self.fixed = dict(fixed)  # the cell's and the spec's params: conditions may refer to them
         optuna = optuna_module()
-        self._optuna = optuna
+        self.optuna = optuna
         self.study = optuna.create_study(directions=list(tune.directions),
                                          sampler=make_sampler(tune, tune.seed), pruner=make_pruner(tune))
         self.added: set[int] = set()  # trial numbers already in the study
@@ -85,14 +85,14 @@ class Engine:
 
     def _frozen(self, params: Mapping[str, ParamValue], state: str, values: Sequence[float] | None,
                 intermediate: Mapping[int, float] | None, number: int | None) -> Any:
-        states = self._optuna.trial.TrialState
+        states = self.optuna.trial.TrialState
         state_of = {"complete": states.COMPLETE, "pruned": states.PRUNED, "failed": states.FAIL,
                     "running": states.RUNNING}
         kept = {k: v for k, v in params.items() if k in self._dists}
         finite = values is not None and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
         chosen = state_of[state] if state != "complete" or finite else states.FAIL
         attrs = {"runyard_trial": number} if number is not None else {"runyard_past_run": True}
-        return self._optuna.trial.create_trial(
+        return self.optuna.trial.create_trial(
             params=kept, distributions={k: self._dists[k] for k in kept},
             values=list(values) if chosen == states.COMPLETE and values is not None else None,
             state=chosen, intermediate_values=dict(intermediate or {}), user_attrs=attrs)
@@ -129,17 +129,17 @@ class Engine:
             else:
                 chosen[param.name] = trial.suggest_float(param.name, dist.low, dist.high, step=dist.step,
                                                          log=dist.log)
-        # the asked trial is forgotten: the store's record of it is added once it ends
-        self.study._storage.set_trial_state_values(trial._trial_id, self._optuna.trial.TrialState.FAIL)
+        # the asked trial is closed here: the store's record of it is added once it ends
+        self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
         return chosen
 
     def should_prune(self, params: Mapping[str, ParamValue], intermediate: Mapping[int, float]) -> bool:
         """Whether the pruner stops a running trial with these intermediate values."""
         if not intermediate or len(self.tune.objectives) > 1 or self.tune.pruner == "none":
             return False
-        states = self._optuna.trial.TrialState
+        states = self.optuna.trial.TrialState
         kept = {k: v for k, v in params.items() if k in self._dists}
-        trial = self._optuna.trial.FrozenTrial(
+        trial = self.optuna.trial.FrozenTrial(
             number=len(self.study.trials), state=states.RUNNING, value=None,
             datetime_start=datetime.datetime.now(), datetime_complete=None, params=kept,
             distributions={k: self._dists[k] for k in kept}, user_attrs={}, system_attrs={},

@@ -101,7 +101,7 @@ def _importances(spec: Spec, trials: list[TrialRow]) -> dict[str, float]:
     complete = [t for t in engine.study.trials if t.state.name == "COMPLETE"]
     if len(complete) < 2:
         return {}
-    optuna = engine._optuna
+    optuna = engine.optuna
     try:
         found = optuna.importance.get_param_importances(
             engine.study, target=(lambda t: t.values[0]) if len(spec.tune.objectives) > 1 else None)
