@@ -6,6 +6,7 @@ SIGTERM, so SIGKILL ends it after the grace period)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from runyard.model import Status
 from runyard.testing.processes import group_alive, process_running, wait_for
@@ -71,3 +72,28 @@ def test_a_falling_shell_step_is_pruned_and_its_process_is_gone(project: Project
     assert os.path.exists(os.path.join(record.folder, "prune"))
     assert "trial    5 pruned" in bad.stdout
     assert os.path.exists(pid_file + ".saw")  # runyard.should_prune() told the step, during its grace period
+
+
+def test_every_pruner_judges_from_a_study_rebuilt_from_the_records(tmp_path: Path) -> None:
+    """The marks a pruner keeps on the trials it judged (successive halving's rungs) go to the store with
+    each trial, so a study rebuilt elsewhere prunes like the one that ran them."""
+    from dataclasses import replace
+
+    from runyard.app.tuning_engine import Engine
+    from runyard.spec.load import load_spec
+
+    (tmp_path / "runyard.yaml").write_text(SPEC)
+    tune = load_spec(str(tmp_path / "runyard.yaml")).tune
+    assert tune is not None
+    for pruner in ("median", "hyperband", "successive_halving"):
+        running = Engine(replace(tune, pruner=pruner), {})
+        rebuilt = Engine(replace(tune, pruner=pruner), {})
+        for n in range(12):  # good trials, judged step by step while they ran, then recorded
+            steps = {i: 100.0 + i + n for i in range(30)}
+            for k in range(1, 31):
+                assert not running.should_prune(f"k{n}", {"x": n / 12}, dict(list(steps.items())[:k]))
+            attrs = running.close(f"k{n}")
+            for engine in (running, rebuilt):  # the one that ran them hears of them like any other
+                engine.add_recorded(n, {"x": n / 12}, "complete", [130.0 + n], steps, attrs)
+        assert rebuilt.should_prune("bad", {"x": 0.5}, {i: 1.0 for i in range(9)}), pruner
+        assert not rebuilt.should_prune("good", {"x": 0.5}, {i: 200.0 for i in range(9)}), pruner

@@ -129,7 +129,7 @@ class Tuner:
             from runyard.app.tuning_past import past_runs
 
             fixed = {**study.spec.params, **study.cell}
-            study.engine = Engine(study.tune, fixed)
+            study.engine = Engine(study.tune, fixed, name=f"{study.experiment} {study.name}")
             trial_runs = {row.run_id for row in self.trials.tune_trials(study.experiment)}
             study.past = study.engine.add_past(past_runs(self.store, study.experiment, study.tune, study.cell,
                                                          skip=trial_runs))
@@ -172,7 +172,7 @@ class Tuner:
 
         def propose(rows: list[TrialRow], number: int) -> tuple[str, Mapping[str, ParamValue]]:
             for row in rows:
-                engine.add_recorded(row.number, row.params, row.state, row.values, row.intermediate)
+                engine.add_recorded(row.number, row.params, row.state, row.values, row.intermediate, row.attrs)
             params = engine.ask(number)
             plan = self._plan(study, params)
             made["trial"] = Trial(study, number, params, plan)
@@ -228,6 +228,8 @@ class Tuner:
 
     def _forget(self, trial: Trial) -> None:
         for key in trial.keys:
+            if trial.study.engine is not None and len(self._mine.get(key, [])) <= 1:
+                trial.study.engine.close(key)
             users = self._mine.get(key, [])
             if trial in users:
                 users.remove(trial)
@@ -235,6 +237,10 @@ class Tuner:
                 self._mine.pop(key, None)
 
     def _tell(self, trial: Trial, records: list[ExecRecord]) -> None:
+        attrs: dict[str, Any] = {}  # the pruner's marks, kept with the trial (before _forget closes it)
+        if trial.study.engine is not None:
+            for key in trial.keys:
+                attrs.update(trial.study.engine.close(key))
         self._forget(trial)
         objectives = trial.study.tune.objectives
         summaries = self.store.metric_summaries(trial.keys)
@@ -255,7 +261,8 @@ class Tuner:
             state = "failed"
         self._pruned.difference_update(trial.keys)
         told = values if len(values) == len(objectives) else None
-        self.trials.tune_tell(trial.study.experiment, trial.study.name, trial.number, state, told, intermediate)
+        self.trials.tune_tell(trial.study.experiment, trial.study.name, trial.number, state, told, intermediate,
+                              attrs)
         self.on_trial(TrialRow(trial.study.experiment, trial.study.name, trial.number, trial.plan.runs[0].id,
                                trial.params, state, tuple(told) if told else None, self.worker_id, intermediate))
 
@@ -282,8 +289,8 @@ class Tuner:
                     continue
                 engine = self.engine(trial.study)
                 for row in self.trials.tune_trials(trial.study.experiment, trial.study.name):
-                    engine.add_recorded(row.number, row.params, row.state, row.values, row.intermediate)
-                if engine.should_prune(trial.params, intermediate):
+                    engine.add_recorded(row.number, row.params, row.state, row.values, row.intermediate, row.attrs)
+                if engine.should_prune(key, trial.params, intermediate):
                     self._pruned.add(key)
                     self._flag(key, trial)
                     stops[key] = PRUNED

@@ -8,7 +8,6 @@ condition holds), and the pruner is asked about a running step with its intermed
 
 from __future__ import annotations
 
-import datetime
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -73,29 +72,33 @@ def make_pruner(tune: TuneSpec) -> Any:
 class Engine:
     """One in-memory study: past runs and recorded trials added once each, asked trial by trial."""
 
-    def __init__(self, tune: TuneSpec, fixed: Mapping[str, ParamValue]) -> None:
+    def __init__(self, tune: TuneSpec, fixed: Mapping[str, ParamValue], *, name: str = "runyard") -> None:
         self.tune = tune
         self.fixed = dict(fixed)  # the cell's and the spec's params: conditions may refer to them
         optuna = optuna_module()
         self.optuna = optuna
-        self.study = optuna.create_study(directions=list(tune.directions),
+        # a stable name: hyperband puts a trial in the bracket its study name and number hash to
+        self.study = optuna.create_study(study_name=name, directions=list(tune.directions),
                                          sampler=make_sampler(tune, tune.seed), pruner=make_pruner(tune))
         self.added: set[int] = set()  # trial numbers already in the study
         self._dists = {p.name: distribution(p) for p in tune.params}
+        self._live: dict[str, tuple[Any, set[int]]] = {}  # execution key → (running trial, steps reported)
 
     def _frozen(self, params: Mapping[str, ParamValue], state: str, values: Sequence[float] | None,
-                intermediate: Mapping[int, float] | None, number: int | None) -> Any:
+                intermediate: Mapping[int, float] | None, number: int | None,
+                attrs: Mapping[str, Any] | None = None) -> Any:
         states = self.optuna.trial.TrialState
         state_of = {"complete": states.COMPLETE, "pruned": states.PRUNED, "failed": states.FAIL,
                     "running": states.RUNNING}
         kept = {k: v for k, v in params.items() if k in self._dists}
         finite = values is not None and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
         chosen = state_of[state] if state != "complete" or finite else states.FAIL
-        attrs = {"runyard_trial": number} if number is not None else {"runyard_past_run": True}
+        user = {"runyard_trial": number} if number is not None else {"runyard_past_run": True}
         return self.optuna.trial.create_trial(
             params=kept, distributions={k: self._dists[k] for k in kept},
             values=list(values) if chosen == states.COMPLETE and values is not None else None,
-            state=chosen, intermediate_values=dict(intermediate or {}), user_attrs=attrs)
+            state=chosen, intermediate_values=dict(intermediate or {}), user_attrs=user,
+            system_attrs=dict(attrs or {}))
 
     def add_past(self, runs: Sequence[tuple[Mapping[str, ParamValue], Sequence[float],
                                             Mapping[int, float] | None]]) -> int:
@@ -105,10 +108,11 @@ class Engine:
         return len(trials)
 
     def add_recorded(self, number: int, params: Mapping[str, ParamValue], state: str,
-                     values: Sequence[float] | None, intermediate: Mapping[int, float] | None) -> None:
+                     values: Sequence[float] | None, intermediate: Mapping[int, float] | None,
+                     attrs: Mapping[str, Any] | None = None) -> None:
         if number in self.added or state == "running":
             return
-        self.study.add_trial(self._frozen(params, state, values, intermediate, number))
+        self.study.add_trial(self._frozen(params, state, values, intermediate, number, attrs))
         self.added.add(number)
 
     def ask(self, number: int) -> dict[str, ParamValue]:
@@ -133,18 +137,37 @@ class Engine:
         self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
         return chosen
 
-    def should_prune(self, params: Mapping[str, ParamValue], intermediate: Mapping[int, float]) -> bool:
-        """Whether the pruner stops a running trial with these intermediate values."""
+    def should_prune(self, key: str, params: Mapping[str, ParamValue], intermediate: Mapping[int, float]) -> bool:
+        """Whether the pruner stops the running trial of execution ``key`` with these intermediate values.
+        The trial lives in the study while it runs (the pruner keeps its own marks on it, say the rungs of
+        successive halving: :meth:`close` hands them over for the store)."""
         if not intermediate or len(self.tune.objectives) > 1 or self.tune.pruner == "none":
             return False
-        states = self.optuna.trial.TrialState
-        kept = {k: v for k, v in params.items() if k in self._dists}
-        trial = self.optuna.trial.FrozenTrial(
-            number=len(self.study.trials), state=states.RUNNING, value=None,
-            datetime_start=datetime.datetime.now(), datetime_complete=None, params=kept,
-            distributions={k: self._dists[k] for k in kept}, user_attrs={}, system_attrs={},
-            intermediate_values=dict(intermediate), trial_id=len(self.study.trials))
+        live = self._live.get(key)
+        if live is None:
+            kept = {k: v for k, v in params.items() if k in self._dists}
+            self.study.add_trial(self.optuna.trial.create_trial(
+                state=self.optuna.trial.TrialState.RUNNING, params=kept,
+                distributions={k: self._dists[k] for k in kept}))
+            trial_id = self.study.get_trials(deepcopy=False)[-1]._trial_id
+            live = self._live[key] = (self.optuna.trial.Trial(self.study, trial_id), set())
+        trial, reported = live
+        for step in sorted(intermediate):
+            if step not in reported:
+                trial.report(intermediate[step], step)
+                reported.add(step)
         try:
-            return bool(self.study.pruner.prune(self.study, trial))
-        except Exception:  # a pruner that cannot judge this trial (say hyperband's brackets) lets it run
+            return bool(trial.should_prune())
+        except Exception:  # a pruner that cannot judge this trial lets it run
             return False
+
+    def close(self, key: str) -> dict[str, Any]:
+        """The pruner's marks on the running trial of ``key`` (none if it was never judged), which is
+        closed here: the store's record of the trial is what the study keeps."""
+        live = self._live.pop(key, None)
+        if live is None:
+            return {}
+        trial = live[0]
+        attrs = dict(self.study.get_trials(deepcopy=False)[trial.number].system_attrs)
+        self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+        return {k: v for k, v in attrs.items() if k.startswith(("completed_rung_", "hyperband"))}

@@ -97,7 +97,7 @@ def _importances(spec: Spec, trials: list[TrialRow]) -> dict[str, float]:
     assert spec.tune is not None
     engine = Engine(spec.tune, spec.params)
     for row in trials:
-        engine.add_recorded(row.number, row.params, row.state, row.values, row.intermediate)
+        engine.add_recorded(row.number, row.params, row.state, row.values, row.intermediate, row.attrs)
     complete = [t for t in engine.study.trials if t.state.name == "COMPLETE"]
     if len(complete) < 2:
         return {}

@@ -40,6 +40,7 @@ trials = Table(
     Column("state", String, nullable=False),  # running | complete | pruned | failed
     Column("trial_values", Text),  # JSON list: one value per objective (complete, pruned: the last seen)
     Column("intermediate", Text),  # JSON object: the objective's values by step while it ran
+    Column("attrs", Text),  # JSON object: the pruner's marks on the trial (successive halving's rungs)
     Column("worker", String),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
@@ -60,6 +61,7 @@ class TrialRow:
     values: tuple[float, ...] | None = None
     worker: str | None = None
     intermediate: Mapping[int, float] | None = None
+    attrs: Mapping[str, Any] | None = None
 
 
 Proposal = tuple[str, Mapping[str, ParamValue]]  # (run id, searched params)
@@ -73,7 +75,8 @@ class TrialStore(Protocol):
     def tune_ask(self, experiment: str, study: str, worker: str,
                  propose: Callable[[list[TrialRow], int], Proposal | None]) -> TrialRow | None: ...
     def tune_tell(self, experiment: str, study: str, number: int, state: str,
-                  values: Sequence[float] | None = None, intermediate: Mapping[int, float] | None = None) -> None: ...
+                  values: Sequence[float] | None = None, intermediate: Mapping[int, float] | None = None,
+                  attrs: Mapping[str, Any] | None = None) -> None: ...
     def tune_studies(self, experiment: str | None = None) -> list[tuple[str, str, int]]: ...
 
 
@@ -82,7 +85,8 @@ def _row(row: Mapping[Any, Any]) -> TrialRow:
     steps = json.loads(row["intermediate"]) if row["intermediate"] else None
     return TrialRow(row["experiment"], row["study"], row["number"], row["run_id"], json.loads(row["params"]),
                     row["state"], tuple(values) if values is not None else None, row["worker"],
-                    None if steps is None else {int(k): v for k, v in steps.items()})
+                    None if steps is None else {int(k): v for k, v in steps.items()},
+                    json.loads(row["attrs"]) if row["attrs"] else None)
 
 
 class TrialsMixin(SqlCore):
@@ -166,7 +170,8 @@ class TrialsMixin(SqlCore):
             return TrialRow(experiment, study, number, run_id, dict(params), "running", None, worker)
 
     def tune_tell(self, experiment: str, study: str, number: int, state: str,
-                  values: Sequence[float] | None = None, intermediate: Mapping[int, float] | None = None) -> None:
+                  values: Sequence[float] | None = None, intermediate: Mapping[int, float] | None = None,
+                  attrs: Mapping[str, Any] | None = None) -> None:
         """Record how a trial ended (or ``running`` again: requeued), with the objective's values by step."""
         if state not in STATES:
             raise ValueError(f"unknown trial state {state!r}")
@@ -176,4 +181,4 @@ class TrialsMixin(SqlCore):
             ).values(state=state, trial_values=None if values is None else json.dumps(list(values)),
                      intermediate=None if intermediate is None else json.dumps({str(k): v for k, v in
                                                                                 intermediate.items()}),
-                     updated=self.clock()))
+                     attrs=json.dumps(dict(attrs)) if attrs else None, updated=self.clock()))
