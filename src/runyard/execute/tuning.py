@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from runyard.store.base import ExecRecord
 
@@ -23,3 +23,19 @@ class Tuning(Protocol):
     def busy(self, experiment: str) -> bool: ...
     @property
     def pending(self) -> bool: ...
+
+
+def after_tuning(after: Callable[[ExecRecord], int] | None, tuning: Tuning | None,
+                 safe: Callable[[Callable[[], Any]], Any]) -> Callable[[ExecRecord], object] | None:
+    """What a worker runs after recording an execution: the tuner hears of it first (its trial may end),
+    then ``after`` (the ``select:`` stage), unless a study of the experiment is still going. ``safe``
+    runs a store call under the worker's retry policy."""
+    if tuning is None:
+        return after
+
+    def both(record: ExecRecord) -> object:
+        safe(lambda: tuning.recorded(record))
+        if after is None or safe(lambda: tuning.busy(record.experiment)) is not False:
+            return 0  # a study still going: its final stage comes after its last trial
+        return after(record)
+    return both

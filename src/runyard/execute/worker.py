@@ -33,7 +33,7 @@ from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
 from runyard.execute.running import Running, record_end
 from runyard.execute.slots import Slot, SlotPool
 from runyard.execute.tuning import PRUNED as PRUNED
-from runyard.execute.tuning import Tuning
+from runyard.execute.tuning import Tuning, after_tuning
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
 
@@ -87,7 +87,8 @@ class Worker:
         self._tuning = self._hooks.tuning(store, self.id, self._emit) if self._hooks.tuning is not None else None
         after = self._hooks.after_record(store, self._emit) if self._hooks.after_record is not None else None
         self._record = Recorder(store, self.id, self.host, ingest=self._ingest, provenance=self._provenance,
-                                result=self.result, emit=self._emit, after=self._after_record(after))
+                                result=self.result, emit=self._emit,
+                                after=after_tuning(after, self._tuning, self._safe))
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -278,18 +279,6 @@ class Worker:
         for record in claimed:
             self._launch(record, reserved[record.key])
         return len(claimed)
-
-    def _after_record(self, after: Callable[[ExecRecord], int] | None) -> Callable[[ExecRecord], object] | None:
-        tuning = self._tuning
-        if tuning is None:
-            return after
-
-        def both(record: ExecRecord) -> object:
-            self._safe(lambda: tuning.recorded(record))
-            if after is None or self._safe(lambda: tuning.busy(record.experiment)) is not False:
-                return 0  # a study still going: its final stage comes after its last trial
-            return after(record)
-        return both
 
     def _feed(self) -> None:
         """Tuning: the free slots get new trials at once, before the claim."""
