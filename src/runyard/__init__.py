@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from runyard.track import log, out_dir, params, run_id  # stdlib only: cheap
+from runyard.track import log, out_dir, params, run_id, should_prune  # stdlib only: cheap
 from runyard.version import __version__
 
 __all__ = ["Experiment", "RunSet", "RunView", "Yard", "__version__", "load", "log", "open", "out_dir", "params",
-           "run_id", "serializer"]
+           "run_id", "serializer", "should_prune"]
 
 TYPE_CHECKING = False  # typing itself costs ~6 ms to import; mypy treats this name as true
 if TYPE_CHECKING:

@@ -169,6 +169,35 @@ class Experiment:
             raise StepFailed(display.failed)
         return self.runs(store=store)
 
+    def tune(self, params: Mapping[str, Any], objective: str | Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
+             trials: int = 20, more: int | None = None, sampler: str = "tpe", seed: int | None = None,
+             pruner: str = "median", grid: Mapping[str, Any] | None = None, jobs: int | None = None,
+             gpus: Sequence[int] | str | None = None, inline: bool = False, store: str | None = None) -> RunSet:
+        """Search ``params`` (name → space, as under ``tune.params:`` in YAML, e.g. ``{"lr": {"loguniform":
+        [1e-5, 1e-1]}}``) for the best ``objective`` (a metric name, ``{"metric": ..., "direction": ...}``, or a
+        list of them), like ``runyard tune``: the study continues from what the store holds; ``more``: that
+        many trials more than it has (default: up to ``trials`` in all). Returns the experiment's runs (their
+        ``trial``, ``trial_state`` and ``best`` columns). The step functions must be importable by name
+        (a module, not a notebook cell) unless ``inline``."""
+        from runyard.app.session import RunOptions
+        from runyard.app.tuning_run import run_tune
+
+        block: dict[str, Any] = {"params": dict(params), "objective": objective if isinstance(objective, (str, Mapping))
+                                 else list(objective), "trials": trials, "sampler": sampler, "pruner": pruner}
+        if seed is not None:
+            block["seed"] = seed
+        if grid:
+            block["grid"] = dict(grid)
+        self.data["tune"] = block
+        spec = self.spec(gpus=gpus)
+        options = RunOptions(home=self.home_path(), store_url=store, gpus=spec.resources.gpus,
+                             per_gpu=spec.resources.per_gpu, jobs=jobs, inline=inline)
+        with _module_roots(self.functions.values(), environment=True):
+            outcome = run_tune(spec, options, trials=more)
+        if outcome.interrupted:
+            raise KeyboardInterrupt("interrupted: tune again to resume")
+        return self.runs(store=store)
+
     def _by_value(self, plan: Plan, home: Path) -> Plan:
         """Point call steps whose function a fresh process cannot import at a pickle of it (cloudpickle)."""
         stuck = {name: func for name, func in self.functions.items() if not importable(target_of(func))}

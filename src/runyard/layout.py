@@ -45,6 +45,7 @@ META = "meta.json"
 OUT = "out"
 ATTEMPTS = "attempts"
 RUNS_TABLE = "runs.csv"
+PRUNE_FLAG = "prune"  # written when the tuner prunes the trial this step belongs to (runyard.should_prune)
 RESULT = "result"  # a Python step's saved value: out/result<ext>
 RESULT_META = "result.meta.json"
 KEY_CHARS = 12  # of an execution key in its folder's name
@@ -108,6 +109,7 @@ class ExecutionPaths(AttemptPaths):
     out = Under(OUT)
     runs_table = Under(RUNS_TABLE)  # the run table an aggregate step reads (``{runs}``, ``$RUNYARD_RUNS``)
     attempts = Under(ATTEMPTS)
+    prune_flag = Under(PRUNE_FLAG)  # ``$RUNYARD_PRUNE``: its existence is what ``runyard.should_prune()`` reports
 
     def attempt(self, number: int) -> AttemptPaths:
         """Earlier attempt ``number`` (1 = the first that ran in this folder), under ``attempts/``."""

@@ -34,7 +34,7 @@ import os
 import sys
 import time
 
-__all__ = ["log", "out_dir", "params", "run_id"]
+__all__ = ["log", "out_dir", "params", "run_id", "should_prune"]
 
 TYPE_CHECKING = False  # typing costs ~6 ms to import; mypy treats this name as true
 if TYPE_CHECKING:
@@ -206,3 +206,12 @@ def run_id() -> str | None:
     the rendered step (DESIGN §3). The same for every attempt of the step and for every run that
     shares it; ``runyard show`` / ``logs`` accept its first 12 characters. None outside runyard."""
     return os.environ.get("RUNYARD_KEY") or None
+
+
+def should_prune() -> bool:
+    """True once the tuner has pruned the trial this step runs for (``$RUNYARD_PRUNE`` exists): a
+    training loop can stop cleanly, its metrics so far are kept and the trial is recorded ``pruned``.
+    The step is also sent SIGTERM (then SIGKILL after the grace period), so a loop that never asks is
+    stopped all the same. False outside a tuned step. One ``stat`` per call."""
+    path = os.environ.get("RUNYARD_PRUNE")
+    return bool(path) and os.path.exists(path)  # type: ignore[arg-type]

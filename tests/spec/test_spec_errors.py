@@ -12,7 +12,8 @@ from runyard.errors import SpecError
 
 from .helpers import plan_of, write
 
-VALID_TOP = "valid: experiment, description, params, groups, steps, metrics, sweeps, resources, aggregate, select"
+VALID_TOP = ("valid: experiment, description, params, groups, steps, metrics, sweeps, resources, aggregate, select, "
+             "tune")
 BUILTINS = "builtins: {out} {run} {name} {*} {*hydra} {STEP.out}"
 
 

@@ -91,7 +91,8 @@ def compare(results: Results, *, cols: str | Sequence[str] | None = None, sort: 
     if not chosen:
         params = results.params if all_params else differing(frame, results.params)
         metrics = results.metric_columns if every_metric else reported_metrics(results)
-        chosen = ["name", "status", *mixed_stages(results), *labelled(results), *params, *metrics]
+        tuned = [c for c in ("trial", "trial_state", "best") if c in frame.columns]
+        chosen = ["name", "status", *tuned, *mixed_stages(results), *labelled(results), *params, *metrics]
     import pandas as pd
 
     table = pd.DataFrame({name: results.column(name) for name in dict.fromkeys(chosen)}, index=frame.index)

@@ -301,6 +301,9 @@ def load(store: ResultsReader, experiment: str, *, stats: Collection[str] = ("la
         if "note" not in param_names:
             base["note"] = [note for _, note in got]
     frame = pd.concat([base, params, wide("last"), times], axis=1)
+    from runyard.analyze.tuned import add_trial_columns
+
+    frame = add_trial_columns(store, experiment, spec, frame)
     summary = {stat: wide(stat) for stat in wanted if stat != "last"}
     return Results(experiment, frame, param_names, metrics, summary, ambiguous, labels)
 

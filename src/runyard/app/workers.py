@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from runyard.app.finals import FinalStage
 from runyard.app.runs_table import ENV as RUNS_ENV
 from runyard.app.runs_table import runs_table_for_launch
 from runyard.execute.events import EventSink
+from runyard.execute.tuning import Tuning
 from runyard.execute.worker import Hooks, Worker
 from runyard.store.base import ExecRecord, Store
 
@@ -18,21 +19,33 @@ if TYPE_CHECKING:
     from runyard.execute.slots import SlotPool
 
 
+PRUNE_ENV = "RUNYARD_PRUNE"  # the file whose existence ``runyard.should_prune()`` reports
+
+
 def _launch_env(store: Store, record: ExecRecord) -> dict[str, str]:
-    """An aggregate step finds the table of the runs it covers at ``$RUNYARD_RUNS``."""
-    return {RUNS_ENV: runs_table_for_launch(store, record)} if record.kind == "aggregate" else {}
+    """An aggregate step finds the table of the runs it covers at ``$RUNYARD_RUNS``; every step learns
+    where its pruning flag would be (``$RUNYARD_PRUNE``)."""
+    from runyard.layout import ExecutionPaths
+
+    env = {PRUNE_ENV: ExecutionPaths(record.folder).prune_flag}
+    if record.kind == "aggregate":
+        env[RUNS_ENV] = runs_table_for_launch(store, record)
+    return env
 
 
 def _final_stage(store: Store, emit: EventSink) -> FinalStage:
     return FinalStage(store, emit)
 
 
-def worker_hooks(*, final_stage: bool = False) -> Hooks:
+def worker_hooks(*, final_stage: bool = False,
+                 tuning: Callable[[Store, str, EventSink], Tuning] | None = None) -> Hooks:
     """The hooks of every worker; with ``final_stage``, the worker that records an experiment's last
-    step also runs its ``select:`` stage (``runyard worker``)."""
+    step also runs its ``select:`` stage (``runyard worker``); ``tuning``: it takes trials of the open
+    studies (``app.tuning.tuning_hook``)."""
     if final_stage:
-        return Hooks(launch_env=_launch_env, after_record=lambda store, emit: _final_stage(store, emit).after)
-    return Hooks(launch_env=_launch_env)
+        return Hooks(launch_env=_launch_env, after_record=lambda store, emit: _final_stage(store, emit).after,
+                     tuning=tuning)
+    return Hooks(launch_env=_launch_env, tuning=tuning)
 
 
 def worker_pool(gpus: str, *, per_gpu: int = 1, jobs: int | None = None, fake_gpus: bool = False,
@@ -60,4 +73,12 @@ def make_worker(store: Store, pool: SlotPool, experiments: Sequence[str] = (), *
         store.experiment(name)
     return Worker(store, pool, experiment=list(experiments) or None, lease_seconds=lease_seconds, grace=grace,
                   poll_interval=poll_interval, on_event=on_event, max_executions=max_executions,
-                  hooks=worker_hooks(final_stage=True), store_timeout=store_timeout, launcher=launcher, warm=warm)
+                  hooks=worker_hooks(final_stage=True, tuning=_tuning(experiments)), store_timeout=store_timeout,
+                  launcher=launcher, warm=warm)
+
+
+def _tuning(experiments: Sequence[str]) -> Callable[[Store, str, EventSink], Tuning]:
+    """A worker takes trials of the studies submitted to the queue (``runyard submit --tune``)."""
+    from runyard.app.tuning import tuning_hook
+
+    return tuning_hook(experiments=list(experiments) or None)

@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("runyard.cli.inspect_cmd", "logs", "Print (or follow) the log of a step of a run."),
     "status": ("runyard.cli.inspect_cmd", "status", "What is running where: workers and their steps."),
     "compare": ("runyard.cli.compare_cmd", "compare", "Compare runs: differing params and metrics, filtered, sorted."),
+    "tune": ("runyard.cli.tune_cmd", "tune", "Search a spec's tune: space; each free slot takes the next trial."),
     "select": ("runyard.cli.select_cmd", "select", "Pick the best sweep runs and run the spec's final steps for them."),
     "reparse": ("runyard.cli.reparse_cmd", "reparse", "Re-read the metrics of finished runs after a spec change."),
     "rerun": ("runyard.cli.rerun_cmd", "rerun", "Run a past run again with changes, as a new run of its experiment."),

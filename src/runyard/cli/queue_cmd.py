@@ -39,15 +39,23 @@ if TYPE_CHECKING:
 @click.option("--force-step", "force_steps", multiple=True, metavar="NAME",
               help="Re-run this step and everything downstream of it (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was submitted as JSON.")
+@click.option("--tune", "tune_study", is_flag=True,
+              help="Put the spec's `tune:` study on the queue instead: workers take its trials one by one.")
+@click.option("--trials", type=click.IntRange(min=1), metavar="N",
+              help="With --tune: N more trials per study (default: up to the spec's `tune.trials`).")
 @friendly
 def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_seed: int, home: str | None,
            store_url: str | None, priority: int, snapshot: bool, force: bool, force_steps: tuple[str, ...],
-           as_json: bool) -> None:
+           as_json: bool, tune_study: bool, trials: int | None) -> None:
     """Validate, plan and enqueue SPEC's runs without running them; `runyard worker` processes run them.
 
     KEY=VALUE sets a param in every run; KEY=A,B,C sweeps it. Done step executions stay cached;
-    failed, interrupted and cancelled ones are queued again.
+    failed, interrupted and cancelled ones are queued again. With --tune, the spec's study is queued:
+    each free slot of any worker asks the store for its next trial.
     """
+    if tune_study:
+        _submit_tune(args, home, store_url, trials)
+        return
     from runyard.app.session import forced_keys
     from runyard.app.stores import open_for_plan
     from runyard.app.submission import describe, submit_plan
@@ -71,6 +79,27 @@ def submit(args: tuple[str, ...], sweep: str | None, sample: int | None, sample_
         click.echo(f"code snapshot {done.snapshot.id}: {done.snapshot.root}")
     if result.queued or result.already_queued:
         click.echo(f"start workers with: runyard worker --store {store.url}  (on every machine that shares it)")
+
+
+def _submit_tune(args: tuple[str, ...], home: str | None, store_url: str | None, trials: int | None) -> None:
+    import os
+
+    from runyard.app.planning import split_args
+    from runyard.app.tuning_run import submit_tune
+    from runyard.errors import UsageError
+    from runyard.home import resolve_home
+    from runyard.spec.load import load_spec
+
+    spec_path, overrides = split_args(args)
+    if overrides:
+        raise UsageError("--tune takes no KEY=VALUE: fix params under `params:` or `tune.grid:` in the spec")
+    spec = load_spec(spec_path)
+    home_path = resolve_home(home, spec_folder=spec.folder, cwd=os.getcwd())
+    targets = submit_tune(spec, home_path, store_url, trials=trials)
+    for study, target in targets.items():
+        where = "" if study == "{}" else f" {study}"
+        click.echo(f"study {spec.experiment}{where}: up to {target} trials queued")
+    click.echo("start workers with: runyard worker  (each takes trials of the study until it is done)")
 
 
 @click.command()

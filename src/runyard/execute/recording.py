@@ -24,6 +24,7 @@ from runyard.execute.events import Event, WorkerResult
 from runyard.execute.extract import OWN_NOTE
 from runyard.execute.ingest import Ingest, metric_warning
 from runyard.execute.provenance import Provenance
+from runyard.execute.tuning import PRUNED
 from runyard.model import Status
 from runyard.store.base import ExecRecord, Store
 
@@ -172,6 +173,8 @@ class Recorder:
             self.finished(record, Status.INTERRUPTED, code, "interrupted")
         elif reason == "timeout":
             self.finished(record, Status.FAILED, code, f"timed out after {record.timeout:g} s")
+        elif reason == PRUNED:  # the tuner stopped it: its trial is recorded pruned, its metrics kept
+            self.finished(record, Status.FAILED, code, PRUNED)
         elif code == 0:
             self.finished(record, Status.DONE, code, None)
         else:

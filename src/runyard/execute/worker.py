@@ -33,14 +33,14 @@ from runyard.execute.recovery import recover
 from runyard.execute.retrying import DEFAULT_WINDOW, StoreRetry, Window, guarded
 from runyard.execute.running import Running, record_end
 from runyard.execute.slots import Slot, SlotPool
+from runyard.execute.tuning import PRUNED as PRUNED
+from runyard.execute.tuning import Tuning, after_tuning
 from runyard.model import Status, WorkerInfo
 from runyard.store.base import ExecRecord, Store
 
 #: How long one store call of a worker waits for a SQLite lock held by another process before the retry
 #: policy takes over: a worker answers signals at least this often while another process holds the store.
 LOCK_SLICE = 1.0
-
-
 @dataclass(frozen=True)
 class Hooks:
     """What the layers above plug into a worker (``app.workers.worker_hooks`` builds the usual ones).
@@ -51,6 +51,7 @@ class Hooks:
     """
     launch_env: Callable[[Store, ExecRecord], dict[str, str]] | None = None
     after_record: Callable[[Store, EventSink], Callable[[ExecRecord], int]] | None = None
+    tuning: Callable[[Store, str, EventSink], Tuning] | None = None  # (store, worker id, emit) → the tuner
 
 
 class Worker:
@@ -85,10 +86,11 @@ class Worker:
         self._ingest = Ingest(store, owner=self.id)
         self._ingest.abandon = lambda: self._stop_requests > 1  # terminating: a running parser is stopped too
         self._pacer = Pacer(metrics_interval)
+        self._tuning = self._hooks.tuning(store, self.id, self._emit) if self._hooks.tuning is not None else None
+        after = self._hooks.after_record(store, self._emit) if self._hooks.after_record is not None else None
         self._record = Recorder(store, self.id, self.host, ingest=self._ingest, provenance=self._provenance,
                                 result=self.result, emit=self._emit,
-                                after=(self._hooks.after_record(store, self._emit)
-                                       if self._hooks.after_record is not None else None))
+                                after=after_tuning(after, self._tuning, self._safe))
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -146,6 +148,7 @@ class Worker:
                 if gave_up:
                     self._emit(Event("stopping", message=gave_up))
                 if not self.stopping and not self._window.gave_up and not self._limit_reached():
+                    self._feed()
                     claimed = self._fill()
                 if self._stop_requests > 1 and not terminated:
                     self._running.terminate_all("interrupted")
@@ -156,7 +159,7 @@ class Worker:
                 if not self._running:
                     if self.stopping or self._window.gave_up or self._limit_reached():
                         break
-                    if burst and claimed == 0 and self._drained():
+                    if burst and claimed == 0 and not self._tuning_pending() and self._drained():
                         break
                 now = self._clock()
                 if now >= next_beat:
@@ -165,7 +168,9 @@ class Worker:
                     if self._control.keep_alive():
                         self._watch_listener()
                     next_beat = now + self.lease_seconds / 3
-                self._wait(self._timeout(next_beat, idle=not self._running or claimed == 0))
+                # a trial that ran in this thread (inline) ended: the next one is asked for at once
+                again = claimed > 0 and self._tuning is not None and not self._running
+                self._wait(0.0 if again else self._timeout(next_beat, idle=not self._running or claimed == 0))
                 self._collect()
                 self._apply_stops()
                 self._poll_metrics()
@@ -278,6 +283,18 @@ class Worker:
             self._launch(record, reserved[record.key])
         return len(claimed)
 
+    def _feed(self) -> None:
+        """Tuning: the free slots get new trials at once, before the claim."""
+        if self._tuning is not None:
+            free = self.pool.gpu_units_free + self.pool.cpu_free
+            if free > 0:
+                tuning = self._tuning
+                self._safe(lambda: tuning.feed(free))
+
+    def _tuning_pending(self) -> bool:
+        tuning = self._tuning
+        return tuning is not None and bool(self._safe(lambda: tuning.pending))
+
     def _drained(self) -> bool:
         """Nothing left that this worker could ever run: no ready work that fits, nothing running elsewhere."""
         scope = [self.experiment] if self.experiment is None or isinstance(self.experiment, str) else self.experiment
@@ -370,6 +387,11 @@ class Worker:
         now = time.monotonic()
         if self._ingest.tracked and self._pacer.due(now):  # the store away and not due: nothing read
             self._pacer.done(now, busy=self._retry.due() and self._ingest.poll())
+            tuning = self._tuning
+            if tuning is not None and self._running:
+                stops = self._safe(lambda: tuning.prune(list(self._running)))
+                if stops:
+                    self._running.stop(stops)
 
     def _watch_listener(self) -> None:
         """Wait on the store's wake-up channel (PostgreSQL) next to the children."""

@@ -360,14 +360,15 @@ def _call_step(spec: Spec, base: ExperimentPaths, step: StepSpec, params: Params
                outs: dict[str, str], by_name: Mapping[str, StepSpec], executions: dict[str, StepExec],
                problems: dict[str, Problem]) -> str | None:
     """The execution of a call step for one run (added to ``executions``); its key, or None (a problem)."""
-    missing = [p for p in step.takes if p not in params]
+    searched = spec.tune.names if spec.tune else ()
+    missing = [p for p in step.takes if p not in params and p not in searched]  # a searched one: its condition failed
     if missing:
         where = f"{spec.path}: steps.{step.name}.call"
         problems.setdefault(where + missing[0], Problem(
             where, f"parameter {missing[0]!r} of {step.call} has no default and run {name!r} gives it no value: "
                    f"set it under params:, in a sweep, or on the command line ({missing[0]}=VALUE)"))
         return None
-    key_params = {k: params[k] for k in step.takes}
+    key_params = {k: params[k] for k in step.takes if k in params}
     needs = [keys[n] for n in step.needs or () if n in keys]
     code = {**step.code, "<call>": step.call_code}
     key = step_key(experiment=spec.experiment, step=step.name, template=f"call:{step.call}", workdir=step.workdir,

@@ -16,11 +16,12 @@ from runyard.spec.metrics import parse_metrics
 from runyard.spec.slurm import parse_slurm
 from runyard.spec.stages import parse_aggregates, parse_select, stage_step_names
 from runyard.spec.steps import parse_steps
+from runyard.spec.tune import check_names, check_objectives, parse_tune
 from runyard.spec.types import Grid, ResourceSpec, Spec
 from runyard.spec.yamlfile import KeyPath, in_line_order
 
 TOP_LEVEL = ("experiment", "description", "params", "groups", "steps", "metrics", "sweeps", "resources", "aggregate",
-             "select", "slurm")
+             "select", "slurm", "tune")
 RESOURCE_KEYS = ("gpus", "per_gpu")
 GRID_STEPS_KEYS = ("_steps", "_cmd")
 
@@ -38,8 +39,16 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     params = _params(check, data.get("params"))
     groups = _groups(check, data.get("groups"), params)
     names = list(dict.fromkeys([*params, *groups, *(k for c in groups.values() for v in c.values() for k in v)]))
+    tune = parse_tune(check, data.get("tune"), names=names)
+    searched = list(tune.names) if tune else []
+    names = list(dict.fromkeys([*names, *searched]))
     steps, taken = parse_steps(check, data.get("steps"), names, folder)
     params, required = calls.merge_defaults(check.add, params, taken, names)
+    if tune:  # a conditional param has no value unless its condition holds: no default is passed or recorded
+        conditional = {p.name for p in tune.params if p.when}
+        params = {k: v for k, v in params.items() if k not in conditional}
+        required = tuple(r for r in required if r not in searched)
+        check_names(check, tune, list(dict.fromkeys([*names, *params, *required])))
     names = list(dict.fromkeys([*names, *params, *required]))
     step_names = [s.name for s in steps]
     sweeps = _sweeps(check, data.get("sweeps"), names, groups, step_names)
@@ -50,6 +59,8 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
                           taken=[*step_names, *(a.name for a in aggregates)], folder=folder)
     resources = _resources(check, data.get("resources"))
     slurm = parse_slurm(check, data.get("slurm"), step_names)
+    if tune:
+        check_objectives(check, tune, metrics=[m.name for m in metrics], has_calls=any(s.call for s in steps))
     description = data.get("description") or ""
     if not isinstance(description, str):
         check.add(("description",), "must be text")
@@ -58,7 +69,7 @@ def parse_spec(data: object, *, source: str, folder: str, lines: Mapping[KeyPath
     return Spec(experiment=experiment, path=source, folder=folder, params=params, steps=tuple(steps),
                 groups=groups, sweeps=sweeps, metrics=tuple(metrics), resources=resources,
                 description=str(description), raw={"experiment": experiment, **data},
-                required=required, aggregates=aggregates, select=select, slurm=slurm)
+                required=required, aggregates=aggregates, select=select, slurm=slurm, tune=tune)
 
 
 def _experiment(check: Checker, value: object) -> str:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runyard.model import ParamValue
 from runyard.spec.slurm import SlurmSpec
+
+if TYPE_CHECKING:
+    from runyard.spec.tune import TuneSpec
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ class Spec:
     aggregates: tuple[AggregateSpec, ...] = ()
     select: SelectSpec | None = None
     slurm: SlurmSpec | None = None  # the `slurm:` block (runyard run --executor slurm)
+    tune: TuneSpec | None = None  # the ``tune:`` block (spec/tune.py)
 
     def to_data(self) -> dict[str, object]:
         """This spec as plain data in the native format (what ``spec_from_dict`` reads back)."""
@@ -183,6 +188,8 @@ class Spec:
             stages["aggregate"] = {a.name: a.to_data() for a in self.aggregates}
         if self.select is not None:
             stages["select"] = self.select.to_data()
+        if self.tune is not None:
+            stages["tune"] = dict(self.tune.data)
         return {
             "experiment": self.experiment,
             "description": self.description,
@@ -211,7 +218,7 @@ class Spec:
     @property
     def param_names(self) -> tuple[str, ...]:
         """Every name a run can have a value for: defaults, group selectors and group members."""
-        names = dict.fromkeys([*self.params, *self.required])
+        names = dict.fromkeys([*self.params, *self.required, *(self.tune.names if self.tune else ())])
         for group, choices in self.groups.items():
             names.setdefault(group)
             for values in choices.values():

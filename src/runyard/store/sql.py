@@ -40,6 +40,7 @@ from runyard.store.past import PastMixin
 from runyard.store.queries import QueryMixin
 from runyard.store.results import ResultsMixin
 from runyard.store.submit import SubmitMixin
+from runyard.store.trials import TrialsMixin
 
 _X = schema.executions
 _N = schema.exec_needs
@@ -68,7 +69,7 @@ CLEARED_ON_CLAIM: dict[str, Any] = dict.fromkeys(
 )
 
 
-class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, PastMixin, SqlCore):
+class SqlStore(SubmitMixin, QueryMixin, MetricsMixin, ResultsMixin, ControlMixin, PastMixin, TrialsMixin, SqlCore):
     """A :class:`~runyard.store.base.Store` on SQLite or PostgreSQL. Open it with
     :func:`runyard.store.open_store`."""
 
