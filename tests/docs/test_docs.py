@@ -190,4 +190,5 @@ def test_blocks_not_run_are_few_and_listed() -> None:
     for block in skipped:
         print(f"not run: {block.where}: {block.argument}")
     assert all(b.argument for b in skipped)
-    assert len(skipped) <= 20, [b.where for b in skipped]
+    # 25: Ray, Slurm, a shared queue, a server, Lightning: blocks that need a cluster or run until stopped
+    assert len(skipped) <= 25, [b.where for b in skipped]

@@ -13,7 +13,7 @@ from runyard.errors import SpecError
 from .helpers import plan_of, write
 
 VALID_TOP = ("valid: experiment, description, params, groups, steps, metrics, sweeps, resources, aggregate, select, "
-             "tune")
+             "slurm, tune")
 BUILTINS = "builtins: {out} {run} {name} {*} {*hydra} {STEP.out}"
 
 

@@ -191,9 +191,11 @@ def reported_metrics(results: Results) -> list[str]:
 
 
 def labelled(results: Results) -> list[str]:
-    """``tags`` and ``note`` when some shown run has one (``runyard tag``, ``note``)."""
+    """``tags`` and ``note`` when some shown run has one (``runyard tag``, ``note``); a param of that name
+    keeps its column and its place among the params."""
     frame = results.frame
-    return [c for c in ("tags", "note") if c in frame.columns and bool((frame[c] != "").any())]
+    return [c for c in ("tags", "note")
+            if c not in results.params and c in frame.columns and bool((frame[c] != "").any())]
 
 
 def mixed_stages(results: Results) -> list[str]:

@@ -175,6 +175,9 @@ def executor_options(func: F) -> F:
         click.option("--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE",
                      help="With --executor slurm: any sbatch option, e.g. account=lab or exclusive (repeatable)."),
     ]
+    from runyard.cli.main import friendly  # a bad --executor value is a user's mistake: one message, no traceback
+
+    wrapped = friendly(wrapped)
     for option in reversed(options):
         wrapped = option(wrapped)
     return wrapped  # type: ignore[return-value]

@@ -82,10 +82,11 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context,
                         args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
-        if name and not name.startswith("-") and name not in COMMANDS:
+        if name and not name.startswith("-") and name not in self.table:
             from runyard.errors import suggest
 
-            ctx.fail(f"No such command {name!r}{suggest(name, COMMANDS, cutoff=0.5)} (commands: {', '.join(COMMANDS)})")
+            ctx.fail(f"No such command {name!r}{suggest(name, self.table, cutoff=0.5)} "
+                     f"(commands: {', '.join(self.table)})")
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
