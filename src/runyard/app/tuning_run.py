@@ -81,7 +81,8 @@ def run_tune(spec: Spec, options: RunOptions, *, trials: int | None = None, laun
         hook = tuning_hook(experiments=[spec.experiment], specs={spec.experiment: (spec, str(options.home))},
                            on_trial=told)
         worker = Worker(store, pool, experiment=spec.experiment, lease_seconds=options.lease_seconds,
-                        grace=options.grace, inline=options.inline, hooks=worker_hooks(final_stage=True, tuning=hook),
+                        grace=options.grace, inline=options.inline, warm=options.warm,
+                        hooks=worker_hooks(final_stage=True, tuning=hook),
                         store_timeout=options.store_timeout, launcher=launcher)
         if install_signals is not None:
             install_signals(worker.request_stop)

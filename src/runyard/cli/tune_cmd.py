@@ -22,6 +22,9 @@ from runyard.cli.main import friendly
               help="Concurrent CPU-only trials (default: GPU slots, or the CPU count without GPUs).")
 @click.option("--executor", default="local", show_default=True, metavar="NAME",
               help="The launcher that starts the steps (local, inline, or one registered by a plug-in).")
+@click.option("--warm", is_flag=True,
+              help="Run Python (call:) trials in warm processes, one per slot, that import the step's module once "
+                   "and run call after call.")
 @click.option("--home", metavar="DIR", help="runyard home (default: RUNYARD_HOME, or .runyard next to the spec).")
 @click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
               help="Store URL (default: sqlite:///<home>/runyard.db).")
@@ -31,7 +34,8 @@ from runyard.cli.main import friendly
                 grace_help="How long a pruned or interrupted step may take to exit after SIGTERM before SIGKILL.")
 @friendly
 def tune(spec_path: str | None, trials: int | None, gpus: str | None, fake_gpus: bool, per_gpu: int | None,
-         jobs: int | None, executor: str, home: str | None, store_url: str | None, report: bool, lease: float,
+         jobs: int | None, executor: str, warm: bool, home: str | None, store_url: str | None, report: bool,
+         lease: float,
          grace: float, store_timeout: float) -> None:
     """Search SPEC's `tune:` space (default ./runyard.yaml): each free slot takes the next trial at once.
 
@@ -62,7 +66,11 @@ def tune(spec_path: str | None, trials: int | None, gpus: str | None, fake_gpus:
     spec = with_resources(spec, gpu_list, per_gpu)
     options = RunOptions(home=home_path, store_url=store_url, gpus=spec.resources.gpus, per_gpu=spec.resources.per_gpu,
                          jobs=jobs, lease_seconds=lease, grace=grace, store_timeout=store_timeout,
-                         inline=executor == "inline")
+                         inline=executor == "inline", warm=warm)
+    if warm and executor != "local":
+        from runyard.errors import UsageError
+
+        raise UsageError(f"--warm runs call steps in warm processes of the local executor, not --executor {executor}")
     metrics = [o.metric for o in spec.tune.objectives] if spec.tune else []
 
     def told(row: object) -> None:
