@@ -82,7 +82,7 @@ def build(home: Path, runs: int, *, seed: int = 0) -> str:
         dur = rng.uniform(10, 100)
         execs.append((key, EXPERIMENT, step, command, json.dumps(need), str(base / "steps" / step / key[:12]),
                       str(home.parent), _dumps(params), 0, None, 0, "done", 1, 0, seq, "w1", "host", 1, 1, 0,
-                      now, t0, t0 + dur, dur, None, None, None, None, None, "command", "", None, 0))
+                      now, t0, t0 + dur, dur, None, None, None, None, None, "command", "", None, 0, None))
         needs.extend((key, n) for n in need)
 
     def report(key: str, step: str, t: float) -> None:
@@ -108,15 +108,15 @@ def build(home: Path, runs: int, *, seed: int = 0) -> str:
         execution(test, "test", f"python test.py --ckpt {i}", [train], {}, t0 + 200)
         report(test, "test", t0 + 300)
         run_rows.append((rid, EXPERIMENT, name, _dumps(params), str(base / "runs" / name), now + i * 1e-3,
-                         "sweep", None))
+                         "sweep", None, "[]", ""))
         links += [(rid, "prep", 0, prep[params["data"]]), (rid, "train", 1, train), (rid, "test", 2, test)]
     db = sqlite3.connect(home / "runyard.db")
     with db:
         db.execute("INSERT INTO experiments VALUES (?, ?, ?, ?, 0, ?, ?)",
                    (EXPERIMENT, _dumps(spec), str(home.parent / "runyard.yaml"), str(home), now, now))
-        db.executemany(f"INSERT INTO executions VALUES ({', '.join('?' * 33)})", execs)
+        db.executemany(f"INSERT INTO executions VALUES ({', '.join('?' * 34)})", execs)
         db.executemany("INSERT INTO exec_needs VALUES (?, ?)", needs)
-        db.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", run_rows)
+        db.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_rows)
         db.executemany("INSERT INTO run_steps VALUES (?, ?, ?, ?)", links)
         db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", points)
         db.executemany("INSERT INTO metric_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?)", summaries)

@@ -3,7 +3,8 @@
 (a) ``--trials`` (500) TPE trials of a trivial ``call:`` objective on 2 slots with ``runyard tune``'s use
     case (every trial a recorded run: store rows, execution folder, log, metrics), against
     ``optuna.create_study().optimize(objective, n_trials, n_jobs=2)`` in memory (nothing recorded).
-    Also the same study with ``--executor inline`` (call steps in the worker's process, one slot).
+    Also the same study with ``--warm`` (call steps in warm slot processes, 2 slots) and with ``--executor
+    inline`` (call steps in the worker's process, one slot).
 (b) Warm start: a store holding ``--past`` (10,000) finished runs (the synthetic store of
     ``bench/compare.py``), read and added to an in-memory study (what a ``runyard tune`` of that
     experiment does first), against Optuna's own SQLite storage given ``--rdb`` (1,000) of the same trials,
@@ -59,7 +60,7 @@ def optuna_alone(trials: int) -> float:
     return time.perf_counter() - started
 
 
-def runyard_tune(folder: Path, trials: int, *, inline: bool) -> tuple[float, int, int]:
+def runyard_tune(folder: Path, trials: int, *, inline: bool, warm: bool = False) -> tuple[float, int, int]:
     """Seconds, trials recorded complete, executions recorded done."""
     from runyard.app.session import RunOptions
     from runyard.app.tuning_run import run_tune
@@ -70,7 +71,7 @@ def runyard_tune(folder: Path, trials: int, *, inline: bool) -> tuple[float, int
     if (folder / ".runyard").exists():
         shutil.rmtree(folder / ".runyard")
     spec = load_spec(str(folder / "runyard.yaml"))
-    options = RunOptions(home=folder / ".runyard", jobs=1 if inline else 2, inline=inline)
+    options = RunOptions(home=folder / ".runyard", jobs=1 if inline else 2, inline=inline, warm=warm)
     sys.path.insert(0, str(folder))
     started = time.perf_counter()
     run_tune(spec, options)
@@ -150,6 +151,9 @@ def main() -> None:
             seconds, complete, done = runyard_tune(folder, args.trials, inline=False)
             print(f"  runyard tune, 2 slots, a process per call: {seconds:.2f} s "
                   f"({args.trials / seconds:.1f} trials/s), "
+                  f"{complete} trials and {done} executions recorded: {seconds / base:.1f}x optuna")
+            seconds, complete, done = runyard_tune(folder, args.trials, inline=False, warm=True)
+            print(f"  runyard tune --warm, 2 slots: {seconds:.2f} s ({args.trials / seconds:.1f} trials/s), "
                   f"{complete} trials and {done} executions recorded: {seconds / base:.1f}x optuna")
             seconds, complete, done = runyard_tune(folder, args.trials, inline=True)
             print(f"  runyard tune --executor inline, 1 slot: {seconds:.2f} s ({args.trials / seconds:.1f} trials/s), "
