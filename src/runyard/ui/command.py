@@ -1,37 +1,15 @@
 """``runyard ui``: the web dashboard (experiments, runs tables, runs, curves, compare, step graph, queue).
 
-The command table of ``runyard`` (``cli/main.py``) names this module; it sits beside ``cli`` in the
-layers, so it declares its own ``--home``/``--store`` options and prints a RunyardError as one line.
+The command table of ``runyard`` (``cli/main.py``) names this module; ``ui`` sits above ``cli`` in the
+layers, so the command takes the CLI's ``--home``/``--store`` options and its one-line error messages.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
-
 import click
 
-from runyard.errors import RunyardError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly(func: F) -> F:
-    """A RunyardError as one message on stderr and its exit code; Ctrl-C stops quietly."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except RunyardError as err:
-            click.echo(f"runyard: {err}", err=True)
-            sys.exit(err.exit_code)
-        except KeyboardInterrupt:
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
+from runyard.cli.common import store_options
+from runyard.cli.main import friendly
 
 
 @click.command()
@@ -44,10 +22,7 @@ def friendly(func: F) -> F:
               help="Require this token on every request (the printed link logs the browser in).")
 @click.option("--readonly", is_flag=True, help="Serve no route that changes anything (no pause, resume, "
                                                 "cancel or priority).")
-@click.option("--store", "store_url", envvar="RUNYARD_STORE", metavar="URL",
-              help="Store URL (default: sqlite:///<home>/runyard.db).")
-@click.option("--home", type=click.Path(file_okay=False), envvar="RUNYARD_HOME",
-              help="Folder of runyard's data (default: the nearest .runyard).")
+@store_options
 @friendly
 def ui(host: str, port: int, token: str | None, readonly: bool, home: str | None, store_url: str | None) -> None:
     """Serve the web dashboard of a store and print the URL to open.
